@@ -1,0 +1,34 @@
+//! The `warden` binary: argument parsing and wiring. Logic lives in the library crates.
+
+mod bench;
+mod doctor;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "warden", version, about = "Run untrusted code in kernel-enforced sandboxes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run a program (Python, JavaScript or bash) once in a fresh sandbox.
+    Run(run::RunArgs),
+    /// Report which kernel features are available and whether full isolation is possible.
+    Doctor(doctor::DoctorArgs),
+    /// Measure warden's start-up overhead against a bare interpreter and bubblewrap.
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Commands::Run(args) => run::main(args),
+        Commands::Doctor(args) => doctor::main(args),
+        Commands::Bench(args) => bench::main(args),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,221 @@
+//! `warden run`: one program, one fresh sandbox.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use warden_jail::{Command, Exit, Jail, JailConfig, JailError, LimitHit, Limits, Outcome, OutputSink, Runtime, Stdin, Stream};
+use warden_protocol::{ErrorBody, ErrorCode, Language, RunResult, RunStatus};
+
+/// Exit status when the sandbox could not be set up (as `docker run` and `timeout(1)` use).
+pub const EXIT_SETUP_FAILED: i32 = 125;
+pub const EXIT_TIMEOUT: i32 = 124;
+pub const EXIT_MEMORY: i32 = 137;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Language: python, javascript or bash (default: from the file's extension, else python).
+    #[arg(long, short = 'l')]
+    lang: Option<String>,
+    /// Wall-clock timeout in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Memory limit in MiB (all processes together).
+    #[arg(long, default_value_t = 512)]
+    memory: u64,
+    /// CPU cores the sandbox may use (e.g. 0.5); uncapped when absent.
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Maximum processes and threads.
+    #[arg(long, default_value_t = 64)]
+    pids: u64,
+    /// Size of /workspace in MiB.
+    #[arg(long, default_value_t = 128)]
+    disk: u64,
+    /// Bytes of stdout and of stderr kept (the rest is drained and dropped).
+    #[arg(long, default_value_t = 1 << 20)]
+    output_limit: usize,
+    /// Print exactly one JSON object with the result instead of streaming the output.
+    #[arg(long)]
+    json: bool,
+    /// Copy the workspace's final contents into this directory.
+    #[arg(long)]
+    keep_workspace: Option<PathBuf>,
+    /// Code to run.
+    #[arg(short = 'c', conflicts_with = "file")]
+    code: Option<String>,
+    /// A file to run, or '-' to read the code from standard input.
+    file: Option<String>,
+}
+
+/// What went wrong before the program could run, with its stable code.
+struct Failure {
+    code: ErrorCode,
+    message: String,
+}
+
+impl From<JailError> for Failure {
+    fn from(e: JailError) -> Self {
+        let code = match &e {
+            JailError::RuntimeNotFound { .. } => ErrorCode::RuntimeNotFound,
+            JailError::Invalid(_) => ErrorCode::InvalidRequest,
+            _ => ErrorCode::SandboxSetupFailed,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Failure {
+    Failure {
+        code: ErrorCode::InvalidRequest,
+        message: message.into(),
+    }
+}
+
+pub fn main(args: RunArgs) -> i32 {
+    let json = args.json;
+    match execute(args) {
+        Ok((outcome, json_mode)) => finish(&outcome, json_mode),
+        Err(f) => {
+            if json {
+                println!("{}", serde_json::to_string(&ErrorBody::new(f.code, f.message)).unwrap_or_default());
+            } else {
+                eprintln!("warden: {} ({})", f.message, f.code);
+            }
+            EXIT_SETUP_FAILED
+        }
+    }
+}
+
+/// Streams output live to the terminal, as it arrives.
+struct Live;
+
+impl OutputSink for Live {
+    fn output(&mut self, stream: Stream, data: &[u8]) {
+        let _ = match stream {
+            Stream::Stdout => {
+                let mut o = std::io::stdout().lock();
+                o.write_all(data).and_then(|_| o.flush())
+            }
+            Stream::Stderr => std::io::stderr().lock().write_all(data),
+        };
+    }
+}
+
+fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
+    let (code, file_name): (Vec<u8>, Option<String>) = match (&args.code, args.file.as_deref()) {
+        (Some(c), None) => (c.clone().into_bytes(), None),
+        (None, Some("-")) => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| invalid(format!("cannot read code from standard input: {e}")))?;
+            (buf, None)
+        }
+        (None, Some(path)) => (
+            std::fs::read(path).map_err(|e| invalid(format!("cannot read {path}: {e}")))?,
+            Some(path.to_string()),
+        ),
+        _ => return Err(invalid("give a FILE, '-' for standard input, or -c CODE")),
+    };
+    let lang = match (&args.lang, &file_name) {
+        (Some(l), _) => Language::parse(l).ok_or_else(|| invalid(format!("unknown language '{l}' (python, javascript, bash)")))?,
+        (None, Some(f)) => Language::from_extension(f).unwrap_or(Language::Python),
+        (None, None) => Language::Python,
+    };
+    let runtime = match lang {
+        Language::Python => Runtime::python(),
+        Language::Javascript => Runtime::javascript(),
+        Language::Bash => Runtime::bash(),
+    };
+    runtime.check()?;
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        return Err(invalid("--timeout must be a positive number of seconds"));
+    }
+    let limits = Limits {
+        timeout: Duration::from_secs_f64(args.timeout),
+        memory_bytes: args.memory.saturating_mul(1 << 20),
+        cpus: args.cpus,
+        pids: args.pids,
+        workspace_bytes: args.disk.saturating_mul(1 << 20),
+        output_bytes: args.output_limit,
+        ..Limits::default()
+    };
+    let mut cmd = Command::for_runtime(&runtime, code);
+    cmd.limits = limits;
+    cmd.keep_workspace = args.keep_workspace.clone();
+    // The program reads our standard input unless the code itself came from it.
+    cmd.stdin = if args.file.as_deref() == Some("-") { Stdin::Null } else { Stdin::Inherit };
+
+    let jail = Jail::new(JailConfig::default())?;
+    let outcome = if args.json {
+        jail.run(cmd, &mut warden_jail::Discard)?
+    } else {
+        jail.run(cmd, &mut Live)?
+    };
+    Ok((outcome, args.json))
+}
+
+/// Maps an outcome to the wire result: status, stable error code and exit status.
+pub fn classify(o: &Outcome) -> (RunStatus, Option<ErrorCode>, i32) {
+    match (o.limit, o.exit) {
+        (Some(LimitHit::Timeout), _) => (RunStatus::Timeout, Some(ErrorCode::Timeout), EXIT_TIMEOUT),
+        (Some(LimitHit::Memory), _) => (RunStatus::MemoryLimit, Some(ErrorCode::MemoryLimit), EXIT_MEMORY),
+        (Some(LimitHit::CpuTime), Exit::Signal(s)) => (RunStatus::Killed, Some(ErrorCode::CpuLimit), 128 + s),
+        (Some(LimitHit::CpuTime), Exit::Code(c)) => (RunStatus::Killed, Some(ErrorCode::CpuLimit), c),
+        (None, Exit::Code(0)) => (RunStatus::Success, None, 0),
+        (None, Exit::Code(c)) => (RunStatus::Error, Some(ErrorCode::ExecutionError), c),
+        (None, Exit::Signal(s)) => (RunStatus::Killed, Some(ErrorCode::Killed), 128 + s),
+    }
+}
+
+pub fn to_result(o: &Outcome) -> RunResult {
+    let (status, error_code, _) = classify(o);
+    let (exit_code, signal) = match o.exit {
+        Exit::Code(c) => (Some(c), None),
+        Exit::Signal(s) => (None, Some(s)),
+    };
+    RunResult {
+        status,
+        error_code,
+        exit_code,
+        signal,
+        stdout: String::from_utf8_lossy(&o.stdout.bytes).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr.bytes).into_owned(),
+        stdout_truncated: o.stdout.truncated,
+        stderr_truncated: o.stderr.truncated,
+        duration_ms: o.duration.as_secs_f64() * 1000.0,
+        cpu_time_ms: o.cpu_time.as_secs_f64() * 1000.0,
+        peak_memory_bytes: o.peak_memory,
+    }
+}
+
+fn finish(o: &Outcome, json: bool) -> i32 {
+    let (status, code, exit) = classify(o);
+    if json {
+        println!("{}", serde_json::to_string(&to_result(o)).unwrap_or_default());
+        return exit;
+    }
+    for (name, c) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        if c.truncated {
+            eprintln!("\nwarden: {name} truncated: kept {} of {} bytes", c.bytes.len(), c.total);
+        }
+    }
+    if let Some(code) = code {
+        if status != RunStatus::Error {
+            eprintln!("warden: {} ({code})", match status {
+                RunStatus::Timeout => "timed out".to_string(),
+                RunStatus::MemoryLimit => "killed: memory limit reached".to_string(),
+                _ => match o.exit {
+                    Exit::Signal(s) => format!("killed by signal {s}"),
+                    Exit::Code(c) => format!("exited with {c}"),
+                },
+            });
+        }
+    }
+    exit
+}

@@ -1,0 +1,380 @@
+//! The sandbox's root filesystem as a plan: plain data, built and checked without root,
+//! then turned into prepared system-call steps for the child.
+//!
+//! The layout inside the sandbox:
+//!
+//! | path | what |
+//! |---|---|
+//! | `/usr`, `/bin`, `/lib*`, `/sbin` | the host's runtime, read-only, nosuid, nodev (symlinks copied) |
+//! | `/etc` | generated passwd, group, hosts, hostname, plus selected host entries, read-only |
+//! | `/dev` | tmpfs with null, zero, full, random, urandom bound from the host; private `/dev/shm` |
+//! | `/proc` | a fresh procfs of the sandbox's pid namespace; `/proc/sys` read-only |
+//! | `/tmp` | a size-capped tmpfs |
+//! | `/workspace` | the per-sandbox host directory (a size-capped tmpfs), read-write |
+//! | `/run/warden` | files given with the command (the code), read-only |
+//!
+//! The root itself is a tmpfs made read-only before `pivot_root`.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::JailConfig;
+use crate::sys::PreparedOp;
+
+/// One step of the plan. Inside paths are absolute paths in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Dir { inside: PathBuf, mode: u32 },
+    /// A read-only (or, for the workspace, read-write) bind of a host path.
+    Bind {
+        host: PathBuf,
+        inside: PathBuf,
+        dir: bool,
+        writable: bool,
+        noexec: bool,
+    },
+    Tmpfs { inside: PathBuf, size: u64, mode: u32 },
+    Symlink { target: PathBuf, inside: PathBuf },
+    File { inside: PathBuf, contents: Vec<u8>, mode: u32 },
+    Proc,
+    ProcSysReadOnly,
+}
+
+impl Step {
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Dir { inside, .. } => format!("create {}", inside.display()),
+            Step::Bind { host, inside, writable, .. } => format!(
+                "bind {} at {} ({})",
+                host.display(),
+                inside.display(),
+                if *writable { "read-write" } else { "read-only" }
+            ),
+            Step::Tmpfs { inside, size, .. } => format!("mount a {size}-byte tmpfs at {}", inside.display()),
+            Step::Symlink { target, inside } => format!("link {} -> {}", inside.display(), target.display()),
+            Step::File { inside, .. } => format!("write {}", inside.display()),
+            Step::Proc => "mount /proc".into(),
+            Step::ProcSysReadOnly => "make /proc/sys read-only".into(),
+        }
+    }
+}
+
+pub const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
+
+/// The part of the plan that is the same for every sandbox of a jail.
+pub fn base_plan(config: &JailConfig) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for host in &config.runtime_paths {
+        let Ok(meta) = std::fs::symlink_metadata(host) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            if let Ok(target) = std::fs::read_link(host) {
+                steps.push(Step::Symlink {
+                    target,
+                    inside: host.clone(),
+                });
+            }
+        } else if meta.is_dir() {
+            steps.push(Step::Bind {
+                host: host.clone(),
+                inside: host.clone(),
+                dir: true,
+                writable: false,
+                noexec: false,
+            });
+        }
+    }
+
+    steps.push(Step::Dir {
+        inside: "/etc".into(),
+        mode: 0o755,
+    });
+    let uid = config.sandbox_uid;
+    let gid = config.sandbox_gid;
+    let generated: [(&str, String); 4] = [
+        (
+            "passwd",
+            format!("root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/workspace:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"),
+        ),
+        ("group", format!("root:x:0:\nsandbox:x:{gid}:\nnogroup:x:65534:\n")),
+        (
+            "hosts",
+            format!("127.0.0.1 localhost {h}\n::1 localhost ip6-localhost {h}\n", h = config.hostname),
+        ),
+        ("hostname", format!("{}\n", config.hostname)),
+    ];
+    for (name, contents) in generated {
+        steps.push(Step::File {
+            inside: Path::new("/etc").join(name),
+            contents: contents.into_bytes(),
+            mode: 0o644,
+        });
+    }
+    for name in &config.etc_entries {
+        if name.contains('/') || name.starts_with('.') {
+            continue;
+        }
+        let host = Path::new("/etc").join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&host) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            if let Ok(target) = std::fs::read_link(&host) {
+                steps.push(Step::Symlink { target, inside: host });
+            }
+        } else if meta.is_dir() || meta.is_file() {
+            steps.push(Step::Bind {
+                host: host.clone(),
+                inside: host,
+                dir: meta.is_dir(),
+                writable: false,
+                noexec: true,
+            });
+        }
+    }
+
+    steps.push(Step::Tmpfs {
+        inside: "/dev".into(),
+        size: 64 << 10,
+        mode: 0o755,
+    });
+    for dev in DEVICES {
+        let p = Path::new("/dev").join(dev);
+        steps.push(Step::Bind {
+            host: p.clone(),
+            inside: p,
+            dir: false,
+            writable: true,
+            noexec: true,
+        });
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        steps.push(Step::Symlink {
+            target: target.into(),
+            inside: Path::new("/dev").join(name),
+        });
+    }
+    steps.push(Step::Proc);
+    steps.push(Step::ProcSysReadOnly);
+    steps.push(Step::Dir {
+        inside: "/run".into(),
+        mode: 0o755,
+    });
+    steps.push(Step::Dir {
+        inside: "/run/warden".into(),
+        mode: 0o755,
+    });
+    steps
+}
+
+/// The part of the plan that differs per sandbox.
+pub fn run_plan(workspace_host: &Path, tmp_bytes: u64, files: &[(PathBuf, Vec<u8>, u32)]) -> Vec<Step> {
+    let mut steps = vec![
+        Step::Tmpfs {
+            inside: "/tmp".into(),
+            size: tmp_bytes,
+            mode: 0o1777,
+        },
+        Step::Tmpfs {
+            inside: "/dev/shm".into(),
+            size: tmp_bytes,
+            mode: 0o1777,
+        },
+        Step::Bind {
+            host: workspace_host.to_path_buf(),
+            inside: "/workspace".into(),
+            dir: true,
+            writable: true,
+            noexec: false,
+        },
+    ];
+    for (inside, contents, mode) in files {
+        steps.push(Step::File {
+            inside: inside.clone(),
+            contents: contents.clone(),
+            mode: *mode,
+        });
+    }
+    steps
+}
+
+fn cstring(p: &Path) -> CString {
+    // Paths from the plan never contain NUL: they come from the config and the file system,
+    // and `Command` validation refuses NUL in caller-given paths.
+    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
+}
+
+fn under(root: &Path, inside: &Path) -> CString {
+    cstring(&root.join(inside.strip_prefix("/").unwrap_or(inside)))
+}
+
+/// Turns plan steps into system-call steps with paths under `root` (the new root as the
+/// child sees it before `pivot_root`).
+pub(crate) fn prepare(root: &Path, steps: &[Step]) -> Vec<PreparedOp> {
+    steps
+        .iter()
+        .map(|step| match step {
+            Step::Dir { inside, mode } => PreparedOp::Mkdir {
+                path: under(root, inside),
+                mode: *mode,
+            },
+            Step::Bind {
+                host,
+                inside,
+                dir,
+                writable,
+                noexec,
+            } => {
+                let mut extra = libc::MS_NOSUID;
+                if !inside.starts_with("/dev") {
+                    extra |= libc::MS_NODEV;
+                }
+                if *noexec {
+                    extra |= libc::MS_NOEXEC;
+                }
+                PreparedOp::Bind {
+                    src: cstring(host),
+                    dst: under(root, inside),
+                    dir: *dir,
+                    readonly: !writable,
+                    extra_flags: extra,
+                }
+            }
+            Step::Tmpfs { inside, size, mode } => {
+                let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+                if inside == Path::new("/dev/shm") {
+                    flags |= libc::MS_NOEXEC;
+                }
+                PreparedOp::Tmpfs {
+                    dst: under(root, inside),
+                    data: CString::new(format!("size={size},mode={mode:o},nr_inodes=65536")).unwrap_or_default(),
+                    flags,
+                }
+            }
+            Step::Symlink { target, inside } => PreparedOp::Symlink {
+                target: cstring(target),
+                link: under(root, inside),
+            },
+            Step::File { inside, contents, mode } => PreparedOp::WriteFile {
+                path: under(root, inside),
+                contents: contents.clone(),
+                mode: *mode,
+            },
+            Step::Proc => PreparedOp::Proc {
+                dst: under(root, Path::new("/proc")),
+            },
+            Step::ProcSysReadOnly => PreparedOp::ReadOnlySelfBind {
+                path: under(root, Path::new("/proc/sys")),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_steps() -> Vec<Step> {
+        let config = JailConfig::default();
+        let mut steps = base_plan(&config);
+        steps.extend(run_plan(
+            Path::new("/run/warden/abc/workspace"),
+            1 << 20,
+            &[("/run/warden/main.py".into(), b"print(1)".to_vec(), 0o444)],
+        ));
+        steps
+    }
+
+    #[test]
+    fn only_the_workspace_and_devices_are_writable_host_binds() {
+        for step in all_steps() {
+            if let Step::Bind { host, inside, writable: true, .. } = &step {
+                assert!(
+                    inside == Path::new("/workspace") || inside.starts_with("/dev"),
+                    "unexpected writable bind {}",
+                    step.describe()
+                );
+                if inside.starts_with("/dev") {
+                    let name = inside.file_name().unwrap().to_str().unwrap();
+                    assert!(DEVICES.contains(&name), "{}", host.display());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_private_of_the_host_is_mounted() {
+        let cwd = std::env::current_dir().unwrap();
+        for step in all_steps() {
+            if let Step::Bind { host, .. } = &step {
+                for private in ["/home", "/root", "/var", "/run/user", "/tmp", "/etc/shadow", "/etc/sudoers", "/mnt", "/media", "/srv", "/opt"] {
+                    assert!(!host.starts_with(private), "{} exposes {private}", step.describe());
+                }
+                assert!(!cwd.starts_with(host), "{} exposes the working directory", step.describe());
+                assert_ne!(host, Path::new("/"), "the host root is never bound");
+            }
+        }
+    }
+
+    #[test]
+    fn mount_points_come_before_what_is_mounted_beneath_them() {
+        let steps = all_steps();
+        let pos = |pred: &dyn Fn(&Step) -> bool| steps.iter().position(pred).unwrap();
+        let dev = pos(&|s| matches!(s, Step::Tmpfs { inside, .. } if inside == Path::new("/dev")));
+        let null = pos(&|s| matches!(s, Step::Bind { inside, .. } if inside == Path::new("/dev/null")));
+        let shm = pos(&|s| matches!(s, Step::Tmpfs { inside, .. } if inside == Path::new("/dev/shm")));
+        let proc_ = pos(&|s| matches!(s, Step::Proc));
+        let sys = pos(&|s| matches!(s, Step::ProcSysReadOnly));
+        let run = pos(&|s| matches!(s, Step::Dir { inside, .. } if inside == Path::new("/run/warden")));
+        let code = pos(&|s| matches!(s, Step::File { inside, .. } if inside == Path::new("/run/warden/main.py")));
+        assert!(dev < null && dev < shm && proc_ < sys && run < code);
+    }
+
+    #[test]
+    fn the_sandbox_user_is_not_root_in_the_generated_passwd() {
+        let steps = base_plan(&JailConfig::default());
+        let passwd = steps
+            .iter()
+            .find_map(|s| match s {
+                Step::File { inside, contents, .. } if inside == Path::new("/etc/passwd") => {
+                    Some(String::from_utf8(contents.clone()).unwrap())
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert!(passwd.contains("sandbox:x:1000:1000"));
+    }
+
+    #[test]
+    fn prepared_paths_live_under_the_new_root() {
+        let ops = prepare(Path::new("/nr"), &all_steps());
+        for op in &ops {
+            let dst = match op {
+                PreparedOp::Mkdir { path, .. } | PreparedOp::WriteFile { path, .. } | PreparedOp::ReadOnlySelfBind { path } => path,
+                PreparedOp::Bind { dst, .. } | PreparedOp::Tmpfs { dst, .. } | PreparedOp::Proc { dst } => dst,
+                PreparedOp::Symlink { link, .. } => link,
+            };
+            assert!(dst.to_bytes().starts_with(b"/nr/"), "{dst:?}");
+        }
+    }
+
+    #[test]
+    fn binds_are_nosuid_and_runtime_binds_read_only() {
+        let ops = prepare(Path::new("/nr"), &all_steps());
+        for op in &ops {
+            if let PreparedOp::Bind { dst, readonly, extra_flags, .. } = op {
+                assert_ne!(extra_flags & libc::MS_NOSUID, 0, "{dst:?}");
+                if dst.to_bytes().starts_with(b"/nr/usr") || dst.to_bytes().starts_with(b"/nr/etc") {
+                    assert!(readonly, "{dst:?}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,777 @@
+//! Starting, supervising and tearing down sandboxes: `Jail → Command → Sandbox → Outcome`,
+//! in the manner of `std::process`.
+
+use std::ffi::{CString, OsStr};
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::cgroup::{Cgroup, CgroupLayout, CgroupLimits};
+use crate::config::{JailConfig, LandlockMode, Limits};
+use crate::error::{JailError, Stage};
+use crate::plan::{self, Step};
+use crate::seccomp::{self, CompiledProfile};
+use crate::sys::{self, ChildSpec, LandlockSpec, PreparedOp, SetupFailure};
+
+/// The environment every sandbox starts with. Nothing of the host's environment leaks in.
+pub const BASE_ENV: [(&str, &str); 14] = [
+    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    ("HOME", "/workspace"),
+    ("USER", "sandbox"),
+    ("LOGNAME", "sandbox"),
+    ("HOSTNAME", "sandbox"),
+    ("SHELL", "/bin/bash"),
+    ("LANG", "C.UTF-8"),
+    ("LC_ALL", "C.UTF-8"),
+    ("TERM", "dumb"),
+    ("TMPDIR", "/tmp"),
+    ("PYTHONUNBUFFERED", "1"),
+    ("PYTHONDONTWRITEBYTECODE", "1"),
+    ("MPLBACKEND", "Agg"),
+    ("MPLCONFIGDIR", "/tmp/.matplotlib"),
+];
+
+/// Where a sandbox's standard input comes from.
+#[derive(Debug, Default)]
+pub enum Stdin {
+    /// `/dev/null`.
+    #[default]
+    Null,
+    /// The supervisor's own standard input.
+    Inherit,
+    /// A file descriptor the caller owns (a pipe, a file).
+    Fd(OwnedFd),
+}
+
+/// What to run in a sandbox.
+#[derive(Debug, Default)]
+pub struct Command {
+    /// The program, as an absolute path that exists inside the sandbox.
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Added to (and overriding) [`BASE_ENV`].
+    pub env: Vec<(String, String)>,
+    pub stdin: Stdin,
+    /// Files placed read-only under `/run/warden` before the program starts: `(name, contents)`.
+    pub files: Vec<(String, Vec<u8>)>,
+    pub limits: Limits,
+    /// Copy the workspace's contents here when the sandbox ends.
+    pub keep_workspace: Option<PathBuf>,
+}
+
+impl Command {
+    pub fn new(program: impl Into<PathBuf>) -> Command {
+        Command {
+            program: program.into(),
+            ..Command::default()
+        }
+    }
+
+    /// A command that runs `code` with a language runtime.
+    pub fn for_runtime(runtime: &crate::Runtime, code: impl Into<Vec<u8>>) -> Command {
+        let mut args = runtime.args.clone();
+        args.push(runtime.code_path().to_string_lossy().into_owned());
+        Command {
+            program: runtime.program.clone(),
+            args,
+            env: runtime.env.clone(),
+            files: vec![(runtime.file_name.to_string(), code.into())],
+            ..Command::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), JailError> {
+        let invalid = |m: String| Err(JailError::Invalid(m));
+        if !self.program.is_absolute() {
+            return invalid(format!("program {} is not an absolute path", self.program.display()));
+        }
+        let nul = |s: &[u8]| s.contains(&0);
+        if nul(self.program.as_os_str().as_bytes())
+            || self.args.iter().any(|a| nul(a.as_bytes()))
+            || self.env.iter().any(|(k, v)| nul(k.as_bytes()) || nul(v.as_bytes()) || k.contains('=') || k.is_empty())
+        {
+            return invalid("arguments and environment must not contain NUL, and names not '='".into());
+        }
+        for (name, _) in &self.files {
+            if name.is_empty() || name.contains('/') || name.starts_with('.') || nul(name.as_bytes()) {
+                return invalid(format!("file name {name:?} must be a plain name"));
+            }
+        }
+        self.limits.validate().map_err(JailError::Invalid)
+    }
+}
+
+/// Which stream output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives output as it arrives (only the part within the output cap).
+pub trait OutputSink {
+    fn output(&mut self, stream: Stream, data: &[u8]);
+}
+
+/// A sink that ignores live output (the [`Outcome`] still holds it).
+pub struct Discard;
+
+impl OutputSink for Discard {
+    fn output(&mut self, _: Stream, _: &[u8]) {}
+}
+
+/// Output kept up to a cap; the rest is counted and dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    pub bytes: Vec<u8>,
+    pub truncated: bool,
+    /// All bytes the program wrote, kept or not.
+    pub total: u64,
+}
+
+impl Captured {
+    fn push<'a>(&mut self, data: &'a [u8], cap: usize) -> &'a [u8] {
+        self.total += data.len() as u64;
+        let room = cap.saturating_sub(self.bytes.len());
+        let keep = &data[..data.len().min(room)];
+        if keep.len() < data.len() {
+            self.truncated = true;
+        }
+        self.bytes.extend_from_slice(keep);
+        keep
+    }
+}
+
+/// How the program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Which limit ended the run, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitHit {
+    Timeout,
+    Memory,
+    CpuTime,
+}
+
+/// The result of a finished sandbox.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub exit: Exit,
+    pub limit: Option<LimitHit>,
+    pub duration: Duration,
+    pub cpu_time: Duration,
+    pub peak_memory: Option<u64>,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    /// Where the workspace was copied, when the command asked to keep it.
+    pub kept_workspace: Option<PathBuf>,
+}
+
+/// Starts sandboxes. Build one per process and share it: the host probe, the seccomp
+/// program and the static part of the root filesystem are prepared once.
+pub struct Jail {
+    config: JailConfig,
+    cgroups: CgroupLayout,
+    seccomp: CompiledProfile,
+    landlock_abi: Option<u32>,
+    base_steps: Vec<Step>,
+    base_ops: Vec<PreparedOp>,
+    new_root: PathBuf,
+    new_root_c: CString,
+    hostname_c: CString,
+}
+
+static SANDBOX_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn c_path(p: &Path) -> Result<CString, JailError> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| JailError::Invalid(format!("path {} contains NUL", p.display())))
+}
+
+fn make_private_dir(path: &Path, mode: u32) -> Result<(), JailError> {
+    match fs::DirBuilder::new().mode(mode).create(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(JailError::io("cannot create", path, e)),
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| JailError::io("cannot chmod", path, e))
+}
+
+impl Jail {
+    /// Probes the host and prepares everything shared by sandboxes. Fails, rather than
+    /// weakening isolation, when something the configuration asks for is missing.
+    pub fn new(config: JailConfig) -> Result<Jail, JailError> {
+        if config.host_uid == 0 || config.host_gid == 0 || config.sandbox_uid == 0 || config.sandbox_gid == 0 {
+            return Err(JailError::Invalid("the sandbox user must not map to or be root".into()));
+        }
+        let cgroups = CgroupLayout::detect()?;
+        let seccomp = match &config.seccomp_profile {
+            None => seccomp::default_profile()?.clone(),
+            Some(path) => {
+                let text = fs::read_to_string(path).map_err(|e| JailError::io("cannot read seccomp profile", path, e))?;
+                seccomp::compile(&path.display().to_string(), &text)?
+            }
+        };
+        let landlock_abi = match config.landlock {
+            LandlockMode::Off => None,
+            LandlockMode::Auto => sys::landlock_abi(),
+            LandlockMode::Required => Some(sys::landlock_abi().ok_or(JailError::LandlockUnavailable)?),
+        };
+        // Run directories are traversable (not listable) so that the sandbox user, which
+        // is not host root, can reach its own workspace mount point.
+        if let Some(parent) = config.run_root.parent() {
+            fs::create_dir_all(parent).map_err(|e| JailError::io("cannot create", parent, e))?;
+        }
+        make_private_dir(&config.run_root, 0o711)?;
+        // Every sandbox mounts its root tmpfs on this one directory, each in its own
+        // mount namespace, so the static steps can be prepared once.
+        let new_root = config.run_root.join(".root");
+        make_private_dir(&new_root, 0o755)?;
+        let base_steps = plan::base_plan(&config);
+        let base_ops = plan::prepare(&new_root, &base_steps);
+        Ok(Jail {
+            new_root_c: c_path(&new_root)?,
+            hostname_c: CString::new(config.hostname.clone()).map_err(|_| JailError::Invalid("hostname contains NUL".into()))?,
+            config,
+            cgroups,
+            seccomp,
+            landlock_abi,
+            base_steps,
+            base_ops,
+            new_root,
+        })
+    }
+
+    pub fn config(&self) -> &JailConfig {
+        &self.config
+    }
+
+    pub fn cgroups(&self) -> &CgroupLayout {
+        &self.cgroups
+    }
+
+    pub fn landlock_abi(&self) -> Option<u32> {
+        self.landlock_abi
+    }
+
+    /// Starts a sandbox and returns once the program has been executed inside it (or
+    /// with the step that failed).
+    pub fn spawn(&self, cmd: Command) -> Result<Sandbox, JailError> {
+        cmd.validate()?;
+        let limits = cmd.limits.clone();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let id = format!(
+            "{}-{}-{:x}",
+            std::process::id(),
+            SANDBOX_COUNTER.fetch_add(1, Ordering::Relaxed),
+            nanos
+        );
+        let mut res = Resources {
+            run_dir: self.config.run_root.join(&id),
+            workspace_mounted: false,
+            cgroup: None,
+        };
+
+        // Per-sandbox host directory and its size-capped workspace.
+        make_private_dir(&res.run_dir, 0o711)?;
+        let workspace = res.run_dir.join("workspace");
+        make_private_dir(&workspace, 0o700)?;
+        let ws_c = c_path(&workspace)?;
+        let ws_opts = CString::new(format!(
+            "size={},nr_inodes=65536,mode=0700,uid={},gid={}",
+            limits.workspace_bytes, self.config.host_uid, self.config.host_gid
+        ))
+        .map_err(|_| JailError::Invalid("workspace options".into()))?;
+        sys::mount_tmpfs(&ws_c, &ws_opts).map_err(|e| JailError::io("cannot mount the workspace tmpfs on", &workspace, e))?;
+        res.workspace_mounted = true;
+
+        res.cgroup = Some(self.cgroups.create(
+            &id,
+            &CgroupLimits {
+                memory_bytes: limits.memory_bytes,
+                pids: limits.pids,
+                cpus: limits.cpus,
+            },
+        )?);
+
+        // Per-run plan steps.
+        let files: Vec<(PathBuf, Vec<u8>, u32)> = cmd
+            .files
+            .iter()
+            .map(|(name, data)| (Path::new("/run/warden").join(name), data.clone(), 0o444))
+            .collect();
+        let run_steps = plan::run_plan(&workspace, limits.tmp_bytes, &files);
+        let run_ops = plan::prepare(&self.new_root, &run_steps);
+        let code_size: u64 = files.iter().map(|(_, d, _)| d.len() as u64).sum();
+        let root_data = CString::new(format!("size={},nr_inodes=4096,mode=0755", code_size + (1 << 20)))
+            .map_err(|_| JailError::Invalid("root options".into()))?;
+
+        let landlock = self.landlock_abi.map(|abi| LandlockSpec {
+            abi,
+            read_exec: vec![c"/".into()],
+            read_write: vec![c"/workspace".into(), c"/tmp".into(), c"/dev/shm".into()],
+            devices: vec![c"/dev".into()],
+        });
+
+        // argv and envp as NULL-terminated pointer arrays over owned C strings.
+        let program_c = c_path(&cmd.program)?;
+        let mut argv_owned = vec![program_c.clone()];
+        for a in &cmd.args {
+            argv_owned.push(CString::new(a.as_str()).map_err(|_| JailError::Invalid("argument contains NUL".into()))?);
+        }
+        let mut env: Vec<(String, String)> = BASE_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for (k, v) in &cmd.env {
+            match env.iter_mut().find(|(ek, _)| ek == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => env.push((k.clone(), v.clone())),
+            }
+        }
+        let envp_owned: Vec<CString> = env
+            .iter()
+            .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(|_| JailError::Invalid("environment contains NUL".into())))
+            .collect::<Result<_, _>>()?;
+        let argv: Vec<*const libc::c_char> = argv_owned.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();
+        let envp: Vec<*const libc::c_char> = envp_owned.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();
+
+        let cpu_secs = limits.effective_cpu_time().as_secs_f64().ceil() as libc::rlim_t;
+        let rlimits = [
+            (libc::RLIMIT_NOFILE, limits.open_files as libc::rlim_t),
+            (libc::RLIMIT_NPROC, limits.pids as libc::rlim_t),
+            (libc::RLIMIT_FSIZE, limits.file_size_bytes as libc::rlim_t),
+            (libc::RLIMIT_CPU, cpu_secs),
+            (libc::RLIMIT_CORE, 0),
+            (libc::RLIMIT_MEMLOCK, 64 << 10),
+            (libc::RLIMIT_MSGQUEUE, 0),
+        ];
+
+        // Pipes: stdio, sync (parent → child), setup errors and the program's status (child → parent).
+        let (out_r, out_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
+        let (err_r, err_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
+        let (sync_r, sync_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
+        let (fail_r, fail_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
+        let (status_r, status_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
+        let devnull;
+        let stdin_fd = match &cmd.stdin {
+            Stdin::Null => {
+                devnull = fs::File::open("/dev/null").map_err(|e| JailError::io("cannot open", "/dev/null", e))?;
+                devnull.as_raw_fd()
+            }
+            Stdin::Inherit => 0,
+            Stdin::Fd(fd) => fd.as_raw_fd(),
+        };
+
+        let flags = (libc::CLONE_NEWUSER
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWNET
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWCGROUP) as libc::c_ulong;
+        let spec = ChildSpec {
+            clone_flags: flags,
+            stdin: stdin_fd,
+            stdout: out_w.as_raw_fd(),
+            stderr: err_w.as_raw_fd(),
+            sync_read: sync_r.as_raw_fd(),
+            error_write: fail_w.as_raw_fd(),
+            status_write: status_w.as_raw_fd(),
+            uid: self.config.sandbox_uid,
+            gid: self.config.sandbox_gid,
+            new_root: &self.new_root_c,
+            root_tmpfs_data: &root_data,
+            ops: [&self.base_ops, &run_ops],
+            hostname: &self.hostname_c,
+            rlimits: &rlimits,
+            landlock: landlock.as_ref(),
+            seccomp: &self.seccomp.programs,
+            cwd: c"/workspace",
+            exec_path: &program_c,
+            argv: &argv,
+            envp: &envp,
+        };
+
+        let started = Instant::now();
+        let (pid, pidfd) = sys::spawn(&spec).map_err(|e| match e.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EINVAL) | Some(libc::ENOSPC) | Some(libc::EUSERS) => JailError::UserNamespaces(e),
+            _ => JailError::supervise("clone the sandbox", e),
+        })?;
+        drop((out_w, err_w, sync_r, fail_w, status_w));
+
+        let mut sandbox = Sandbox {
+            pid,
+            pidfd,
+            stdout: Some(out_r),
+            stderr: Some(err_r),
+            status: status_r,
+            started,
+            limits,
+            keep_workspace: cmd.keep_workspace,
+            workspace,
+            res: Some(res),
+            finished: false,
+        };
+
+        // Map ids, join cgroups, then let the child go.
+        let setup = (|| {
+            sys::write_id_maps(pid, self.config.sandbox_uid, self.config.host_uid, self.config.sandbox_gid, self.config.host_gid)
+                .map_err(JailError::UserNamespaces)?;
+            if let Some(cg) = sandbox.res.as_ref().and_then(|r| r.cgroup.as_ref()) {
+                cg.add_pid(pid)?;
+            }
+            sys::write_all(sync_w.as_raw_fd(), b"G").map_err(|e| JailError::supervise("release the sandbox child", e))
+        })();
+        drop(sync_w);
+        if let Err(e) = setup {
+            sandbox.abort();
+            return Err(e);
+        }
+
+        // The failure pipe closes when the program is executed (close-on-exec) or carries
+        // the step that failed.
+        let mut buf = [0u8; SetupFailure::SIZE];
+        let mut got = 0;
+        while got < buf.len() {
+            match sys::read(fail_r.as_raw_fd(), &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) => {
+                    sandbox.abort();
+                    return Err(JailError::supervise("read the set-up result", e));
+                }
+            }
+        }
+        if got == SetupFailure::SIZE {
+            let f = SetupFailure::from_bytes(&buf);
+            sandbox.abort();
+            return Err(self.setup_error(f, &run_steps, &cmd.program));
+        }
+        drop(fail_r);
+        Ok(sandbox)
+    }
+
+    fn setup_error(&self, f: SetupFailure, run_steps: &[Step], program: &Path) -> JailError {
+        let stage = Stage::from_u32(f.stage).unwrap_or(Stage::Exec);
+        let source = io::Error::from_raw_os_error(f.errno);
+        if stage == Stage::Exec && f.errno == libc::ENOENT {
+            return JailError::RuntimeNotFound {
+                path: program.to_path_buf(),
+                hint: "the program does not exist inside the sandbox".into(),
+            };
+        }
+        let step = match stage {
+            Stage::Rootfs | Stage::Proc => {
+                let i = f.detail as usize;
+                self.base_steps
+                    .iter()
+                    .chain(run_steps.iter())
+                    .nth(i)
+                    .map(|s| format!("{}: {}", stage.name(), s.describe()))
+                    .unwrap_or_else(|| stage.name().to_string())
+            }
+            Stage::Rlimits | Stage::Landlock | Stage::DropCapabilities | Stage::Stdio => format!("{} (#{})", stage.name(), f.detail),
+            _ => stage.name().to_string(),
+        };
+        JailError::Setup { stage, step, source }
+    }
+
+    /// Runs a command to completion: streams its output to `sink`, enforces the limits
+    /// and tears everything down.
+    pub fn run(&self, cmd: Command, sink: &mut dyn OutputSink) -> Result<Outcome, JailError> {
+        self.spawn(cmd)?.wait(sink)
+    }
+}
+
+/// Host resources a sandbox holds until teardown.
+struct Resources {
+    run_dir: PathBuf,
+    workspace_mounted: bool,
+    cgroup: Option<Cgroup>,
+}
+
+impl Resources {
+    fn teardown(mut self) {
+        if let Some(mut cg) = self.cgroup.take() {
+            cg.kill_all();
+            cg.remove();
+        }
+        let ws = self.run_dir.join("workspace");
+        if self.workspace_mounted {
+            if let Ok(c) = c_path(&ws) {
+                let _ = sys::umount_detach(&c);
+            }
+        }
+        let _ = fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// A running sandbox.
+pub struct Sandbox {
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    status: OwnedFd,
+    started: Instant,
+    limits: Limits,
+    keep_workspace: Option<PathBuf>,
+    workspace: PathBuf,
+    res: Option<Resources>,
+    finished: bool,
+}
+
+impl Sandbox {
+    /// The host pid of the sandbox's init.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The host directory behind `/workspace` (valid while the sandbox lives).
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// Kills every process of the sandbox.
+    pub fn kill(&self) {
+        let _ = sys::pidfd_kill(self.pidfd.as_raw_fd(), libc::SIGKILL);
+    }
+
+    fn abort(&mut self) {
+        self.kill();
+        if !self.finished {
+            let _ = sys::wait4(self.pid);
+            self.finished = true;
+        }
+        if let Some(res) = self.res.take() {
+            res.teardown();
+        }
+    }
+
+    /// Supervises the sandbox until its program ends or a limit fires, then tears it down.
+    pub fn wait(mut self, sink: &mut dyn OutputSink) -> Result<Outcome, JailError> {
+        let deadline = self.started + self.limits.timeout;
+        let cap = self.limits.output_bytes;
+        let mut out = Captured::default();
+        let mut err = Captured::default();
+        let mut timed_out = false;
+        let mut buf = vec![0u8; 64 << 10];
+        for fd in [&self.stdout, &self.stderr].into_iter().flatten() {
+            sys::set_nonblocking(fd.as_raw_fd()).map_err(|e| JailError::supervise("configure output pipes", e))?;
+        }
+
+        // Phase 1: until init exits (or the deadline passes).
+        let mut init_done = false;
+        while !init_done {
+            let now = Instant::now();
+            if !timed_out && now >= deadline {
+                timed_out = true;
+                self.kill();
+            }
+            let wait = if timed_out { None } else { Some(deadline - now + Duration::from_millis(1)) };
+            let mut fds = vec![self.pidfd.as_raw_fd()];
+            fds.extend(self.stdout.iter().chain(self.stderr.iter()).map(|f| f.as_raw_fd()));
+            let rev = sys::poll_readable(&fds, wait).map_err(|e| JailError::supervise("poll the sandbox", e))?;
+            if rev[0] != 0 {
+                init_done = true;
+            }
+            self.pump(&rev[1..], &mut buf, &mut out, &mut err, cap, sink)?;
+        }
+        let (wstatus, usage) = sys::wait4(self.pid).map_err(|e| JailError::supervise("reap the sandbox", e))?;
+        self.finished = true;
+        let duration = self.started.elapsed();
+
+        // Phase 2: every process of the sandbox is gone with its init, so the pipes reach
+        // end-of-file; drain them, bounded in time in case a descriptor leaked.
+        let drain_deadline = Instant::now() + Duration::from_secs(2);
+        while self.stdout.is_some() || self.stderr.is_some() {
+            let now = Instant::now();
+            if now >= drain_deadline {
+                break;
+            }
+            let fds: Vec<i32> = self.stdout.iter().chain(self.stderr.iter()).map(|f| f.as_raw_fd()).collect();
+            let rev = sys::poll_readable(&fds, Some(drain_deadline - now)).map_err(|e| JailError::supervise("poll the sandbox", e))?;
+            self.pump(&rev, &mut buf, &mut out, &mut err, cap, sink)?;
+        }
+
+        // The program's own status, as its init saw it; init's status if init was killed.
+        let mut sbuf = [0u8; 4];
+        let program_status = match sys::read(self.status.as_raw_fd(), &mut sbuf) {
+            Ok(4) => Some(i32::from_ne_bytes(sbuf)),
+            _ => None,
+        };
+        let status = program_status.unwrap_or(wstatus);
+        let exit = if libc::WIFSIGNALED(status) {
+            Exit::Signal(libc::WTERMSIG(status))
+        } else {
+            Exit::Code(libc::WEXITSTATUS(status))
+        };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
+        let cpu_time = tv(usage.ru_utime) + tv(usage.ru_stime);
+
+        let res = self.res.as_ref();
+        let cgroup = res.and_then(|r| r.cgroup.as_ref());
+        let oom_kills = cgroup.map(|c| c.oom_kills()).unwrap_or(0);
+        let peak_memory = cgroup.and_then(|c| c.peak_memory());
+        let killed = matches!(exit, Exit::Signal(libc::SIGKILL)) || program_status.is_none();
+        let limit = if timed_out {
+            Some(LimitHit::Timeout)
+        } else if oom_kills > 0 && killed {
+            Some(LimitHit::Memory)
+        } else if matches!(exit, Exit::Signal(libc::SIGXCPU))
+            || (matches!(exit, Exit::Signal(libc::SIGKILL)) && cpu_time + Duration::from_millis(50) >= self.limits.effective_cpu_time())
+        {
+            Some(LimitHit::CpuTime)
+        } else {
+            None
+        };
+
+        let kept_workspace = match self.keep_workspace.take() {
+            Some(dest) => {
+                copy_tree(&self.workspace, &dest).map_err(|e| JailError::io("cannot keep the workspace in", &dest, e))?;
+                Some(dest)
+            }
+            None => None,
+        };
+        if let Some(res) = self.res.take() {
+            res.teardown();
+        }
+        Ok(Outcome {
+            exit,
+            limit,
+            duration,
+            cpu_time,
+            peak_memory,
+            stdout: out,
+            stderr: err,
+            kept_workspace,
+        })
+    }
+
+    /// Reads whatever is ready on the output pipes.
+    fn pump(
+        &mut self,
+        revents: &[i16],
+        buf: &mut [u8],
+        out: &mut Captured,
+        err: &mut Captured,
+        cap: usize,
+        sink: &mut dyn OutputSink,
+    ) -> Result<(), JailError> {
+        let mut idx = 0;
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let slot = match stream {
+                Stream::Stdout => &mut self.stdout,
+                Stream::Stderr => &mut self.stderr,
+            };
+            let Some(fd) = slot.as_ref() else { continue };
+            let ready = revents.get(idx).copied().unwrap_or(0);
+            idx += 1;
+            if ready == 0 {
+                continue;
+            }
+            let captured = match stream {
+                Stream::Stdout => &mut *out,
+                Stream::Stderr => &mut *err,
+            };
+            // Bounded per call so one flooding stream cannot starve the other or the deadline.
+            for _ in 0..16 {
+                match sys::read(fd.as_raw_fd(), buf) {
+                    Ok(0) => {
+                        *slot = None;
+                        break;
+                    }
+                    Ok(n) => {
+                        let kept = captured.push(&buf[..n], cap);
+                        if !kept.is_empty() {
+                            sink.output(stream, kept);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(JailError::supervise("read the sandbox's output", e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if self.res.is_some() || !self.finished {
+            self.abort();
+        }
+    }
+}
+
+/// Copies a directory tree without following symlinks (they are recreated as symlinks);
+/// device files, sockets and fifos are skipped.
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let ft = entry.file_type()?;
+        let dest = to.join(entry.file_name());
+        if ft.is_dir() {
+            copy_tree(&entry.path(), &dest)?;
+        } else if ft.is_symlink() {
+            let target = fs::read_link(entry.path())?;
+            let _ = fs::remove_file(&dest);
+            std::os::unix::fs::symlink(target, &dest)?;
+        } else if ft.is_file() {
+            fs::copy(entry.path(), &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// Returns true when the name looks like one of our run directories (for stale cleanup).
+pub fn is_run_dir_name(name: &OsStr) -> bool {
+    let s = name.to_string_lossy();
+    let mut parts = s.split('-');
+    matches!((parts.next(), parts.next(), parts.next(), parts.next()), (Some(a), Some(b), Some(_), None) if a.parse::<u32>().is_ok() && b.parse::<u64>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captured_output_keeps_only_up_to_the_cap() {
+        let mut c = Captured::default();
+        assert_eq!(c.push(b"hello", 8), b"hello");
+        assert_eq!(c.push(b"world", 8), b"wor");
+        assert_eq!(c.push(b"!!", 8), b"");
+        assert_eq!(c.bytes, b"hellowor");
+        assert!(c.truncated);
+        assert_eq!(c.total, 12);
+    }
+
+    #[test]
+    fn commands_with_nul_or_relative_programs_are_refused() {
+        assert!(Command::new("python3").validate().is_err());
+        let mut c = Command::new("/bin/true");
+        c.args.push("a\0b".into());
+        assert!(c.validate().is_err());
+        let mut c = Command::new("/bin/true");
+        c.files.push(("../escape".into(), vec![]));
+        assert!(c.validate().is_err());
+        assert!(Command::new("/bin/true").validate().is_ok());
+    }
+
+    #[test]
+    fn run_dir_names_are_recognised() {
+        assert!(is_run_dir_name(OsStr::new("123-4-abc")));
+        assert!(!is_run_dir_name(OsStr::new(".root")));
+        assert!(!is_run_dir_name(OsStr::new("foo")));
+    }
+}

@@ -1,0 +1,1018 @@
+//! The one place with `unsafe`: raw system calls for the sandbox child and its supervisor.
+//!
+//! The sandbox is started with a fork-style `clone` (no new stack, no `CLONE_VM`) so that
+//! it can be done from a multi-threaded process. Between `clone` and `execve` the child
+//! must not allocate (another thread may have held the allocator lock at the time of the
+//! clone) and must not panic; so everything it needs — C strings, the mount plan, the
+//! seccomp program, argv and envp — is prepared by the parent in a [`ChildSpec`] and the
+//! child only makes system calls. Failures travel home through a close-on-exec pipe as
+//! `{stage, detail, errno}` and become [`crate::JailError::Setup`] in the parent.
+
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use crate::error::Stage;
+
+/// One step of building the sandbox's root filesystem, with every path already absolute
+/// on the host side (inside the new root before `pivot_root`).
+#[derive(Debug)]
+pub(crate) enum PreparedOp {
+    Mkdir {
+        path: CString,
+        mode: u32,
+    },
+    /// Bind `src` onto `dst` (created as a directory or an empty file), then remount it
+    /// with the given extra flags (read-only, nosuid, nodev, noexec), keeping locked ones.
+    Bind {
+        src: CString,
+        dst: CString,
+        dir: bool,
+        readonly: bool,
+        extra_flags: libc::c_ulong,
+    },
+    Tmpfs {
+        dst: CString,
+        data: CString,
+        flags: libc::c_ulong,
+    },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    WriteFile {
+        path: CString,
+        contents: Vec<u8>,
+        mode: u32,
+    },
+    Proc {
+        dst: CString,
+    },
+    /// Bind a path onto itself and make it read-only (used for /proc/sys).
+    ReadOnlySelfBind {
+        path: CString,
+    },
+}
+
+/// A landlock ruleset to apply after `pivot_root`.
+#[derive(Debug)]
+pub(crate) struct LandlockSpec {
+    pub abi: u32,
+    /// Paths with read and execute access.
+    pub read_exec: Vec<CString>,
+    /// Paths with full read-write access (no device creation).
+    pub read_write: Vec<CString>,
+    /// Paths where device files may be read, written and ioctl'ed (/dev).
+    pub devices: Vec<CString>,
+}
+
+/// Everything the child needs, prepared before `clone`.
+pub(crate) struct ChildSpec<'a> {
+    pub clone_flags: libc::c_ulong,
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    pub sync_read: RawFd,
+    pub error_write: RawFd,
+    pub status_write: RawFd,
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    pub new_root: &'a CStr,
+    pub root_tmpfs_data: &'a CStr,
+    /// The static steps shared by every sandbox, then this sandbox's own.
+    pub ops: [&'a [PreparedOp]; 2],
+    pub hostname: &'a CStr,
+    pub rlimits: &'a [(libc::__rlimit_resource_t, libc::rlim_t)],
+    pub landlock: Option<&'a LandlockSpec>,
+    /// Stacked seccomp programs, installed in order.
+    pub seccomp: &'a [Vec<libc::sock_filter>],
+    pub cwd: &'a CStr,
+    pub exec_path: &'a CStr,
+    pub argv: &'a [*const libc::c_char],
+    pub envp: &'a [*const libc::c_char],
+}
+
+/// What the child sends home when a step fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SetupFailure {
+    pub stage: u32,
+    pub detail: u32,
+    pub errno: i32,
+}
+
+impl SetupFailure {
+    pub const SIZE: usize = 12;
+
+    fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.stage.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.detail.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.errno.to_ne_bytes());
+        b
+    }
+
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let word = |i: usize| [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        SetupFailure {
+            stage: u32::from_ne_bytes(word(0)),
+            detail: u32::from_ne_bytes(word(4)),
+            errno: i32::from_ne_bytes(word(8)),
+        }
+    }
+}
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cvt_long(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Supervisor-side helpers (ordinary process context: allocation is fine here).
+// ---------------------------------------------------------------------------------------
+
+/// A close-on-exec pipe whose two ends are both numbered 3 or above, so that the child's
+/// `dup2` onto 0, 1 and 2 can never clobber them.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((above_stdio(r)?, above_stdio(w)?))
+}
+
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: fcntl on an fd we own; F_DUPFD_CLOEXEC returns a new fd or -1.
+    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: the new fd was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on a caller-owned fd; no memory is passed.
+    unsafe {
+        let flags = cvt(libc::fcntl(fd, libc::F_GETFL))?;
+        cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+    }
+    Ok(())
+}
+
+/// Starts the sandbox child. Returns its host pid and a pidfd for it.
+///
+/// The child never returns from this function: it runs [`child_main`] and execs the
+/// program or exits.
+pub(crate) fn spawn(spec: &ChildSpec<'_>) -> io::Result<(libc::pid_t, OwnedFd)> {
+    let mut pidfd: libc::c_int = -1;
+    let flags = spec.clone_flags | libc::CLONE_PIDFD as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: a fork-style clone (no CLONE_VM, no new stack): the child gets a copy-on-write
+    // copy of this address space and continues on its own copy of this stack. `pidfd` is a
+    // valid out-pointer for CLONE_PIDFD. In the child we only call `child_main`, which
+    // performs raw system calls on data prepared before the clone and never returns.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut pidfd as *mut libc::c_int,
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    if ret == 0 {
+        child_main(spec);
+    }
+    let pid = cvt_long(ret)? as libc::pid_t;
+    // SAFETY: CLONE_PIDFD succeeded, so the kernel stored a fresh fd that we now own.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok((pid, pidfd))
+}
+
+/// `poll(2)` on a set of fds for readability. Returns the `revents` of each.
+pub(crate) fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<i16>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = match timeout {
+        None => -1,
+        Some(d) => d.as_millis().min(i32::MAX as u128) as libc::c_int,
+    };
+    loop {
+        // SAFETY: `pfds` is a valid, initialised slice of pollfd of the given length.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+        if r >= 0 {
+            return Ok(pfds.iter().map(|p| p.revents).collect());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Sends a signal through a pidfd (immune to pid reuse).
+pub(crate) fn pidfd_kill(pidfd: RawFd, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal with a null siginfo and no flags; the fd is ours.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// Sends a signal to a pid.
+pub(crate) fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill(2) takes plain integers.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// Reaps a child: its wait status and resource usage.
+pub(crate) fn wait4(pid: libc::pid_t) -> io::Result<(libc::c_int, libc::rusage)> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid out-pointers for status and rusage.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::__WALL, &mut usage) };
+        if r == pid {
+            return Ok((status, usage));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Mounts a tmpfs on the host (used for the size-capped per-sandbox workspace).
+pub(crate) fn mount_tmpfs(target: &CStr, data: &CStr) -> io::Result<()> {
+    let flags = libc::MS_NOSUID | libc::MS_NODEV;
+    // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call.
+    cvt(unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            flags,
+            data.as_ptr().cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// Detaches a mount (lazily, so a straggling reference cannot make teardown fail).
+pub(crate) fn umount_detach(target: &CStr) -> io::Result<()> {
+    // SAFETY: a valid NUL-terminated path.
+    cvt(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) }).map(drop)
+}
+
+pub(crate) fn geteuid() -> u32 {
+    // SAFETY: geteuid cannot fail and takes no arguments.
+    unsafe { libc::geteuid() }
+}
+
+/// The landlock ABI version the kernel offers, or `None` when landlock is unavailable.
+pub(crate) fn landlock_abi() -> Option<u32> {
+    // SAFETY: with a null attr, size 0 and the VERSION flag the call only returns a number.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    (r > 0).then_some(r as u32)
+}
+
+/// Whether the kernel accepts seccomp filters (`PR_GET_SECCOMP` answers).
+pub(crate) fn seccomp_available() -> bool {
+    // SAFETY: PR_GET_SECCOMP takes no pointers.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
+}
+
+/// Forks a throw-away child that tries to create a user namespace, to tell `warden doctor`
+/// whether user namespaces work without touching anything else.
+pub(crate) fn probe_user_namespace() -> io::Result<()> {
+    let flags = (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: fork-style clone; the child immediately calls _exit, which is async-signal-safe.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    if ret == 0 {
+        // SAFETY: terminating the child without running any destructors.
+        unsafe { libc::_exit(0) };
+    }
+    let pid = cvt_long(ret)? as libc::pid_t;
+    wait4(pid).map(drop)
+}
+
+// ---------------------------------------------------------------------------------------
+// Landlock ABI (not yet in the libc crate).
+// ---------------------------------------------------------------------------------------
+
+const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
+const LANDLOCK_RULE_PATH_BENEATH: libc::c_int = 1;
+
+#[allow(dead_code)] // the full table of the ABI, for reference and tests
+pub(crate) mod landlock_access {
+    pub const EXECUTE: u64 = 1 << 0;
+    pub const WRITE_FILE: u64 = 1 << 1;
+    pub const READ_FILE: u64 = 1 << 2;
+    pub const READ_DIR: u64 = 1 << 3;
+    pub const REMOVE_DIR: u64 = 1 << 4;
+    pub const REMOVE_FILE: u64 = 1 << 5;
+    pub const MAKE_CHAR: u64 = 1 << 6;
+    pub const MAKE_DIR: u64 = 1 << 7;
+    pub const MAKE_REG: u64 = 1 << 8;
+    pub const MAKE_SOCK: u64 = 1 << 9;
+    pub const MAKE_FIFO: u64 = 1 << 10;
+    pub const MAKE_BLOCK: u64 = 1 << 11;
+    pub const MAKE_SYM: u64 = 1 << 12;
+    pub const REFER: u64 = 1 << 13;
+    pub const TRUNCATE: u64 = 1 << 14;
+    pub const IOCTL_DEV: u64 = 1 << 15;
+    pub const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
+    pub const SCOPE_SIGNAL: u64 = 1 << 1;
+
+    /// Every filesystem access right the given ABI knows.
+    pub fn handled_fs(abi: u32) -> u64 {
+        let mut all = (1 << 13) - 1;
+        if abi >= 2 {
+            all |= REFER;
+        }
+        if abi >= 3 {
+            all |= TRUNCATE;
+        }
+        if abi >= 5 {
+            all |= IOCTL_DEV;
+        }
+        all
+    }
+}
+
+#[repr(C)]
+struct LandlockRulesetAttr {
+    handled_access_fs: u64,
+    handled_access_net: u64,
+    scoped: u64,
+}
+
+#[repr(C, packed)]
+struct LandlockPathBeneathAttr {
+    allowed_access: u64,
+    parent_fd: i32,
+}
+
+// ---------------------------------------------------------------------------------------
+// The child. Only raw system calls from here on: no allocation, no panics.
+// ---------------------------------------------------------------------------------------
+
+type StepResult = Result<(), (Stage, u32, i32)>;
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// Turns a C return value into a step result.
+fn check(ret: libc::c_int, stage: Stage, detail: u32) -> StepResult {
+    if ret < 0 {
+        Err((stage, detail, errno()))
+    } else {
+        Ok(())
+    }
+}
+
+fn report(fd: RawFd, failure: SetupFailure) {
+    let bytes = failure.to_bytes();
+    // SAFETY: writing a stack buffer of the stated length to a pipe we hold.
+    unsafe {
+        libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+    }
+}
+
+fn child_main(spec: &ChildSpec<'_>) -> ! {
+    let code = match child_setup(spec) {
+        Ok(()) => 0,
+        Err((stage, detail, errno)) => {
+            report(
+                spec.error_write,
+                SetupFailure {
+                    stage: stage as u32,
+                    detail,
+                    errno,
+                },
+            );
+            1
+        }
+    };
+    // SAFETY: leaving the child without running Rust destructors or atexit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+/// Runs every set-up step, then forks the program and acts as the sandbox's init.
+/// Only returns on a set-up failure.
+fn child_setup(s: &ChildSpec<'_>) -> StepResult {
+    // SAFETY (for the whole function): every call below is a plain system call whose
+    // pointer arguments come from `s`, which the parent keeps alive across the clone and
+    // which this copy-on-write child only reads; out-pointers are locals on this stack.
+    unsafe {
+        // Standard streams. The sources are all >= 3 (see `pipe`) or are the parent's
+        // own 0/1/2, so these dup2 calls cannot clobber each other.
+        check(libc::dup2(s.stdin, 0), Stage::Stdio, 0)?;
+        check(libc::dup2(s.stdout, 1), Stage::Stdio, 1)?;
+        check(libc::dup2(s.stderr, 2), Stage::Stdio, 2)?;
+        close_all_except(&[0, 1, 2, s.sync_read, s.error_write, s.status_write])?;
+
+        // Wait until the supervisor has written our uid/gid maps and placed us in our cgroups.
+        let mut go = 0u8;
+        let n = libc::read(s.sync_read, (&mut go as *mut u8).cast(), 1);
+        if n != 1 || go != b'G' {
+            // The supervisor gave up on us; leave quietly.
+            libc::_exit(1);
+        }
+        libc::close(s.sync_read);
+
+        if s.clone_flags & libc::CLONE_NEWCGROUP as libc::c_ulong != 0 {
+            check(libc::unshare(libc::CLONE_NEWCGROUP), Stage::CgroupNamespace, 0)?;
+        }
+
+        // Become the sandbox user early, so that files we create in our own tmpfs mounts
+        // have an owner mapped in this user namespace. The root of the namespace's id
+        // range is not mapped, so this does not clear our capabilities.
+        check(libc::setresgid(s.gid, s.gid, s.gid), Stage::SetIds, 0)?;
+        check(libc::setresuid(s.uid, s.uid, s.uid), Stage::SetIds, 1)?;
+
+        check(
+            libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ),
+            Stage::MakePrivate,
+            0,
+        )?;
+        check(
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                s.new_root.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                s.root_tmpfs_data.as_ptr().cast(),
+            ),
+            Stage::RootTmpfs,
+            0,
+        )?;
+        for (i, op) in s.ops[0].iter().chain(s.ops[1].iter()).enumerate() {
+            run_op(op).map_err(|e| (op_stage(op), i as u32, e))?;
+        }
+
+        // The root tmpfs itself becomes read-only; its sub-mounts keep their own flags.
+        check(
+            libc::mount(
+                std::ptr::null(),
+                s.new_root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                std::ptr::null(),
+            ),
+            Stage::RemountRoot,
+            0,
+        )?;
+        check(libc::chdir(s.new_root.as_ptr()), Stage::PivotRoot, 0)?;
+        check(
+            libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int,
+            Stage::PivotRoot,
+            1,
+        )?;
+        // The old root is now stacked on top of the new one at "/": detach it.
+        check(libc::umount2(c".".as_ptr(), libc::MNT_DETACH), Stage::PivotRoot, 2)?;
+        check(libc::chdir(c"/".as_ptr()), Stage::PivotRoot, 3)?;
+
+        let host = s.hostname.to_bytes();
+        check(libc::sethostname(host.as_ptr().cast(), host.len()), Stage::Hostname, 0)?;
+        loopback_up()?;
+
+        for (i, &(resource, value)) in s.rlimits.iter().enumerate() {
+            let lim = libc::rlimit {
+                rlim_cur: value,
+                rlim_max: value,
+            };
+            check(libc::setrlimit(resource, &lim), Stage::Rlimits, i as u32)?;
+        }
+
+        drop_privileges()?;
+
+        if let Some(ll) = s.landlock {
+            apply_landlock(ll)?;
+        }
+
+        for (i, program) in s.seccomp.iter().enumerate() {
+            let prog = libc::sock_fprog {
+                len: program.len() as libc::c_ushort,
+                filter: program.as_ptr() as *mut libc::sock_filter,
+            };
+            check(
+                libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                    &prog as *const libc::sock_fprog,
+                ),
+                Stage::Seccomp,
+                i as u32,
+            )?;
+        }
+
+        check(libc::chdir(s.cwd.as_ptr()), Stage::Chdir, 0)?;
+
+        // Fork the program; we stay behind as the sandbox's init.
+        let pid = libc::fork();
+        if pid < 0 {
+            return Err((Stage::Fork, 0, errno()));
+        }
+        if pid == 0 {
+            libc::close(s.status_write);
+            libc::execve(s.exec_path.as_ptr(), s.argv.as_ptr(), s.envp.as_ptr());
+            report(
+                s.error_write,
+                SetupFailure {
+                    stage: Stage::Exec as u32,
+                    detail: 0,
+                    errno: errno(),
+                },
+            );
+            libc::_exit(127);
+        }
+        libc::close(s.error_write);
+        init_loop(pid, s.status_write)
+    }
+}
+
+/// The sandbox's init: reaps every child and, when the program itself ends, sends its
+/// wait status home and exits, which makes the kernel kill whatever is left in the
+/// sandbox's pid namespace (daemons included).
+fn init_loop(program: libc::pid_t, status_fd: RawFd) -> ! {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: wait4 with a valid out-pointer for the status and no rusage.
+        let r = unsafe { libc::wait4(-1, &mut status, libc::__WALL, std::ptr::null_mut()) };
+        if r == program {
+            let bytes = status.to_ne_bytes();
+            // SAFETY: writing a 4-byte stack buffer to the status pipe, then exiting.
+            unsafe {
+                libc::write(status_fd, bytes.as_ptr().cast(), bytes.len());
+                libc::_exit(0);
+            }
+        }
+        if r < 0 && errno() == libc::ECHILD {
+            // SAFETY: plain exit without destructors.
+            unsafe { libc::_exit(0) };
+        }
+    }
+}
+
+fn op_stage(op: &PreparedOp) -> Stage {
+    match op {
+        PreparedOp::Proc { .. } | PreparedOp::ReadOnlySelfBind { .. } => Stage::Proc,
+        _ => Stage::Rootfs,
+    }
+}
+
+/// Runs one root filesystem step; returns the errno on failure.
+fn run_op(op: &PreparedOp) -> Result<(), i32> {
+    let c = |r: libc::c_int| if r < 0 { Err(errno()) } else { Ok(()) };
+    // SAFETY: all paths are NUL-terminated C strings owned by the prepared op.
+    unsafe {
+        match op {
+            PreparedOp::Mkdir { path, mode } => {
+                let r = libc::mkdir(path.as_ptr(), *mode);
+                if r < 0 && errno() != libc::EEXIST {
+                    return Err(errno());
+                }
+                Ok(())
+            }
+            PreparedOp::Bind {
+                src,
+                dst,
+                dir,
+                readonly,
+                extra_flags,
+            } => {
+                if *dir {
+                    let r = libc::mkdir(dst.as_ptr(), 0o755);
+                    if r < 0 && errno() != libc::EEXIST {
+                        return Err(errno());
+                    }
+                } else {
+                    let fd = libc::open(dst.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                    if fd < 0 {
+                        return Err(errno());
+                    }
+                    libc::close(fd);
+                }
+                c(libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ))?;
+                let mut flags = *extra_flags;
+                if *readonly {
+                    flags |= libc::MS_RDONLY;
+                }
+                if flags != 0 {
+                    remount_keeping_locked(dst, flags)?;
+                }
+                Ok(())
+            }
+            PreparedOp::Tmpfs { dst, data, flags } => {
+                let r = libc::mkdir(dst.as_ptr(), 0o755);
+                if r < 0 && errno() != libc::EEXIST {
+                    return Err(errno());
+                }
+                c(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    dst.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    *flags,
+                    data.as_ptr().cast(),
+                ))
+            }
+            PreparedOp::Symlink { target, link } => c(libc::symlink(target.as_ptr(), link.as_ptr())),
+            PreparedOp::WriteFile { path, contents, mode } => {
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC | libc::O_CLOEXEC,
+                    *mode,
+                );
+                if fd < 0 {
+                    return Err(errno());
+                }
+                let mut off = 0usize;
+                while off < contents.len() {
+                    let n = libc::write(fd, contents[off..].as_ptr().cast(), contents.len() - off);
+                    if n <= 0 {
+                        let e = errno();
+                        libc::close(fd);
+                        return Err(e);
+                    }
+                    off += n as usize;
+                }
+                libc::fchmod(fd, *mode);
+                libc::close(fd);
+                Ok(())
+            }
+            PreparedOp::Proc { dst } => {
+                let r = libc::mkdir(dst.as_ptr(), 0o555);
+                if r < 0 && errno() != libc::EEXIST {
+                    return Err(errno());
+                }
+                c(libc::mount(
+                    c"proc".as_ptr(),
+                    dst.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                ))
+            }
+            PreparedOp::ReadOnlySelfBind { path } => {
+                c(libc::mount(
+                    path.as_ptr(),
+                    path.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ))?;
+                remount_keeping_locked(path, libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)
+            }
+        }
+    }
+}
+
+/// Remounts a bind mount with extra flags. In a user namespace, flags the original mount
+/// had (nosuid, nodev, noexec, atime settings) are locked and must be repeated.
+fn remount_keeping_locked(path: &CStr, extra: libc::c_ulong) -> Result<(), i32> {
+    // SAFETY: statvfs fills a zeroed POD struct; mount gets a valid path.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(path.as_ptr(), &mut st) < 0 {
+            return Err(errno());
+        }
+        let mut flags = libc::MS_REMOUNT | libc::MS_BIND | extra;
+        let have = st.f_flag;
+        for (st_flag, ms_flag) in [
+            (libc::ST_NOSUID, libc::MS_NOSUID),
+            (libc::ST_NODEV, libc::MS_NODEV),
+            (libc::ST_NOEXEC, libc::MS_NOEXEC),
+            (libc::ST_NOATIME, libc::MS_NOATIME),
+            (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+            (libc::ST_RELATIME, libc::MS_RELATIME),
+            (libc::ST_RDONLY, libc::MS_RDONLY),
+        ] {
+            if have & st_flag != 0 {
+                flags |= ms_flag;
+            }
+        }
+        if libc::mount(std::ptr::null(), path.as_ptr(), std::ptr::null(), flags, std::ptr::null()) < 0 {
+            return Err(errno());
+        }
+    }
+    Ok(())
+}
+
+/// Closes every fd not in `keep` (which need not be sorted).
+fn close_all_except(keep: &[RawFd]) -> StepResult {
+    let mut sorted = [0 as RawFd; 6];
+    let n = keep.len().min(sorted.len());
+    sorted[..n].copy_from_slice(&keep[..n]);
+    let sorted = &mut sorted[..n];
+    sorted.sort_unstable();
+    let mut next: u32 = 0;
+    for &fd in sorted.iter() {
+        let fd = fd as u32;
+        if fd > next {
+            // SAFETY: close_range takes plain integers.
+            let r = unsafe { libc::syscall(libc::SYS_close_range, next, fd - 1, 0u32) };
+            check(r as libc::c_int, Stage::CloseFds, next)?;
+        }
+        next = next.max(fd + 1);
+    }
+    // SAFETY: as above.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, next, u32::MAX, 0u32) };
+    check(r as libc::c_int, Stage::CloseFds, next)
+}
+
+fn loopback_up() -> StepResult {
+    // SAFETY: an AF_INET datagram socket used only for interface ioctls on a zeroed ifreq.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        check(sock, Stage::Loopback, 0)?;
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        let r = libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
+        if r < 0 {
+            let e = errno();
+            libc::close(sock);
+            return Err((Stage::Loopback, 1, e));
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        let r = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
+        let e = errno();
+        libc::close(sock);
+        if r < 0 {
+            return Err((Stage::Loopback, 2, e));
+        }
+    }
+    Ok(())
+}
+
+const SECBITS_LOCKED_DOWN: libc::c_ulong = 0xef; // NOROOT, NO_SETUID_FIXUP, KEEP_CAPS_LOCKED, NO_CAP_AMBIENT_RAISE, all locked
+const CAP_LAST_CAP_GUESS: libc::c_ulong = 63;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+fn drop_privileges() -> StepResult {
+    // SAFETY: prctl and capset calls with integer arguments or pointers to local structs.
+    unsafe {
+        check(
+            libc::prctl(libc::PR_SET_SECUREBITS, SECBITS_LOCKED_DOWN, 0, 0, 0),
+            Stage::Securebits,
+            0,
+        )?;
+        // Empty the bounding set. Capability numbers the kernel does not know return EINVAL.
+        for cap in 0..=CAP_LAST_CAP_GUESS {
+            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno() != libc::EINVAL {
+                return Err((Stage::DropCapabilities, cap as u32, errno()));
+            }
+        }
+        check(
+            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0),
+            Stage::DropCapabilities,
+            100,
+        )?;
+        let header = CapHeader {
+            version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+            pid: 0,
+        };
+        let data = [CapData {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }; 2];
+        check(
+            libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) as libc::c_int,
+            Stage::DropCapabilities,
+            101,
+        )?;
+        check(
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+            Stage::NoNewPrivs,
+            0,
+        )?;
+    }
+    Ok(())
+}
+
+fn apply_landlock(ll: &LandlockSpec) -> StepResult {
+    use landlock_access::*;
+    let handled = handled_fs(ll.abi);
+    let attr = LandlockRulesetAttr {
+        handled_access_fs: handled,
+        handled_access_net: 0,
+        scoped: if ll.abi >= 6 {
+            SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
+        } else {
+            0
+        },
+    };
+    // Older ABIs do not know the later fields: pass only the size they understand.
+    let size = if ll.abi >= 6 {
+        24
+    } else if ll.abi >= 4 {
+        16
+    } else {
+        8
+    };
+    // SAFETY: the attr struct outlives the call and `size` never exceeds its length.
+    let ruleset = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            &attr as *const LandlockRulesetAttr,
+            size as usize,
+            0u32,
+        )
+    } as libc::c_int;
+    check(ruleset, Stage::Landlock, 0)?;
+
+    let ro = EXECUTE | READ_FILE | READ_DIR;
+    let rw = handled & !(MAKE_CHAR | MAKE_BLOCK | IOCTL_DEV);
+    let dev = (READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) & handled;
+    let groups: [(&[CString], u64); 3] = [(&ll.read_exec, ro), (&ll.read_write, rw), (&ll.devices, dev)];
+    let mut n: u32 = 1;
+    for (paths, access) in groups {
+        for path in paths {
+            // SAFETY: opening a valid path with O_PATH; the fd is closed below.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+            if fd < 0 {
+                return Err((Stage::Landlock, n, errno()));
+            }
+            let rule = LandlockPathBeneathAttr {
+                allowed_access: access,
+                parent_fd: fd,
+            };
+            // SAFETY: the packed rule struct outlives the call.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_landlock_add_rule,
+                    ruleset,
+                    LANDLOCK_RULE_PATH_BENEATH,
+                    &rule as *const LandlockPathBeneathAttr,
+                    0u32,
+                )
+            } as libc::c_int;
+            let e = errno();
+            // SAFETY: closing the fd opened above.
+            unsafe { libc::close(fd) };
+            if r < 0 {
+                return Err((Stage::Landlock, n, e));
+            }
+            n += 1;
+        }
+    }
+    // SAFETY: restrict_self with a ruleset fd we own, then close it.
+    let r = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) } as libc::c_int;
+    let e = errno();
+    // SAFETY: closing our ruleset fd.
+    unsafe { libc::close(ruleset) };
+    if r < 0 {
+        return Err((Stage::Landlock, 999, e));
+    }
+    Ok(())
+}
+
+/// Writes `/proc/<pid>/{uid_map,setgroups,gid_map}` for a child in a new user namespace.
+pub(crate) fn write_id_maps(
+    pid: libc::pid_t,
+    inside_uid: u32,
+    host_uid: u32,
+    inside_gid: u32,
+    host_gid: u32,
+) -> io::Result<()> {
+    std::fs::write(format!("/proc/{pid}/uid_map"), format!("{inside_uid} {host_uid} 1\n"))?;
+    std::fs::write(format!("/proc/{pid}/setgroups"), "deny")?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), format!("{inside_gid} {host_gid} 1\n"))?;
+    Ok(())
+}
+
+/// Reads from an fd into `buf`; `Ok(0)` is end of file; `WouldBlock` when nothing is ready.
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is a valid writable buffer of the given length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Writes all of `buf` to an fd.
+pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: `buf` is a valid readable buffer of the given length.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_failure_round_trips_through_bytes() {
+        let f = SetupFailure {
+            stage: Stage::Landlock as u32,
+            detail: 7,
+            errno: libc::EPERM,
+        };
+        assert_eq!(SetupFailure::from_bytes(&f.to_bytes()), f);
+    }
+
+    #[test]
+    fn landlock_handled_rights_grow_with_the_abi() {
+        use landlock_access::*;
+        assert_eq!(handled_fs(1), (1 << 13) - 1);
+        assert_ne!(handled_fs(2) & REFER, 0);
+        assert_eq!(handled_fs(2) & TRUNCATE, 0);
+        assert_ne!(handled_fs(3) & TRUNCATE, 0);
+        assert_ne!(handled_fs(5) & IOCTL_DEV, 0);
+    }
+
+    #[test]
+    fn pipes_never_use_the_standard_stream_numbers() {
+        let (r, w) = pipe().unwrap();
+        assert!(r.as_raw_fd() > 2 && w.as_raw_fd() > 2);
+    }
+}

@@ -1,0 +1,202 @@
+//! Wire types shared by every warden transport (CLI `--json`, REST, MCP, SDKs).
+//!
+//! Everything here is plain data with serde derives; no behaviour lives here.
+//! Error codes are defined once, in [`ErrorCode`], and never change meaning.
+
+use serde::{Deserialize, Serialize};
+
+/// A language warden can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Python,
+    Javascript,
+    Bash,
+}
+
+impl Language {
+    pub const ALL: [Language; 3] = [Language::Python, Language::Javascript, Language::Bash];
+
+    /// The name used on the wire and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::Javascript => "javascript",
+            Language::Bash => "bash",
+        }
+    }
+
+    /// Parses a language name or a common alias (`py`, `js`, `node`, `sh`).
+    pub fn parse(name: &str) -> Option<Language> {
+        match name.to_ascii_lowercase().as_str() {
+            "python" | "python3" | "py" => Some(Language::Python),
+            "javascript" | "js" | "node" | "nodejs" => Some(Language::Javascript),
+            "bash" | "sh" | "shell" => Some(Language::Bash),
+            _ => None,
+        }
+    }
+
+    /// Chooses a language from a file name's extension.
+    pub fn from_extension(path: &str) -> Option<Language> {
+        let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+        match ext.as_str() {
+            "py" => Some(Language::Python),
+            "js" | "mjs" | "cjs" => Some(Language::Javascript),
+            "sh" | "bash" => Some(Language::Bash),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Stable, upper-case error codes. Documented in docs/ERRORS.md; a code's meaning never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The program exited with a non-zero status.
+    ExecutionError,
+    /// The wall-clock timeout fired.
+    Timeout,
+    /// The sandbox's memory limit was reached and the kernel killed a process.
+    MemoryLimit,
+    /// The CPU-time limit was reached.
+    CpuLimit,
+    /// The program was killed by a signal not caused by a warden limit.
+    Killed,
+    /// The sandbox could not be set up; nothing ran.
+    SandboxSetupFailed,
+    /// The interpreter for the requested language is not installed.
+    RuntimeNotFound,
+    /// The request was malformed or asked for something unsupported.
+    InvalidRequest,
+    /// An internal error; details are in the server log, not the reply.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire, e.g. `"MEMORY_LIMIT"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ExecutionError => "EXECUTION_ERROR",
+            ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::MemoryLimit => "MEMORY_LIMIT",
+            ErrorCode::CpuLimit => "CPU_LIMIT",
+            ErrorCode::Killed => "KILLED",
+            ErrorCode::SandboxSetupFailed => "SANDBOX_SETUP_FAILED",
+            ErrorCode::RuntimeNotFound => "RUNTIME_NOT_FOUND",
+            ErrorCode::InvalidRequest => "INVALID_REQUEST",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Exit status 0.
+    Success,
+    /// A non-zero exit status.
+    Error,
+    /// The wall-clock timeout fired and the sandbox was killed.
+    Timeout,
+    /// The memory limit was hit.
+    MemoryLimit,
+    /// Killed by a signal (including the CPU-time limit).
+    Killed,
+}
+
+/// The result of one sandboxed run, as printed by `warden run --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub status: RunStatus,
+    pub error_code: Option<ErrorCode>,
+    /// The exit status when the program exited normally.
+    pub exit_code: Option<i32>,
+    /// The signal number when the program was killed by a signal.
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub duration_ms: f64,
+    pub cpu_time_ms: f64,
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// The one error shape on the wire: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_serialize_as_their_stable_names() {
+        for code in [
+            ErrorCode::ExecutionError,
+            ErrorCode::Timeout,
+            ErrorCode::MemoryLimit,
+            ErrorCode::CpuLimit,
+            ErrorCode::Killed,
+            ErrorCode::SandboxSetupFailed,
+            ErrorCode::RuntimeNotFound,
+            ErrorCode::InvalidRequest,
+            ErrorCode::Internal,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: ErrorCode = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, code);
+        }
+    }
+
+    #[test]
+    fn statuses_are_snake_case() {
+        assert_eq!(
+            serde_json::to_string(&RunStatus::MemoryLimit).unwrap(),
+            "\"memory_limit\""
+        );
+    }
+
+    #[test]
+    fn languages_parse_from_names_and_extensions() {
+        assert_eq!(Language::parse("PY"), Some(Language::Python));
+        assert_eq!(Language::parse("node"), Some(Language::Javascript));
+        assert_eq!(Language::parse("ruby"), None);
+        assert_eq!(Language::from_extension("a/b.mjs"), Some(Language::Javascript));
+        assert_eq!(Language::from_extension("x.sh"), Some(Language::Bash));
+        assert_eq!(Language::from_extension("noext"), None);
+    }
+}
