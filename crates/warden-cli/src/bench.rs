@@ -24,31 +24,68 @@ struct Case {
 }
 
 fn bwrap_argv(inner: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut v: Vec<String> = [
+        "bwrap",
+        "--unshare-all",
+        "--die-with-parent",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for link in ["bin", "lib", "lib64", "sbin"] {
         let p = Path::new("/").join(link);
         if let Ok(t) = std::fs::read_link(&p) {
-            v.extend(["--symlink".into(), t.to_string_lossy().into_owned(), p.to_string_lossy().into_owned()]);
+            v.extend([
+                "--symlink".into(),
+                t.to_string_lossy().into_owned(),
+                p.to_string_lossy().into_owned(),
+            ]);
         }
     }
     v.extend(
-        ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache", "--"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--ro-bind",
+            "/etc/ld.so.cache",
+            "/etc/ld.so.cache",
+            "--",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     v.extend(inner.iter().map(|s| s.to_string()));
     v
 }
 
 fn cases() -> Vec<Case> {
-    let warden = std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "warden".into());
-    let have_bwrap = Command::new("bwrap").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    let warden = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "warden".into());
+    let have_bwrap = Command::new("bwrap")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
     let langs: [(&str, &str, Vec<&str>); 3] = [
-        ("python", "print(1)", vec!["/usr/bin/python3", "-c", "print(1)"]),
-        ("javascript", "console.log(1)", vec!["/usr/bin/node", "-e", "console.log(1)"]),
+        (
+            "python",
+            "print(1)",
+            vec!["/usr/bin/python3", "-c", "print(1)"],
+        ),
+        (
+            "javascript",
+            "console.log(1)",
+            vec!["/usr/bin/node", "-e", "console.log(1)"],
+        ),
         ("bash", "echo 1", vec!["/bin/bash", "-c", "echo 1"]),
     ];
     let mut out = Vec::new();
@@ -64,7 +101,14 @@ fn cases() -> Vec<Case> {
         out.push(Case {
             lang,
             launcher: "warden run",
-            argv: vec![warden.clone(), "run".into(), "--lang".into(), lang.into(), "-c".into(), code.into()],
+            argv: vec![
+                warden.clone(),
+                "run".into(),
+                "--lang".into(),
+                lang.into(),
+                "-c".into(),
+                code.into(),
+            ],
         });
         if have_bwrap {
             out.push(Case {
@@ -118,7 +162,12 @@ pub fn main(args: BenchArgs) -> i32 {
     // Warm the page cache and check every launcher works before timing.
     for (i, c) in cases.iter().enumerate() {
         if time_once(&c.argv).is_none() {
-            eprintln!("warden bench: '{}' for {} failed; fix it first (try: {})", c.launcher, c.lang, c.argv.join(" "));
+            eprintln!(
+                "warden bench: '{}' for {} failed; fix it first (try: {})",
+                c.launcher,
+                c.lang,
+                c.argv.join(" ")
+            );
             return 1;
         }
         let _ = i;
@@ -129,7 +178,10 @@ pub fn main(args: BenchArgs) -> i32 {
             match time_once(&c.argv) {
                 Some(ms) => samples[i].push(ms),
                 None => {
-                    eprintln!("warden bench: a run of '{}' for {} failed", c.launcher, c.lang);
+                    eprintln!(
+                        "warden bench: a run of '{}' for {} failed",
+                        c.launcher, c.lang
+                    );
                     return 1;
                 }
             }
@@ -153,14 +205,23 @@ pub fn main(args: BenchArgs) -> i32 {
         });
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
     } else {
         println!("| language | launcher | median ms | overhead ms | ratio |");
         println!("|---|---|---:|---:|---:|");
         for r in &rows {
-            println!("| {} | {} | {:.2} | {:+.2} | {:.3} |", r.lang, r.launcher, r.median_ms, r.overhead_ms, r.ratio);
+            println!(
+                "| {} | {} | {:.2} | {:+.2} | {:.3} |",
+                r.lang, r.launcher, r.median_ms, r.overhead_ms, r.ratio
+            );
         }
-        println!("\n{} interleaved runs per launcher; overhead and ratio against the bare interpreter.", args.runs);
+        println!(
+            "\n{} interleaved runs per launcher; overhead and ratio against the bare interpreter.",
+            args.runs
+        );
     }
     0
 }

@@ -12,7 +12,10 @@ pub struct DoctorArgs {
 pub fn main(args: DoctorArgs) -> i32 {
     let report = warden_jail::probe::probe();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         for c in &report.checks {
             let mark = if c.ok {

@@ -7,7 +7,11 @@ mod run;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "warden", version, about = "Run untrusted code in kernel-enforced sandboxes")]
+#[command(
+    name = "warden",
+    version,
+    about = "Run untrusted code in kernel-enforced sandboxes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use warden_jail::{Command, Exit, Jail, JailConfig, JailError, LimitHit, Limits, Outcome, OutputSink, Runtime, Stdin, Stream};
+use warden_jail::{
+    Command, Exit, Jail, JailConfig, JailError, LimitHit, Limits, Outcome, OutputSink, Runtime,
+    Stdin, Stream,
+};
 use warden_protocol::{ErrorBody, ErrorCode, Language, RunResult, RunStatus};
 
 /// Exit status when the sandbox could not be set up (as `docker run` and `timeout(1)` use).
@@ -82,7 +85,10 @@ pub fn main(args: RunArgs) -> i32 {
         Ok((outcome, json_mode)) => finish(&outcome, json_mode),
         Err(f) => {
             if json {
-                println!("{}", serde_json::to_string(&ErrorBody::new(f.code, f.message)).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string(&ErrorBody::new(f.code, f.message)).unwrap_or_default()
+                );
             } else {
                 eprintln!("warden: {} ({})", f.message, f.code);
             }
@@ -123,7 +129,8 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
         _ => return Err(invalid("give a FILE, '-' for standard input, or -c CODE")),
     };
     let lang = match (&args.lang, &file_name) {
-        (Some(l), _) => Language::parse(l).ok_or_else(|| invalid(format!("unknown language '{l}' (python, javascript, bash)")))?,
+        (Some(l), _) => Language::parse(l)
+            .ok_or_else(|| invalid(format!("unknown language '{l}' (python, javascript, bash)")))?,
         (None, Some(f)) => Language::from_extension(f).unwrap_or(Language::Python),
         (None, None) => Language::Python,
     };
@@ -149,7 +156,11 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
     cmd.limits = limits;
     cmd.keep_workspace = args.keep_workspace.clone();
     // The program reads our standard input unless the code itself came from it.
-    cmd.stdin = if args.file.as_deref() == Some("-") { Stdin::Null } else { Stdin::Inherit };
+    cmd.stdin = if args.file.as_deref() == Some("-") {
+        Stdin::Null
+    } else {
+        Stdin::Inherit
+    };
 
     let jail = Jail::new(JailConfig::default())?;
     let outcome = if args.json {
@@ -163,10 +174,20 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
 /// Maps an outcome to the wire result: status, stable error code and exit status.
 pub fn classify(o: &Outcome) -> (RunStatus, Option<ErrorCode>, i32) {
     match (o.limit, o.exit) {
-        (Some(LimitHit::Timeout), _) => (RunStatus::Timeout, Some(ErrorCode::Timeout), EXIT_TIMEOUT),
-        (Some(LimitHit::Memory), _) => (RunStatus::MemoryLimit, Some(ErrorCode::MemoryLimit), EXIT_MEMORY),
-        (Some(LimitHit::CpuTime), Exit::Signal(s)) => (RunStatus::Killed, Some(ErrorCode::CpuLimit), 128 + s),
-        (Some(LimitHit::CpuTime), Exit::Code(c)) => (RunStatus::Killed, Some(ErrorCode::CpuLimit), c),
+        (Some(LimitHit::Timeout), _) => {
+            (RunStatus::Timeout, Some(ErrorCode::Timeout), EXIT_TIMEOUT)
+        }
+        (Some(LimitHit::Memory), _) => (
+            RunStatus::MemoryLimit,
+            Some(ErrorCode::MemoryLimit),
+            EXIT_MEMORY,
+        ),
+        (Some(LimitHit::CpuTime), Exit::Signal(s)) => {
+            (RunStatus::Killed, Some(ErrorCode::CpuLimit), 128 + s)
+        }
+        (Some(LimitHit::CpuTime), Exit::Code(c)) => {
+            (RunStatus::Killed, Some(ErrorCode::CpuLimit), c)
+        }
         (None, Exit::Code(0)) => (RunStatus::Success, None, 0),
         (None, Exit::Code(c)) => (RunStatus::Error, Some(ErrorCode::ExecutionError), c),
         (None, Exit::Signal(s)) => (RunStatus::Killed, Some(ErrorCode::Killed), 128 + s),
@@ -197,24 +218,34 @@ pub fn to_result(o: &Outcome) -> RunResult {
 fn finish(o: &Outcome, json: bool) -> i32 {
     let (status, code, exit) = classify(o);
     if json {
-        println!("{}", serde_json::to_string(&to_result(o)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string(&to_result(o)).unwrap_or_default()
+        );
         return exit;
     }
     for (name, c) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
         if c.truncated {
-            eprintln!("\nwarden: {name} truncated: kept {} of {} bytes", c.bytes.len(), c.total);
+            eprintln!(
+                "\nwarden: {name} truncated: kept {} of {} bytes",
+                c.bytes.len(),
+                c.total
+            );
         }
     }
     if let Some(code) = code {
         if status != RunStatus::Error {
-            eprintln!("warden: {} ({code})", match status {
-                RunStatus::Timeout => "timed out".to_string(),
-                RunStatus::MemoryLimit => "killed: memory limit reached".to_string(),
-                _ => match o.exit {
-                    Exit::Signal(s) => format!("killed by signal {s}"),
-                    Exit::Code(c) => format!("exited with {c}"),
-                },
-            });
+            eprintln!(
+                "warden: {} ({code})",
+                match status {
+                    RunStatus::Timeout => "timed out".to_string(),
+                    RunStatus::MemoryLimit => "killed: memory limit reached".to_string(),
+                    _ => match o.exit {
+                        Exit::Signal(s) => format!("killed by signal {s}"),
+                        Exit::Code(c) => format!("exited with {c}"),
+                    },
+                }
+            );
         }
     }
     exit

@@ -161,7 +161,10 @@ impl CgroupLayout {
             if ctrls.is_empty() {
                 v2_path = Some(path.to_string());
             } else {
-                v1.push((ctrls.split(',').map(str::to_string).collect(), path.to_string()));
+                v1.push((
+                    ctrls.split(',').map(str::to_string).collect(),
+                    path.to_string(),
+                ));
             }
         }
 
@@ -204,6 +207,41 @@ impl CgroupLayout {
         self.places.iter().find(|p| p.controller == controller)
     }
 
+    /// Whether the cgroup v2 mount has `favordynmods` (fast task migration).
+    pub fn favors_dynmods(&self) -> bool {
+        let Some(mount) = &self.unified_mount else {
+            return false;
+        };
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (left, right) = l.split_once(" - ")?;
+                let mp = left.split(' ').nth(4)?;
+                (Path::new(&unescape(mp)) == mount.as_path()).then(|| right.to_string())
+            })
+            .any(|r| {
+                r.split(' ')
+                    .nth(2)
+                    .is_some_and(|o| o.split(',').any(|x| x == "favordynmods"))
+            })
+    }
+
+    /// Turns on `favordynmods` on the cgroup v2 mount. The setting is global to the
+    /// kernel's cgroup core, so it also speeds up migrations in v1 hierarchies.
+    pub fn enable_favor_dynmods(&self) -> io::Result<()> {
+        let Some(mount) = &self.unified_mount else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no cgroup v2 mount",
+            ));
+        };
+        if self.favors_dynmods() {
+            return Ok(());
+        }
+        crate::sys::remount_cgroup2_favordynmods(mount)
+    }
+
     /// A one-line description, e.g. `memory: v1, pids: v1, cpu: v1`.
     pub fn describe(&self) -> String {
         Controller::ALL
@@ -231,7 +269,12 @@ impl CgroupLayout {
         Ok(cg)
     }
 
-    fn create_into(&self, cg: &mut Cgroup, name: &str, limits: &CgroupLimits) -> Result<(), CgroupError> {
+    fn create_into(
+        &self,
+        cg: &mut Cgroup,
+        name: &str,
+        limits: &CgroupLimits,
+    ) -> Result<(), CgroupError> {
         let mut needed = vec![Controller::Memory, Controller::Pids];
         if limits.cpus.is_some() {
             needed.push(Controller::Cpu);
@@ -323,10 +366,18 @@ fn prepare_v2_parent(own: &Path, parent: &Path) -> Result<(), CgroupError> {
     })
 }
 
-fn write_limit(dir: &Path, version: Version, controller: Controller, l: &CgroupLimits) -> Result<(), CgroupError> {
+fn write_limit(
+    dir: &Path,
+    version: Version,
+    controller: Controller,
+    l: &CgroupLimits,
+) -> Result<(), CgroupError> {
     match (controller, version) {
         (Controller::Memory, Version::V1) => {
-            write_file(dir.join("memory.limit_in_bytes"), &l.memory_bytes.to_string())?;
+            write_file(
+                dir.join("memory.limit_in_bytes"),
+                &l.memory_bytes.to_string(),
+            )?;
             let memsw = dir.join("memory.memsw.limit_in_bytes");
             if memsw.exists() {
                 write_file(memsw, &l.memory_bytes.to_string())?;
@@ -435,12 +486,18 @@ impl Cgroup {
                     Err(_) if attempt < 199 => {
                         if attempt == 20 {
                             if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
-                                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                                for pid in
+                                    procs.lines().filter_map(|l| l.trim().parse::<i32>().ok())
+                                {
                                     let _ = crate::sys::kill(pid, libc::SIGKILL);
                                 }
                             }
                         }
-                        std::thread::sleep(Duration::from_millis(if attempt < 20 { 1 } else { 10 }));
+                        std::thread::sleep(Duration::from_millis(if attempt < 20 {
+                            1
+                        } else {
+                            10
+                        }));
                     }
                     Err(_) => break,
                 }
@@ -459,7 +516,8 @@ impl Drop for Cgroup {
 mod tests {
     use super::*;
 
-    const HYBRID_CGROUP: &str = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/abc\n2:cpuacct:/\n1:cpu:/\n0::/\n";
+    const HYBRID_CGROUP: &str =
+        "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/abc\n2:cpuacct:/\n1:cpu:/\n0::/\n";
     const HYBRID_MOUNTINFO: &str = "\
 30 25 0:26 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
 31 25 0:27 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
@@ -473,8 +531,14 @@ mod tests {
         let l = CgroupLayout::from_proc(HYBRID_CGROUP, HYBRID_MOUNTINFO, |_| "hugetlb\n".into());
         let mem = l.place(Controller::Memory).unwrap();
         assert_eq!(mem.version, Version::V1);
-        assert_eq!(mem.own_dir, Path::new("/sys/fs/cgroup/memory/process_api/abc"));
-        assert_eq!(l.place(Controller::Pids).unwrap().own_dir, Path::new("/sys/fs/cgroup/pids"));
+        assert_eq!(
+            mem.own_dir,
+            Path::new("/sys/fs/cgroup/memory/process_api/abc")
+        );
+        assert_eq!(
+            l.place(Controller::Pids).unwrap().own_dir,
+            Path::new("/sys/fs/cgroup/pids")
+        );
         assert_eq!(l.place(Controller::Cpu).unwrap().version, Version::V1);
         assert_eq!(l.describe(), "memory: v1, pids: v1, cpu: v1");
     }
@@ -547,12 +611,19 @@ mod tests {
         };
         let mut cg = layout.create("sb1", &limits).unwrap();
         let mem = tmp.path().join("memory/own/warden/sb1");
-        assert_eq!(fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(), "67108864");
+        assert_eq!(
+            fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(),
+            "67108864"
+        );
         assert_eq!(
             fs::read_to_string(tmp.path().join("pids/own/warden/sb1/pids.max")).unwrap(),
             "32"
         );
-        fs::write(mem.join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n").unwrap();
+        fs::write(
+            mem.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        )
+        .unwrap();
         assert_eq!(cg.oom_kills(), 3);
         fs::write(mem.join("memory.max_usage_in_bytes"), "1234\n").unwrap();
         assert_eq!(cg.peak_memory(), Some(1234));
@@ -576,7 +647,10 @@ mod tests {
             cpus: Some(0.5),
         };
         let err = layout.create("sb2", &limits).unwrap_err();
-        assert!(matches!(err, CgroupError::MissingController("cpu")), "{err}");
+        assert!(
+            matches!(err, CgroupError::MissingController("cpu")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -601,15 +675,29 @@ mod tests {
             cpus: Some(1.5),
         };
         let cg = layout.create("sb3", &limits).unwrap();
-        assert_eq!(cg.dirs().count(), 1, "one directory serves every v2 controller");
+        assert_eq!(
+            cg.dirs().count(),
+            1,
+            "one directory serves every v2 controller"
+        );
         let dir = own.join("warden/sb3");
-        assert_eq!(fs::read_to_string(dir.join("memory.max")).unwrap(), "1073741824");
-        assert_eq!(fs::read_to_string(dir.join("cpu.max")).unwrap(), "150000 100000");
+        assert_eq!(
+            fs::read_to_string(dir.join("memory.max")).unwrap(),
+            "1073741824"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("cpu.max")).unwrap(),
+            "150000 100000"
+        );
         assert_eq!(
             fs::read_to_string(own.join("cgroup.subtree_control")).unwrap(),
             "+memory +pids +cpu"
         );
-        fs::write(dir.join("memory.events"), "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n").unwrap();
+        fs::write(
+            dir.join("memory.events"),
+            "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
         assert_eq!(cg.oom_kills(), 1);
         std::mem::forget(cg);
     }

@@ -25,7 +25,10 @@ use crate::sys::PreparedOp;
 /// One step of the plan. Inside paths are absolute paths in the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    Dir { inside: PathBuf, mode: u32 },
+    Dir {
+        inside: PathBuf,
+        mode: u32,
+    },
     /// A read-only (or, for the workspace, read-write) bind of a host path.
     Bind {
         host: PathBuf,
@@ -34,9 +37,20 @@ pub enum Step {
         writable: bool,
         noexec: bool,
     },
-    Tmpfs { inside: PathBuf, size: u64, mode: u32 },
-    Symlink { target: PathBuf, inside: PathBuf },
-    File { inside: PathBuf, contents: Vec<u8>, mode: u32 },
+    Tmpfs {
+        inside: PathBuf,
+        size: u64,
+        mode: u32,
+    },
+    Symlink {
+        target: PathBuf,
+        inside: PathBuf,
+    },
+    File {
+        inside: PathBuf,
+        contents: Vec<u8>,
+        mode: u32,
+    },
     Proc,
     ProcSysReadOnly,
 }
@@ -45,14 +59,23 @@ impl Step {
     pub fn describe(&self) -> String {
         match self {
             Step::Dir { inside, .. } => format!("create {}", inside.display()),
-            Step::Bind { host, inside, writable, .. } => format!(
+            Step::Bind {
+                host,
+                inside,
+                writable,
+                ..
+            } => format!(
                 "bind {} at {} ({})",
                 host.display(),
                 inside.display(),
                 if *writable { "read-write" } else { "read-only" }
             ),
-            Step::Tmpfs { inside, size, .. } => format!("mount a {size}-byte tmpfs at {}", inside.display()),
-            Step::Symlink { target, inside } => format!("link {} -> {}", inside.display(), target.display()),
+            Step::Tmpfs { inside, size, .. } => {
+                format!("mount a {size}-byte tmpfs at {}", inside.display())
+            }
+            Step::Symlink { target, inside } => {
+                format!("link {} -> {}", inside.display(), target.display())
+            }
             Step::File { inside, .. } => format!("write {}", inside.display()),
             Step::Proc => "mount /proc".into(),
             Step::ProcSysReadOnly => "make /proc/sys read-only".into(),
@@ -122,7 +145,10 @@ pub fn base_plan(config: &JailConfig) -> Vec<Step> {
         };
         if meta.file_type().is_symlink() {
             if let Ok(target) = std::fs::read_link(&host) {
-                steps.push(Step::Symlink { target, inside: host });
+                steps.push(Step::Symlink {
+                    target,
+                    inside: host,
+                });
             }
         } else if meta.is_dir() || meta.is_file() {
             steps.push(Step::Bind {
@@ -175,7 +201,11 @@ pub fn base_plan(config: &JailConfig) -> Vec<Step> {
 }
 
 /// The part of the plan that differs per sandbox.
-pub fn run_plan(workspace_host: &Path, tmp_bytes: u64, files: &[(PathBuf, Vec<u8>, u32)]) -> Vec<Step> {
+pub fn run_plan(
+    workspace_host: &Path,
+    tmp_bytes: u64,
+    files: &[(PathBuf, Vec<u8>, u32)],
+) -> Vec<Step> {
     let mut steps = vec![
         Step::Tmpfs {
             inside: "/tmp".into(),
@@ -254,7 +284,8 @@ pub(crate) fn prepare(root: &Path, steps: &[Step]) -> Vec<PreparedOp> {
                 }
                 PreparedOp::Tmpfs {
                     dst: under(root, inside),
-                    data: CString::new(format!("size={size},mode={mode:o},nr_inodes=65536")).unwrap_or_default(),
+                    data: CString::new(format!("size={size},mode={mode:o},nr_inodes=65536"))
+                        .unwrap_or_default(),
                     flags,
                 }
             }
@@ -262,7 +293,11 @@ pub(crate) fn prepare(root: &Path, steps: &[Step]) -> Vec<PreparedOp> {
                 target: cstring(target),
                 link: under(root, inside),
             },
-            Step::File { inside, contents, mode } => PreparedOp::WriteFile {
+            Step::File {
+                inside,
+                contents,
+                mode,
+            } => PreparedOp::WriteFile {
                 path: under(root, inside),
                 contents: contents.clone(),
                 mode: *mode,
@@ -295,7 +330,13 @@ mod tests {
     #[test]
     fn only_the_workspace_and_devices_are_writable_host_binds() {
         for step in all_steps() {
-            if let Step::Bind { host, inside, writable: true, .. } = &step {
+            if let Step::Bind {
+                host,
+                inside,
+                writable: true,
+                ..
+            } = &step
+            {
                 assert!(
                     inside == Path::new("/workspace") || inside.starts_with("/dev"),
                     "unexpected writable bind {}",
@@ -314,10 +355,30 @@ mod tests {
         let cwd = std::env::current_dir().unwrap();
         for step in all_steps() {
             if let Step::Bind { host, .. } = &step {
-                for private in ["/home", "/root", "/var", "/run/user", "/tmp", "/etc/shadow", "/etc/sudoers", "/mnt", "/media", "/srv", "/opt"] {
-                    assert!(!host.starts_with(private), "{} exposes {private}", step.describe());
+                for private in [
+                    "/home",
+                    "/root",
+                    "/var",
+                    "/run/user",
+                    "/tmp",
+                    "/etc/shadow",
+                    "/etc/sudoers",
+                    "/mnt",
+                    "/media",
+                    "/srv",
+                    "/opt",
+                ] {
+                    assert!(
+                        !host.starts_with(private),
+                        "{} exposes {private}",
+                        step.describe()
+                    );
                 }
-                assert!(!cwd.starts_with(host), "{} exposes the working directory", step.describe());
+                assert!(
+                    !cwd.starts_with(host),
+                    "{} exposes the working directory",
+                    step.describe()
+                );
                 assert_ne!(host, Path::new("/"), "the host root is never bound");
             }
         }
@@ -328,12 +389,17 @@ mod tests {
         let steps = all_steps();
         let pos = |pred: &dyn Fn(&Step) -> bool| steps.iter().position(pred).unwrap();
         let dev = pos(&|s| matches!(s, Step::Tmpfs { inside, .. } if inside == Path::new("/dev")));
-        let null = pos(&|s| matches!(s, Step::Bind { inside, .. } if inside == Path::new("/dev/null")));
-        let shm = pos(&|s| matches!(s, Step::Tmpfs { inside, .. } if inside == Path::new("/dev/shm")));
+        let null =
+            pos(&|s| matches!(s, Step::Bind { inside, .. } if inside == Path::new("/dev/null")));
+        let shm =
+            pos(&|s| matches!(s, Step::Tmpfs { inside, .. } if inside == Path::new("/dev/shm")));
         let proc_ = pos(&|s| matches!(s, Step::Proc));
         let sys = pos(&|s| matches!(s, Step::ProcSysReadOnly));
-        let run = pos(&|s| matches!(s, Step::Dir { inside, .. } if inside == Path::new("/run/warden")));
-        let code = pos(&|s| matches!(s, Step::File { inside, .. } if inside == Path::new("/run/warden/main.py")));
+        let run =
+            pos(&|s| matches!(s, Step::Dir { inside, .. } if inside == Path::new("/run/warden")));
+        let code = pos(
+            &|s| matches!(s, Step::File { inside, .. } if inside == Path::new("/run/warden/main.py")),
+        );
         assert!(dev < null && dev < shm && proc_ < sys && run < code);
     }
 
@@ -343,7 +409,9 @@ mod tests {
         let passwd = steps
             .iter()
             .find_map(|s| match s {
-                Step::File { inside, contents, .. } if inside == Path::new("/etc/passwd") => {
+                Step::File {
+                    inside, contents, ..
+                } if inside == Path::new("/etc/passwd") => {
                     Some(String::from_utf8(contents.clone()).unwrap())
                 }
                 _ => None,
@@ -357,8 +425,12 @@ mod tests {
         let ops = prepare(Path::new("/nr"), &all_steps());
         for op in &ops {
             let dst = match op {
-                PreparedOp::Mkdir { path, .. } | PreparedOp::WriteFile { path, .. } | PreparedOp::ReadOnlySelfBind { path } => path,
-                PreparedOp::Bind { dst, .. } | PreparedOp::Tmpfs { dst, .. } | PreparedOp::Proc { dst } => dst,
+                PreparedOp::Mkdir { path, .. }
+                | PreparedOp::WriteFile { path, .. }
+                | PreparedOp::ReadOnlySelfBind { path } => path,
+                PreparedOp::Bind { dst, .. }
+                | PreparedOp::Tmpfs { dst, .. }
+                | PreparedOp::Proc { dst } => dst,
                 PreparedOp::Symlink { link, .. } => link,
             };
             assert!(dst.to_bytes().starts_with(b"/nr/"), "{dst:?}");
@@ -369,9 +441,16 @@ mod tests {
     fn binds_are_nosuid_and_runtime_binds_read_only() {
         let ops = prepare(Path::new("/nr"), &all_steps());
         for op in &ops {
-            if let PreparedOp::Bind { dst, readonly, extra_flags, .. } = op {
+            if let PreparedOp::Bind {
+                dst,
+                readonly,
+                extra_flags,
+                ..
+            } = op
+            {
                 assert_ne!(extra_flags & libc::MS_NOSUID, 0, "{dst:?}");
-                if dst.to_bytes().starts_with(b"/nr/usr") || dst.to_bytes().starts_with(b"/nr/etc") {
+                if dst.to_bytes().starts_with(b"/nr/usr") || dst.to_bytes().starts_with(b"/nr/etc")
+                {
                     assert!(readonly, "{dst:?}");
                 }
             }

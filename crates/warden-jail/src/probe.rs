@@ -64,7 +64,11 @@ pub fn probe() -> Report {
         checks.push(check(
             &format!("{ns} namespace"),
             present,
-            if present { "supported".into() } else { "missing from /proc/self/ns".into() },
+            if present {
+                "supported".into()
+            } else {
+                "missing from /proc/self/ns".into()
+            },
             "use a kernel built with CONFIG_NAMESPACES and this namespace type",
             true,
         ));
@@ -72,13 +76,25 @@ pub fn probe() -> Report {
 
     match CgroupLayout::detect() {
         Ok(layout) => {
-            let version = match (&layout.unified_mount, layout.places.iter().any(|p| p.version == crate::cgroup::Version::V1)) {
+            let version = match (
+                &layout.unified_mount,
+                layout
+                    .places
+                    .iter()
+                    .any(|p| p.version == crate::cgroup::Version::V1),
+            ) {
                 (Some(_), true) => "hybrid v1/v2",
                 (Some(_), false) => "v2",
                 (None, true) => "v1",
                 (None, false) => "none",
             };
-            checks.push(check("cgroup layout", !layout.places.is_empty(), version.to_string(), "mount cgroup2 at /sys/fs/cgroup", true));
+            checks.push(check(
+                "cgroup layout",
+                !layout.places.is_empty(),
+                version.to_string(),
+                "mount cgroup2 at /sys/fs/cgroup",
+                true,
+            ));
             for c in Controller::ALL {
                 let place = layout.place(c);
                 let writable = place.map(|p| {
@@ -102,14 +118,37 @@ pub fn probe() -> Report {
                 ));
             }
         }
-        Err(e) => checks.push(check("cgroup layout", false, e.to_string(), "mount cgroup2 at /sys/fs/cgroup", true)),
+        Err(e) => checks.push(check(
+            "cgroup layout",
+            false,
+            e.to_string(),
+            "mount cgroup2 at /sys/fs/cgroup",
+            true,
+        )),
+    }
+
+    if let Ok(layout) = CgroupLayout::detect() {
+        if layout.unified_mount.is_some() {
+            let fav = layout.favors_dynmods();
+            checks.push(check(
+                "cgroup favordynmods",
+                fav,
+                if fav { "on: moving a sandbox into its cgroup is fast".into() } else { "off: each sandbox start may wait ~10 ms for an RCU grace period".into() },
+                "warden turns it on when it starts as root (config cgroup_favor_dynmods); or: mount -o remount,favordynmods <cgroup2 mount>",
+                false,
+            ));
+        }
     }
 
     let seccomp = crate::sys::seccomp_available();
     checks.push(check(
         "seccomp",
         seccomp,
-        if seccomp { "filters supported".into() } else { "PR_GET_SECCOMP failed".into() },
+        if seccomp {
+            "filters supported".into()
+        } else {
+            "PR_GET_SECCOMP failed".into()
+        },
         "use a kernel built with CONFIG_SECCOMP_FILTER",
         true,
     ));
@@ -118,7 +157,10 @@ pub fn probe() -> Report {
         "seccomp profile",
         profile.is_ok(),
         match &profile {
-            Ok(p) => format!("default profile compiles to {} BPF instructions", p.instructions()),
+            Ok(p) => format!(
+                "default profile compiles to {} BPF instructions",
+                p.instructions()
+            ),
             Err(e) => e.to_string(),
         },
         "fix the profile named in the error",
@@ -143,7 +185,11 @@ pub fn probe() -> Report {
             &format!("runtime {}", rt.name),
             ok,
             if ok {
-                format!("{} ({})", rt.program.display(), rt.version().unwrap_or_default())
+                format!(
+                    "{} ({})",
+                    rt.program.display(),
+                    rt.version().unwrap_or_default()
+                )
             } else {
                 format!("{} not found", rt.program.display())
             },
@@ -157,5 +203,8 @@ pub fn probe() -> Report {
     }
 
     let full_isolation = checks.iter().all(|c| c.ok || !c.required);
-    Report { checks, full_isolation }
+    Report {
+        checks,
+        full_isolation,
+    }
 }

@@ -79,7 +79,14 @@ impl Runtime {
             .env_clear()
             .output()
             .ok()?;
-        let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
-        String::from_utf8_lossy(&text).lines().next().map(str::to_string)
+        let text = if out.stdout.is_empty() {
+            out.stderr
+        } else {
+            out.stdout
+        };
+        String::from_utf8_lossy(&text)
+            .lines()
+            .next()
+            .map(str::to_string)
     }
 }

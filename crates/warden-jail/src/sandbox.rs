@@ -88,17 +88,28 @@ impl Command {
     fn validate(&self) -> Result<(), JailError> {
         let invalid = |m: String| Err(JailError::Invalid(m));
         if !self.program.is_absolute() {
-            return invalid(format!("program {} is not an absolute path", self.program.display()));
+            return invalid(format!(
+                "program {} is not an absolute path",
+                self.program.display()
+            ));
         }
         let nul = |s: &[u8]| s.contains(&0);
         if nul(self.program.as_os_str().as_bytes())
             || self.args.iter().any(|a| nul(a.as_bytes()))
-            || self.env.iter().any(|(k, v)| nul(k.as_bytes()) || nul(v.as_bytes()) || k.contains('=') || k.is_empty())
+            || self.env.iter().any(|(k, v)| {
+                nul(k.as_bytes()) || nul(v.as_bytes()) || k.contains('=') || k.is_empty()
+            })
         {
-            return invalid("arguments and environment must not contain NUL, and names not '='".into());
+            return invalid(
+                "arguments and environment must not contain NUL, and names not '='".into(),
+            );
         }
         for (name, _) in &self.files {
-            if name.is_empty() || name.contains('/') || name.starts_with('.') || nul(name.as_bytes()) {
+            if name.is_empty()
+                || name.contains('/')
+                || name.starts_with('.')
+                || nul(name.as_bytes())
+            {
                 return invalid(format!("file name {name:?} must be a plain name"));
             }
         }
@@ -193,7 +204,8 @@ pub struct Jail {
 static SANDBOX_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn c_path(p: &Path) -> Result<CString, JailError> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| JailError::Invalid(format!("path {} contains NUL", p.display())))
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| JailError::Invalid(format!("path {} contains NUL", p.display())))
 }
 
 fn make_private_dir(path: &Path, mode: u32) -> Result<(), JailError> {
@@ -202,28 +214,42 @@ fn make_private_dir(path: &Path, mode: u32) -> Result<(), JailError> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(JailError::io("cannot create", path, e)),
     }
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| JailError::io("cannot chmod", path, e))
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| JailError::io("cannot chmod", path, e))
 }
 
 impl Jail {
     /// Probes the host and prepares everything shared by sandboxes. Fails, rather than
     /// weakening isolation, when something the configuration asks for is missing.
     pub fn new(config: JailConfig) -> Result<Jail, JailError> {
-        if config.host_uid == 0 || config.host_gid == 0 || config.sandbox_uid == 0 || config.sandbox_gid == 0 {
-            return Err(JailError::Invalid("the sandbox user must not map to or be root".into()));
+        if config.host_uid == 0
+            || config.host_gid == 0
+            || config.sandbox_uid == 0
+            || config.sandbox_gid == 0
+        {
+            return Err(JailError::Invalid(
+                "the sandbox user must not map to or be root".into(),
+            ));
         }
         let cgroups = CgroupLayout::detect()?;
+        if config.cgroup_favor_dynmods && sys::geteuid() == 0 {
+            // Best effort: a kernel without the option still works, only slower to start.
+            let _ = cgroups.enable_favor_dynmods();
+        }
         let seccomp = match &config.seccomp_profile {
             None => seccomp::default_profile()?.clone(),
             Some(path) => {
-                let text = fs::read_to_string(path).map_err(|e| JailError::io("cannot read seccomp profile", path, e))?;
+                let text = fs::read_to_string(path)
+                    .map_err(|e| JailError::io("cannot read seccomp profile", path, e))?;
                 seccomp::compile(&path.display().to_string(), &text)?
             }
         };
         let landlock_abi = match config.landlock {
             LandlockMode::Off => None,
             LandlockMode::Auto => sys::landlock_abi(),
-            LandlockMode::Required => Some(sys::landlock_abi().ok_or(JailError::LandlockUnavailable)?),
+            LandlockMode::Required => {
+                Some(sys::landlock_abi().ok_or(JailError::LandlockUnavailable)?)
+            }
         };
         // Run directories are traversable (not listable) so that the sandbox user, which
         // is not host root, can reach its own workspace mount point.
@@ -239,7 +265,8 @@ impl Jail {
         let base_ops = plan::prepare(&new_root, &base_steps);
         Ok(Jail {
             new_root_c: c_path(&new_root)?,
-            hostname_c: CString::new(config.hostname.clone()).map_err(|_| JailError::Invalid("hostname contains NUL".into()))?,
+            hostname_c: CString::new(config.hostname.clone())
+                .map_err(|_| JailError::Invalid("hostname contains NUL".into()))?,
             config,
             cgroups,
             seccomp,
@@ -293,7 +320,8 @@ impl Jail {
             limits.workspace_bytes, self.config.host_uid, self.config.host_gid
         ))
         .map_err(|_| JailError::Invalid("workspace options".into()))?;
-        sys::mount_tmpfs(&ws_c, &ws_opts).map_err(|e| JailError::io("cannot mount the workspace tmpfs on", &workspace, e))?;
+        sys::mount_tmpfs(&ws_c, &ws_opts)
+            .map_err(|e| JailError::io("cannot mount the workspace tmpfs on", &workspace, e))?;
         res.workspace_mounted = true;
 
         res.cgroup = Some(self.cgroups.create(
@@ -314,8 +342,11 @@ impl Jail {
         let run_steps = plan::run_plan(&workspace, limits.tmp_bytes, &files);
         let run_ops = plan::prepare(&self.new_root, &run_steps);
         let code_size: u64 = files.iter().map(|(_, d, _)| d.len() as u64).sum();
-        let root_data = CString::new(format!("size={},nr_inodes=4096,mode=0755", code_size + (1 << 20)))
-            .map_err(|_| JailError::Invalid("root options".into()))?;
+        let root_data = CString::new(format!(
+            "size={},nr_inodes=4096,mode=0755",
+            code_size + (1 << 20)
+        ))
+        .map_err(|_| JailError::Invalid("root options".into()))?;
 
         let landlock = self.landlock_abi.map(|abi| LandlockSpec {
             abi,
@@ -328,9 +359,15 @@ impl Jail {
         let program_c = c_path(&cmd.program)?;
         let mut argv_owned = vec![program_c.clone()];
         for a in &cmd.args {
-            argv_owned.push(CString::new(a.as_str()).map_err(|_| JailError::Invalid("argument contains NUL".into()))?);
+            argv_owned.push(
+                CString::new(a.as_str())
+                    .map_err(|_| JailError::Invalid("argument contains NUL".into()))?,
+            );
         }
-        let mut env: Vec<(String, String)> = BASE_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env: Vec<(String, String)> = BASE_ENV
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         for (k, v) in &cmd.env {
             match env.iter_mut().find(|(ek, _)| ek == k) {
                 Some(slot) => slot.1 = v.clone(),
@@ -339,10 +376,21 @@ impl Jail {
         }
         let envp_owned: Vec<CString> = env
             .iter()
-            .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(|_| JailError::Invalid("environment contains NUL".into())))
+            .map(|(k, v)| {
+                CString::new(format!("{k}={v}"))
+                    .map_err(|_| JailError::Invalid("environment contains NUL".into()))
+            })
             .collect::<Result<_, _>>()?;
-        let argv: Vec<*const libc::c_char> = argv_owned.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();
-        let envp: Vec<*const libc::c_char> = envp_owned.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();
+        let argv: Vec<*const libc::c_char> = argv_owned
+            .iter()
+            .map(|c| c.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        let envp: Vec<*const libc::c_char> = envp_owned
+            .iter()
+            .map(|c| c.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
 
         let cpu_secs = limits.effective_cpu_time().as_secs_f64().ceil() as libc::rlim_t;
         let rlimits = [
@@ -360,11 +408,13 @@ impl Jail {
         let (err_r, err_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
         let (sync_r, sync_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
         let (fail_r, fail_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
-        let (status_r, status_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
+        let (status_r, status_w) =
+            sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
         let devnull;
         let stdin_fd = match &cmd.stdin {
             Stdin::Null => {
-                devnull = fs::File::open("/dev/null").map_err(|e| JailError::io("cannot open", "/dev/null", e))?;
+                devnull = fs::File::open("/dev/null")
+                    .map_err(|e| JailError::io("cannot open", "/dev/null", e))?;
                 devnull.as_raw_fd()
             }
             Stdin::Inherit => 0,
@@ -403,7 +453,9 @@ impl Jail {
 
         let started = Instant::now();
         let (pid, pidfd) = sys::spawn(&spec).map_err(|e| match e.raw_os_error() {
-            Some(libc::EPERM) | Some(libc::EINVAL) | Some(libc::ENOSPC) | Some(libc::EUSERS) => JailError::UserNamespaces(e),
+            Some(libc::EPERM) | Some(libc::EINVAL) | Some(libc::ENOSPC) | Some(libc::EUSERS) => {
+                JailError::UserNamespaces(e)
+            }
             _ => JailError::supervise("clone the sandbox", e),
         })?;
         drop((out_w, err_w, sync_r, fail_w, status_w));
@@ -424,12 +476,19 @@ impl Jail {
 
         // Map ids, join cgroups, then let the child go.
         let setup = (|| {
-            sys::write_id_maps(pid, self.config.sandbox_uid, self.config.host_uid, self.config.sandbox_gid, self.config.host_gid)
-                .map_err(JailError::UserNamespaces)?;
+            sys::write_id_maps(
+                pid,
+                self.config.sandbox_uid,
+                self.config.host_uid,
+                self.config.sandbox_gid,
+                self.config.host_gid,
+            )
+            .map_err(JailError::UserNamespaces)?;
             if let Some(cg) = sandbox.res.as_ref().and_then(|r| r.cgroup.as_ref()) {
                 cg.add_pid(pid)?;
             }
-            sys::write_all(sync_w.as_raw_fd(), b"G").map_err(|e| JailError::supervise("release the sandbox child", e))
+            sys::write_all(sync_w.as_raw_fd(), b"G")
+                .map_err(|e| JailError::supervise("release the sandbox child", e))
         })();
         drop(sync_w);
         if let Err(e) = setup {
@@ -479,10 +538,16 @@ impl Jail {
                     .map(|s| format!("{}: {}", stage.name(), s.describe()))
                     .unwrap_or_else(|| stage.name().to_string())
             }
-            Stage::Rlimits | Stage::Landlock | Stage::DropCapabilities | Stage::Stdio => format!("{} (#{})", stage.name(), f.detail),
+            Stage::Rlimits | Stage::Landlock | Stage::DropCapabilities | Stage::Stdio => {
+                format!("{} (#{})", stage.name(), f.detail)
+            }
             _ => stage.name().to_string(),
         };
-        JailError::Setup { stage, step, source }
+        JailError::Setup {
+            stage,
+            step,
+            source,
+        }
     }
 
     /// Runs a command to completion: streams its output to `sink`, enforces the limits
@@ -566,7 +631,8 @@ impl Sandbox {
         let mut timed_out = false;
         let mut buf = vec![0u8; 64 << 10];
         for fd in [&self.stdout, &self.stderr].into_iter().flatten() {
-            sys::set_nonblocking(fd.as_raw_fd()).map_err(|e| JailError::supervise("configure output pipes", e))?;
+            sys::set_nonblocking(fd.as_raw_fd())
+                .map_err(|e| JailError::supervise("configure output pipes", e))?;
         }
 
         // Phase 1: until init exits (or the deadline passes).
@@ -577,16 +643,27 @@ impl Sandbox {
                 timed_out = true;
                 self.kill();
             }
-            let wait = if timed_out { None } else { Some(deadline - now + Duration::from_millis(1)) };
+            let wait = if timed_out {
+                None
+            } else {
+                Some(deadline - now + Duration::from_millis(1))
+            };
             let mut fds = vec![self.pidfd.as_raw_fd()];
-            fds.extend(self.stdout.iter().chain(self.stderr.iter()).map(|f| f.as_raw_fd()));
-            let rev = sys::poll_readable(&fds, wait).map_err(|e| JailError::supervise("poll the sandbox", e))?;
+            fds.extend(
+                self.stdout
+                    .iter()
+                    .chain(self.stderr.iter())
+                    .map(|f| f.as_raw_fd()),
+            );
+            let rev = sys::poll_readable(&fds, wait)
+                .map_err(|e| JailError::supervise("poll the sandbox", e))?;
             if rev[0] != 0 {
                 init_done = true;
             }
             self.pump(&rev[1..], &mut buf, &mut out, &mut err, cap, sink)?;
         }
-        let (wstatus, usage) = sys::wait4(self.pid).map_err(|e| JailError::supervise("reap the sandbox", e))?;
+        let (wstatus, usage) =
+            sys::wait4(self.pid).map_err(|e| JailError::supervise("reap the sandbox", e))?;
         self.finished = true;
         let duration = self.started.elapsed();
 
@@ -598,8 +675,14 @@ impl Sandbox {
             if now >= drain_deadline {
                 break;
             }
-            let fds: Vec<i32> = self.stdout.iter().chain(self.stderr.iter()).map(|f| f.as_raw_fd()).collect();
-            let rev = sys::poll_readable(&fds, Some(drain_deadline - now)).map_err(|e| JailError::supervise("poll the sandbox", e))?;
+            let fds: Vec<i32> = self
+                .stdout
+                .iter()
+                .chain(self.stderr.iter())
+                .map(|f| f.as_raw_fd())
+                .collect();
+            let rev = sys::poll_readable(&fds, Some(drain_deadline - now))
+                .map_err(|e| JailError::supervise("poll the sandbox", e))?;
             self.pump(&rev, &mut buf, &mut out, &mut err, cap, sink)?;
         }
 
@@ -615,7 +698,9 @@ impl Sandbox {
         } else {
             Exit::Code(libc::WEXITSTATUS(status))
         };
-        let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
+        let tv = |t: libc::timeval| {
+            Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
+        };
         let cpu_time = tv(usage.ru_utime) + tv(usage.ru_stime);
 
         let res = self.res.as_ref();
@@ -628,7 +713,8 @@ impl Sandbox {
         } else if oom_kills > 0 && killed {
             Some(LimitHit::Memory)
         } else if matches!(exit, Exit::Signal(libc::SIGXCPU))
-            || (matches!(exit, Exit::Signal(libc::SIGKILL)) && cpu_time + Duration::from_millis(50) >= self.limits.effective_cpu_time())
+            || (matches!(exit, Exit::Signal(libc::SIGKILL))
+                && cpu_time + Duration::from_millis(50) >= self.limits.effective_cpu_time())
         {
             Some(LimitHit::CpuTime)
         } else {
@@ -637,7 +723,8 @@ impl Sandbox {
 
         let kept_workspace = match self.keep_workspace.take() {
             Some(dest) => {
-                copy_tree(&self.workspace, &dest).map_err(|e| JailError::io("cannot keep the workspace in", &dest, e))?;
+                copy_tree(&self.workspace, &dest)
+                    .map_err(|e| JailError::io("cannot keep the workspace in", &dest, e))?;
                 Some(dest)
             }
             None => None,

@@ -129,12 +129,25 @@ fn x32_guard() -> [libc::sock_filter; 5] {
         // A = seccomp_data.arch
         stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4),
         // not x86_64: skip to the compiled filter
-        jump(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, AUDIT_ARCH_X86_64, 0, 3),
+        jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            AUDIT_ARCH_X86_64,
+            0,
+            3,
+        ),
         // A = seccomp_data.nr
         stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
         // below the x32 bit: skip to the compiled filter
-        jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, X32_SYSCALL_BIT, 0, 1),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        jump(
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+            X32_SYSCALL_BIT,
+            0,
+            1,
+        ),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ),
     ]
 }
 
@@ -194,7 +207,10 @@ mod tests {
             "personality",
             "socket",
         ] {
-            assert!(names.iter().any(|n| n == required), "{required} not in profile");
+            assert!(
+                names.iter().any(|n| n == required),
+                "{required} not in profile"
+            );
         }
     }
 

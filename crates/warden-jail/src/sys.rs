@@ -180,7 +180,8 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
 /// program or exits.
 pub(crate) fn spawn(spec: &ChildSpec<'_>) -> io::Result<(libc::pid_t, OwnedFd)> {
     let mut pidfd: libc::c_int = -1;
-    let flags = spec.clone_flags | libc::CLONE_PIDFD as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    let flags =
+        spec.clone_flags | libc::CLONE_PIDFD as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: a fork-style clone (no CLONE_VM, no new stack): the child gets a copy-on-write
     // copy of this address space and continues on its own copy of this stack. `pidfd` is a
     // valid out-pointer for CLONE_PIDFD. In the child we only call `child_main`, which
@@ -289,7 +290,26 @@ pub(crate) fn mount_tmpfs(target: &CStr, data: &CStr) -> io::Result<()> {
 /// Detaches a mount (lazily, so a straggling reference cannot make teardown fail).
 pub(crate) fn umount_detach(target: &CStr) -> io::Result<()> {
     // SAFETY: a valid NUL-terminated path.
-    cvt(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) }).map(drop)
+    cvt(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) })
+        .map(drop)
+}
+
+/// Remounts a cgroup2 hierarchy with `favordynmods`, keeping its other options.
+pub(crate) fn remount_cgroup2_favordynmods(mount_point: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = CString::new(mount_point.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+    // SAFETY: valid NUL-terminated strings for the duration of the call.
+    cvt(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REMOUNT,
+            c"favordynmods".as_ptr().cast(),
+        )
+    })
+    .map(drop)
 }
 
 pub(crate) fn geteuid() -> u32 {
@@ -404,7 +424,9 @@ struct LandlockPathBeneathAttr {
 type StepResult = Result<(), (Stage, u32, i32)>;
 
 fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// Turns a C return value into a step result.
@@ -467,7 +489,11 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         libc::close(s.sync_read);
 
         if s.clone_flags & libc::CLONE_NEWCGROUP as libc::c_ulong != 0 {
-            check(libc::unshare(libc::CLONE_NEWCGROUP), Stage::CgroupNamespace, 0)?;
+            check(
+                libc::unshare(libc::CLONE_NEWCGROUP),
+                Stage::CgroupNamespace,
+                0,
+            )?;
         }
 
         // Become the sandbox user early, so that files we create in our own tmpfs mounts
@@ -508,7 +534,11 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
                 std::ptr::null(),
                 s.new_root.as_ptr(),
                 std::ptr::null(),
-                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                libc::MS_REMOUNT
+                    | libc::MS_BIND
+                    | libc::MS_RDONLY
+                    | libc::MS_NOSUID
+                    | libc::MS_NODEV,
                 std::ptr::null(),
             ),
             Stage::RemountRoot,
@@ -521,11 +551,19 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
             1,
         )?;
         // The old root is now stacked on top of the new one at "/": detach it.
-        check(libc::umount2(c".".as_ptr(), libc::MNT_DETACH), Stage::PivotRoot, 2)?;
+        check(
+            libc::umount2(c".".as_ptr(), libc::MNT_DETACH),
+            Stage::PivotRoot,
+            2,
+        )?;
         check(libc::chdir(c"/".as_ptr()), Stage::PivotRoot, 3)?;
 
         let host = s.hostname.to_bytes();
-        check(libc::sethostname(host.as_ptr().cast(), host.len()), Stage::Hostname, 0)?;
+        check(
+            libc::sethostname(host.as_ptr().cast(), host.len()),
+            Stage::Hostname,
+            0,
+        )?;
         loopback_up()?;
 
         for (i, &(resource, value)) in s.rlimits.iter().enumerate() {
@@ -639,7 +677,11 @@ fn run_op(op: &PreparedOp) -> Result<(), i32> {
                         return Err(errno());
                     }
                 } else {
-                    let fd = libc::open(dst.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                    let fd = libc::open(
+                        dst.as_ptr(),
+                        libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                        0o644,
+                    );
                     if fd < 0 {
                         return Err(errno());
                     }
@@ -674,8 +716,14 @@ fn run_op(op: &PreparedOp) -> Result<(), i32> {
                     data.as_ptr().cast(),
                 ))
             }
-            PreparedOp::Symlink { target, link } => c(libc::symlink(target.as_ptr(), link.as_ptr())),
-            PreparedOp::WriteFile { path, contents, mode } => {
+            PreparedOp::Symlink { target, link } => {
+                c(libc::symlink(target.as_ptr(), link.as_ptr()))
+            }
+            PreparedOp::WriteFile {
+                path,
+                contents,
+                mode,
+            } => {
                 let fd = libc::open(
                     path.as_ptr(),
                     libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC | libc::O_CLOEXEC,
@@ -719,7 +767,10 @@ fn run_op(op: &PreparedOp) -> Result<(), i32> {
                     libc::MS_BIND | libc::MS_REC,
                     std::ptr::null(),
                 ))?;
-                remount_keeping_locked(path, libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)
+                remount_keeping_locked(
+                    path,
+                    libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                )
             }
         }
     }
@@ -749,7 +800,14 @@ fn remount_keeping_locked(path: &CStr, extra: libc::c_ulong) -> Result<(), i32> 
                 flags |= ms_flag;
             }
         }
-        if libc::mount(std::ptr::null(), path.as_ptr(), std::ptr::null(), flags, std::ptr::null()) < 0 {
+        if libc::mount(
+            std::ptr::null(),
+            path.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        ) < 0
+        {
             return Err(errno());
         }
     }
@@ -836,7 +894,13 @@ fn drop_privileges() -> StepResult {
             }
         }
         check(
-            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0),
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            ),
             Stage::DropCapabilities,
             100,
         )?;
@@ -850,7 +914,8 @@ fn drop_privileges() -> StepResult {
             inheritable: 0,
         }; 2];
         check(
-            libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) as libc::c_int,
+            libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr())
+                as libc::c_int,
             Stage::DropCapabilities,
             101,
         )?;
@@ -897,7 +962,11 @@ fn apply_landlock(ll: &LandlockSpec) -> StepResult {
     let ro = EXECUTE | READ_FILE | READ_DIR;
     let rw = handled & !(MAKE_CHAR | MAKE_BLOCK | IOCTL_DEV);
     let dev = (READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) & handled;
-    let groups: [(&[CString], u64); 3] = [(&ll.read_exec, ro), (&ll.read_write, rw), (&ll.devices, dev)];
+    let groups: [(&[CString], u64); 3] = [
+        (&ll.read_exec, ro),
+        (&ll.read_write, rw),
+        (&ll.devices, dev),
+    ];
     let mut n: u32 = 1;
     for (paths, access) in groups {
         for path in paths {
@@ -930,7 +999,8 @@ fn apply_landlock(ll: &LandlockSpec) -> StepResult {
         }
     }
     // SAFETY: restrict_self with a ruleset fd we own, then close it.
-    let r = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) } as libc::c_int;
+    let r =
+        unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) } as libc::c_int;
     let e = errno();
     // SAFETY: closing our ruleset fd.
     unsafe { libc::close(ruleset) };
@@ -948,9 +1018,15 @@ pub(crate) fn write_id_maps(
     inside_gid: u32,
     host_gid: u32,
 ) -> io::Result<()> {
-    std::fs::write(format!("/proc/{pid}/uid_map"), format!("{inside_uid} {host_uid} 1\n"))?;
+    std::fs::write(
+        format!("/proc/{pid}/uid_map"),
+        format!("{inside_uid} {host_uid} 1\n"),
+    )?;
     std::fs::write(format!("/proc/{pid}/setgroups"), "deny")?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), format!("{inside_gid} {host_gid} 1\n"))?;
+    std::fs::write(
+        format!("/proc/{pid}/gid_map"),
+        format!("{inside_gid} {host_gid} 1\n"),
+    )?;
     Ok(())
 }
 

@@ -195,7 +195,10 @@ mod tests {
         assert_eq!(Language::parse("PY"), Some(Language::Python));
         assert_eq!(Language::parse("node"), Some(Language::Javascript));
         assert_eq!(Language::parse("ruby"), None);
-        assert_eq!(Language::from_extension("a/b.mjs"), Some(Language::Javascript));
+        assert_eq!(
+            Language::from_extension("a/b.mjs"),
+            Some(Language::Javascript)
+        );
         assert_eq!(Language::from_extension("x.sh"), Some(Language::Bash));
         assert_eq!(Language::from_extension("noext"), None);
     }

@@ -1,0 +1,1 @@
+//! Functional behaviour: streams, exit statuses, runtimes, limits and set-up errors.

@@ -1,0 +1,1 @@
+//! Teardown: nothing of a sandbox outlives it on the host.
