@@ -499,8 +499,19 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         // Become the sandbox user early, so that files we create in our own tmpfs mounts
         // have an owner mapped in this user namespace. The root of the namespace's id
         // range is not mapped, so this does not clear our capabilities.
-        check(libc::setresgid(s.gid, s.gid, s.gid), Stage::SetIds, 0)?;
-        check(libc::setresuid(s.uid, s.uid, s.uid), Stage::SetIds, 1)?;
+        // Raw system calls, not glibc's wrappers: glibc broadcasts set*id to every thread it
+        // believes exists, and after a raw clone of a multi-threaded parent it still
+        // believes the parent's threads exist, so its wrapper would wait for them forever.
+        check(
+            libc::syscall(libc::SYS_setresgid, s.gid, s.gid, s.gid) as libc::c_int,
+            Stage::SetIds,
+            0,
+        )?;
+        check(
+            libc::syscall(libc::SYS_setresuid, s.uid, s.uid, s.uid) as libc::c_int,
+            Stage::SetIds,
+            1,
+        )?;
 
         check(
             libc::mount(
@@ -599,7 +610,16 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         check(libc::chdir(s.cwd.as_ptr()), Stage::Chdir, 0)?;
 
         // Fork the program; we stay behind as the sandbox's init.
-        let pid = libc::fork();
+        // A raw fork-style clone: glibc's fork() would run atfork handlers that take locks
+        // (malloc's among them) which another thread of the parent may have held at clone time.
+        let pid = libc::syscall(
+            libc::SYS_clone,
+            libc::SIGCHLD as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        ) as libc::pid_t;
         if pid < 0 {
             return Err((Stage::Fork, 0, errno()));
         }
@@ -776,17 +796,40 @@ fn run_op(op: &PreparedOp) -> Result<(), i32> {
     }
 }
 
+/// The kernel's `struct statfs` on 64-bit Linux (the libc crate hides `f_flags`).
+#[repr(C)]
+struct KernelStatfs {
+    f_type: libc::c_long,
+    f_bsize: libc::c_long,
+    f_blocks: u64,
+    f_bfree: u64,
+    f_bavail: u64,
+    f_files: u64,
+    f_ffree: u64,
+    f_fsid: [libc::c_int; 2],
+    f_namelen: libc::c_long,
+    f_frsize: libc::c_long,
+    f_flags: libc::c_long,
+    f_spare: [libc::c_long; 4],
+}
+
 /// Remounts a bind mount with extra flags. In a user namespace, flags the original mount
 /// had (nosuid, nodev, noexec, atime settings) are locked and must be repeated.
 fn remount_keeping_locked(path: &CStr, extra: libc::c_ulong) -> Result<(), i32> {
     // SAFETY: statvfs fills a zeroed POD struct; mount gets a valid path.
     unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(path.as_ptr(), &mut st) < 0 {
+        let mut st: KernelStatfs = std::mem::zeroed();
+        if libc::syscall(
+            libc::SYS_statfs,
+            path.as_ptr(),
+            &mut st as *mut KernelStatfs,
+        ) < 0
+        {
             return Err(errno());
         }
         let mut flags = libc::MS_REMOUNT | libc::MS_BIND | extra;
-        let have = st.f_flag;
+        // statfs reports the mount's flags with the ST_* bits.
+        let have = st.f_flags as libc::c_ulong;
         for (st_flag, ms_flag) in [
             (libc::ST_NOSUID, libc::MS_NOSUID),
             (libc::ST_NODEV, libc::MS_NODEV),

@@ -1,1 +1,389 @@
 //! Functional behaviour: streams, exit statuses, runtimes, limits and set-up errors.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use warden_jail::{
+    Command, Discard, Exit, Jail, JailConfig, JailError, LimitHit, Limits, Runtime, Stage, Stdin,
+};
+
+use crate::*;
+
+#[test]
+fn stdout_and_stderr_are_kept_apart() {
+    let o = py("import sys\nprint('to out')\nprint('to err', file=sys.stderr)");
+    assert_eq!(o.exit, Exit::Code(0));
+    assert_eq!(stdout(&o), "to out\n");
+    assert_eq!(stderr(&o), "to err\n");
+    assert!(!o.stdout.truncated && !o.stderr.truncated);
+}
+
+#[test]
+fn exit_codes_pass_through() {
+    assert_eq!(py("import sys; sys.exit(3)").exit, Exit::Code(3));
+    assert_eq!(sh("exit 42").exit, Exit::Code(42));
+    assert_eq!(js("process.exit(7)").exit, Exit::Code(7));
+}
+
+#[test]
+fn an_uncaught_exception_exits_1_with_a_traceback() {
+    let o = py("def f():\n    raise ValueError('boom')\nf()");
+    assert_eq!(o.exit, Exit::Code(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("Traceback") && err.contains("ValueError: boom"),
+        "{err}"
+    );
+    assert!(err.contains("line 2"), "{err}");
+    assert_eq!(o.limit, None);
+}
+
+#[test]
+fn a_signal_death_is_reported_as_a_signal() {
+    let o = py("import os, signal; os.kill(os.getpid(), signal.SIGTERM)");
+    assert_eq!(o.exit, Exit::Signal(libc::SIGTERM));
+    assert_eq!(o.limit, None);
+}
+
+#[test]
+fn stdin_reaches_the_program() {
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    writer.write_all("line one\nзвезда ★\n".as_bytes()).unwrap();
+    drop(writer);
+    let mut cmd = Command::for_runtime(
+        &Runtime::python(),
+        "import sys\ndata = sys.stdin.read()\nprint(len(data.splitlines()), data.upper(), end='')",
+    );
+    cmd.stdin = Stdin::Fd(OwnedFd::from(reader));
+    cmd.limits = test_limits();
+    let o = jail().run(cmd, &mut Discard).unwrap();
+    assert_eq!(ok_stdout(&o), "2 LINE ONE\nЗВЕЗДА ★\n");
+}
+
+#[test]
+fn stdin_defaults_to_empty() {
+    let o = py("import sys; print(repr(sys.stdin.read()))");
+    assert_eq!(ok_stdout(&o), "''\n");
+}
+
+#[test]
+fn unicode_round_trips_in_every_runtime() {
+    let text = "héllo 世界 🎉 ñ";
+    assert_eq!(
+        ok_stdout(&py(&format!("print({text:?})"))),
+        format!("{text}\n")
+    );
+    assert_eq!(
+        ok_stdout(&js(&format!("console.log({text:?})"))),
+        format!("{text}\n")
+    );
+    assert_eq!(
+        ok_stdout(&sh(&format!("echo '{text}'"))),
+        format!("{text}\n")
+    );
+}
+
+#[test]
+fn large_output_below_the_cap_is_kept_whole() {
+    let o = py("import sys\nsys.stdout.write('x' * 900_000)");
+    assert_eq!(o.exit, Exit::Code(0));
+    assert_eq!(o.stdout.bytes.len(), 900_000);
+    assert!(!o.stdout.truncated);
+    assert_eq!(o.stdout.total, 900_000);
+}
+
+#[test]
+fn output_above_the_cap_is_truncated_but_drained() {
+    let limits = Limits {
+        output_bytes: 10_000,
+        ..test_limits()
+    };
+    let o = py_limits("import sys\nfor _ in range(300):\n    sys.stdout.write('y' * 10_000)\nprint('done', file=sys.stderr)", limits);
+    assert_eq!(
+        o.exit,
+        Exit::Code(0),
+        "the program must not block on a full pipe"
+    );
+    assert_eq!(o.stdout.bytes.len(), 10_000);
+    assert!(o.stdout.truncated);
+    assert_eq!(o.stdout.total, 3_000_000);
+    assert_eq!(stderr(&o), "done\n");
+}
+
+#[test]
+fn python_javascript_and_bash_all_run() {
+    assert_eq!(
+        ok_stdout(&py("import sys; print(sys.version_info[0])")),
+        "3\n"
+    );
+    assert_eq!(
+        ok_stdout(&js(
+            "const x = [1,2,3].map(n => n * 2); console.log(JSON.stringify(x))"
+        )),
+        "[2,4,6]\n"
+    );
+    assert_eq!(
+        ok_stdout(&sh("x=5; echo $((x * 3)); echo $0")),
+        "15\n/run/warden/main.sh\n"
+    );
+}
+
+#[test]
+fn javascript_top_level_await_runs_in_a_module_file() {
+    // Plain .js is CommonJS; asynchronous code still completes before exit.
+    let o = js("setTimeout(() => console.log('later'), 50); console.log('now')");
+    assert_eq!(ok_stdout(&o), "now\nlater\n");
+}
+
+#[test]
+fn the_environment_is_built_not_inherited() {
+    let out = ok_stdout(&py(
+        "import os\nfor k in sorted(os.environ): print(k + '=' + os.environ[k])",
+    ));
+    assert!(out.contains("HOME=/workspace\n"), "{out}");
+    assert!(out.contains("PATH=/usr/local/bin:/usr/bin:/bin\n"), "{out}");
+    assert!(out.contains("LANG=C.UTF-8\n"), "{out}");
+    assert!(out.contains("PYTHONUNBUFFERED=1\n"), "{out}");
+    let keys: Vec<&str> = out.lines().filter_map(|l| l.split('=').next()).collect();
+    for k in &keys {
+        assert!(
+            warden_jail::BASE_ENV.iter().any(|(b, _)| b == k)
+                || ["PYTHONPATH", "PWD", "LC_CTYPE"].contains(k),
+            "unexpected variable {k}"
+        );
+    }
+}
+
+#[test]
+fn the_working_directory_is_a_writable_workspace() {
+    let out = ok_stdout(&py("import os\nopen('f.txt','w').write('hi')\nprint(os.getcwd(), open('/workspace/f.txt').read())"));
+    assert_eq!(out, "/workspace hi\n");
+}
+
+#[test]
+fn modules_in_the_workspace_are_importable() {
+    let out = ok_stdout(&py(
+        "open('helper.py','w').write('X = 41')\nimport importlib, helper\nprint(helper.X + 1)",
+    ));
+    assert_eq!(out, "42\n");
+}
+
+#[test]
+fn a_kept_workspace_is_copied_out() {
+    let dest = tempfile::tempdir().unwrap();
+    let target = dest.path().join("ws");
+    let mut cmd = Command::for_runtime(&Runtime::python(), "import os\nos.makedirs('a/b')\nopen('a/b/c.txt','w').write('kept')\nos.symlink('/etc/hostname', 'link')");
+    cmd.limits = test_limits();
+    cmd.keep_workspace = Some(target.clone());
+    let o = jail().run(cmd, &mut Discard).unwrap();
+    assert_eq!(o.exit, Exit::Code(0), "{}", stderr(&o));
+    assert_eq!(o.kept_workspace.as_deref(), Some(target.as_path()));
+    assert_eq!(
+        std::fs::read_to_string(target.join("a/b/c.txt")).unwrap(),
+        "kept"
+    );
+    // Symlinks are copied as symlinks, never followed.
+    assert!(std::fs::symlink_metadata(target.join("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
+fn the_timeout_fires_within_half_a_second() {
+    let limits = Limits {
+        timeout: Duration::from_millis(1500),
+        ..test_limits()
+    };
+    let start = Instant::now();
+    let o = py_limits("while True:\n    pass", limits);
+    let elapsed = start.elapsed();
+    assert_eq!(o.limit, Some(LimitHit::Timeout));
+    assert_eq!(o.exit, Exit::Signal(libc::SIGKILL));
+    assert!(
+        elapsed >= Duration::from_millis(1500) && elapsed <= Duration::from_millis(2000),
+        "took {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_sleeping_program_also_times_out() {
+    let limits = Limits {
+        timeout: Duration::from_secs(1),
+        ..test_limits()
+    };
+    let start = Instant::now();
+    let o = run_with(Runtime::bash(), "sleep 30", limits);
+    assert_eq!(o.limit, Some(LimitHit::Timeout));
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed <= Duration::from_millis(1500),
+        "took {elapsed:?}"
+    );
+}
+
+#[test]
+fn the_memory_limit_is_reported() {
+    let limits = Limits {
+        memory_bytes: 64 << 20,
+        ..test_limits()
+    };
+    let o = py_limits(
+        "blocks = []\nwhile True:\n    blocks.append(bytearray(8 << 20))",
+        limits,
+    );
+    assert_eq!(
+        o.limit,
+        Some(LimitHit::Memory),
+        "exit {:?}, stderr {}",
+        o.exit,
+        stderr(&o)
+    );
+    assert_eq!(o.exit, Exit::Signal(libc::SIGKILL));
+    let peak = o.peak_memory.expect("peak memory is reported");
+    assert!(
+        peak > 32 << 20 && peak <= (64 << 20) + (1 << 20),
+        "peak {peak}"
+    );
+}
+
+#[test]
+fn memory_below_the_limit_is_fine_and_peak_is_measured() {
+    let o = py("b = bytearray(40 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nprint('ok')");
+    assert_eq!(ok_stdout(&o), "ok\n");
+    let peak = o.peak_memory.unwrap();
+    assert!(peak >= 40 << 20, "peak {peak}");
+}
+
+#[test]
+fn the_cpu_time_limit_is_reported() {
+    let limits = Limits {
+        cpu_time: Some(Duration::from_secs(1)),
+        timeout: Duration::from_secs(10),
+        ..test_limits()
+    };
+    let o = py_limits("while True:\n    pass", limits);
+    assert_eq!(o.limit, Some(LimitHit::CpuTime), "exit {:?}", o.exit);
+    assert!(
+        o.cpu_time >= Duration::from_millis(900),
+        "cpu {:?}",
+        o.cpu_time
+    );
+    assert!(o.duration < Duration::from_secs(5));
+}
+
+#[test]
+fn cpu_bandwidth_is_capped_by_cpus() {
+    let limits = Limits {
+        cpus: Some(0.25),
+        ..test_limits()
+    };
+    // Spin for 1 s of wall time; with a quarter of a core, CPU time stays well below it.
+    let o = py_limits(
+        "import time\nend = time.time() + 1.0\nwhile time.time() < end: pass",
+        limits,
+    );
+    assert_eq!(o.exit, Exit::Code(0));
+    assert!(
+        o.cpu_time < Duration::from_millis(600),
+        "cpu {:?} over 1 s",
+        o.cpu_time
+    );
+}
+
+#[test]
+fn duration_and_cpu_time_are_measured() {
+    let o = py("s = 0\nfor i in range(3_000_000): s += i\nprint(s)");
+    assert_eq!(
+        ok_stdout(&o),
+        format!("{}\n", (0u64..3_000_000).sum::<u64>())
+    );
+    assert!(o.cpu_time > Duration::from_millis(20), "{:?}", o.cpu_time);
+    assert!(o.duration >= o.cpu_time / 2);
+}
+
+#[test]
+fn pids_limit_stops_runaway_forks() {
+    let limits = Limits {
+        pids: 8,
+        ..test_limits()
+    };
+    let o = py_limits(
+        "import os\nn = 0\ntry:\n    for _ in range(50):\n        if os.fork() == 0:\n            import time; time.sleep(5); os._exit(0)\n        n += 1\nexcept OSError as e:\n    print('stopped at', n, e.errno)",
+        limits,
+    );
+    let out = ok_stdout(&o);
+    assert!(out.starts_with("stopped at "), "{out}");
+    let n: u32 = out.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(n < 8, "forked {n} children under a limit of 8");
+}
+
+#[test]
+fn a_missing_program_is_a_runtime_not_found_error() {
+    let err = jail()
+        .run(Command::new("/usr/bin/no-such-interpreter"), &mut Discard)
+        .unwrap_err();
+    assert!(matches!(err, JailError::RuntimeNotFound { .. }), "{err}");
+}
+
+#[test]
+fn invalid_limits_are_refused_before_anything_starts() {
+    let mut cmd = Command::new("/bin/true");
+    cmd.limits.pids = 0;
+    let err = jail().run(cmd, &mut Discard).unwrap_err();
+    assert!(matches!(err, JailError::Invalid(_)), "{err}");
+}
+
+#[test]
+fn a_failing_setup_step_is_named_and_nothing_runs() {
+    // The kernel refuses host names longer than 64 bytes: a real failure inside the child.
+    let config = JailConfig {
+        hostname: "h".repeat(100),
+        run_root: std::env::temp_dir().join(format!("warden-test-setup-{}", std::process::id())),
+        ..JailConfig::default()
+    };
+    let jail = Jail::new(config.clone()).unwrap();
+    let mut cmd = Command::for_runtime(&Runtime::bash(), "touch /workspace/ran; echo ran");
+    cmd.limits = test_limits();
+    let err = jail.run(cmd, &mut Discard).unwrap_err();
+    match &err {
+        JailError::Setup { stage, source, .. } => {
+            assert_eq!(*stage, Stage::Hostname);
+            assert_eq!(source.raw_os_error(), Some(libc::EINVAL));
+        }
+        other => panic!("expected a set-up error, got {other}"),
+    }
+    assert!(err.to_string().contains("set the hostname"), "{err}");
+    // The failed sandbox left nothing behind.
+    let left: Vec<_> = std::fs::read_dir(&config.run_root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| warden_jail::is_run_dir_name(&e.file_name()))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(&config.run_root);
+}
+
+#[test]
+fn a_bad_seccomp_profile_is_an_error_not_a_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("bad.json");
+    std::fs::write(&profile, r#"{"deny": {"mismatch_action": "allow", "match_action": {"errno": 1}, "filter": [{"syscall": "not_a_syscall"}]}}"#).unwrap();
+    let config = JailConfig {
+        seccomp_profile: Some(profile),
+        ..JailConfig::default()
+    };
+    let err = Jail::new(config).err().expect("a bad profile must fail");
+    assert!(matches!(err, JailError::SeccompProfile { .. }), "{err}");
+}
+
+#[test]
+fn many_sandboxes_can_run_at_once_from_many_threads() {
+    let handles: Vec<_> = (0..8)
+        .map(|i| std::thread::spawn(move || ok_stdout(&py(&format!("print({i} * {i})")))))
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.join().unwrap(), format!("{}\n", i * i));
+    }
+}
