@@ -4,7 +4,6 @@
 
 mod containment;
 mod functional;
-mod teardown;
 
 use std::sync::OnceLock;
 use std::time::Duration;
