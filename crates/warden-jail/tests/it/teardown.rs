@@ -1,1 +1,0 @@
-//! Teardown: nothing of a sandbox outlives it on the host.
