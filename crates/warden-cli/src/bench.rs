@@ -123,8 +123,14 @@ fn cases() -> Vec<Case> {
 
 fn time_once(argv: &[String]) -> Option<f64> {
     let start = Instant::now();
+    // Every launcher gets the same small environment: the host's may hold variables that
+    // slow an interpreter down (NODE_EXTRA_CA_CERTS, PYTHONSTARTUP) or speed it up.
     let out = Command::new(&argv[0])
         .args(&argv[1..])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8")
+        .env("HOME", "/tmp")
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .output()

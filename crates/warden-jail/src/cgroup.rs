@@ -55,6 +55,8 @@ pub struct CgroupLayout {
     pub places: Vec<ControllerPlace>,
     /// The unified (v2) hierarchy's mount point, if any.
     pub unified_mount: Option<PathBuf>,
+    /// Whether the unified mount has `favordynmods` (fast task migration).
+    pub favordynmods: bool,
 }
 
 /// Limits enforced through cgroups.
@@ -149,6 +151,8 @@ impl CgroupLayout {
         let mut layout = CgroupLayout::default();
         let unified = mounts.iter().find(|m| m.fstype == "cgroup2");
         layout.unified_mount = unified.map(|m| m.mount_point.clone());
+        layout.favordynmods =
+            unified.is_some_and(|m| m.super_options.split(',').any(|o| o == "favordynmods"));
 
         let mut v1: Vec<(Vec<String>, String)> = Vec::new();
         let mut v2_path: Option<String> = None;
@@ -207,26 +211,6 @@ impl CgroupLayout {
         self.places.iter().find(|p| p.controller == controller)
     }
 
-    /// Whether the cgroup v2 mount has `favordynmods` (fast task migration).
-    pub fn favors_dynmods(&self) -> bool {
-        let Some(mount) = &self.unified_mount else {
-            return false;
-        };
-        fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let (left, right) = l.split_once(" - ")?;
-                let mp = left.split(' ').nth(4)?;
-                (Path::new(&unescape(mp)) == mount.as_path()).then(|| right.to_string())
-            })
-            .any(|r| {
-                r.split(' ')
-                    .nth(2)
-                    .is_some_and(|o| o.split(',').any(|x| x == "favordynmods"))
-            })
-    }
-
     /// Turns on `favordynmods` on the cgroup v2 mount. The setting is global to the
     /// kernel's cgroup core, so it also speeds up migrations in v1 hierarchies.
     pub fn enable_favor_dynmods(&self) -> io::Result<()> {
@@ -236,7 +220,7 @@ impl CgroupLayout {
                 "no cgroup v2 mount",
             ));
         };
-        if self.favors_dynmods() {
+        if self.favordynmods {
             return Ok(());
         }
         crate::sys::remount_cgroup2_favordynmods(mount)
@@ -596,6 +580,7 @@ mod tests {
                 },
             ],
             unified_mount: None,
+            favordynmods: false,
         }
     }
 
@@ -668,6 +653,7 @@ mod tests {
                 })
                 .collect(),
             unified_mount: Some(tmp.path().to_path_buf()),
+            favordynmods: false,
         };
         let limits = CgroupLimits {
             memory_bytes: 1 << 30,

@@ -58,25 +58,20 @@ impl Default for JailConfig {
             .iter()
             .map(PathBuf::from)
             .collect(),
+            // Only what the runtimes read: the loader cache, time zone, alternatives
+            // links, TLS roots, name-service config, MIME types, fonts and matplotlib,
+            // and Debian's Python configuration (sitecustomize).
             etc_entries: [
                 "ld.so.cache",
-                "ld.so.conf",
-                "ld.so.conf.d",
                 "localtime",
                 "alternatives",
                 "ssl",
-                "ca-certificates",
-                "ca-certificates.conf",
                 "nsswitch.conf",
-                "host.conf",
                 "mime.types",
                 "matplotlibrc",
                 "fonts",
                 "python3",
                 "python3.11",
-                "gai.conf",
-                "bash.bashrc",
-                "inputrc",
             ]
             .iter()
             .map(|s| s.to_string())

@@ -13,14 +13,16 @@
 //! | `/workspace` | the per-sandbox host directory (a size-capped tmpfs), read-write |
 //! | `/run/warden` | files given with the command (the code), read-only |
 //!
-//! The root itself is a tmpfs made read-only before `pivot_root`.
+//! The root itself is a tmpfs. Everything read-only (the root, the runtime, `/etc`, the
+//! code) is built first and then sealed read-only, nosuid and nodev with one recursive
+//! `mount_setattr`; the writable mounts come after the seal.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::JailConfig;
-use crate::sys::PreparedOp;
+use crate::sys::{self, PreparedOp};
 
 /// One step of the plan. Inside paths are absolute paths in the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,10 @@ pub enum Step {
     },
     Proc,
     ProcSysReadOnly,
+    /// Make everything mounted so far read-only, nosuid and nodev (recursively).
+    Seal,
+    /// Make /dev and the device binds in it nosuid and noexec (recursively).
+    SealDevices,
 }
 
 impl Step {
@@ -79,6 +85,8 @@ impl Step {
             Step::File { inside, .. } => format!("write {}", inside.display()),
             Step::Proc => "mount /proc".into(),
             Step::ProcSysReadOnly => "make /proc/sys read-only".into(),
+            Step::Seal => "make the root filesystem read-only".into(),
+            Step::SealDevices => "make /dev nosuid and noexec".into(),
         }
     }
 }
@@ -86,7 +94,36 @@ impl Step {
 pub const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// The part of the plan that is the same for every sandbox of a jail.
-pub fn base_plan(config: &JailConfig) -> Vec<Step> {
+#[derive(Debug, Clone, Default)]
+pub struct BasePlan {
+    /// Built before the seal.
+    pub read_only: Vec<Step>,
+    /// Mounted after the seal (starts with [`Step::Seal`]).
+    pub writable: Vec<Step>,
+}
+
+/// The part of the plan that differs per sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct RunPlan {
+    /// Files placed before the seal (the code).
+    pub files: Vec<Step>,
+    /// Writable mounts after the seal.
+    pub writable: Vec<Step>,
+}
+
+/// Every step in the order the child performs them.
+pub fn ordered<'a>(base: &'a BasePlan, run: &'a RunPlan) -> impl Iterator<Item = &'a Step> {
+    base.read_only
+        .iter()
+        .chain(run.files.iter())
+        .chain(base.writable.iter())
+        .chain(run.writable.iter())
+}
+
+/// Mount points created before the seal for the mounts that come after it.
+const MOUNT_POINTS: [&str; 6] = ["/dev", "/proc", "/tmp", "/workspace", "/run", "/run/warden"];
+
+pub fn base_plan(config: &JailConfig) -> BasePlan {
     let mut steps = Vec::new();
     for host in &config.runtime_paths {
         let Ok(meta) = std::fs::symlink_metadata(host) else {
@@ -161,14 +198,24 @@ pub fn base_plan(config: &JailConfig) -> Vec<Step> {
         }
     }
 
-    steps.push(Step::Tmpfs {
-        inside: "/dev".into(),
-        size: 64 << 10,
-        mode: 0o755,
-    });
+    for dir in MOUNT_POINTS {
+        steps.push(Step::Dir {
+            inside: dir.into(),
+            mode: 0o755,
+        });
+    }
+
+    let mut writable = vec![
+        Step::Seal,
+        Step::Tmpfs {
+            inside: "/dev".into(),
+            size: 64 << 10,
+            mode: 0o755,
+        },
+    ];
     for dev in DEVICES {
         let p = Path::new("/dev").join(dev);
-        steps.push(Step::Bind {
+        writable.push(Step::Bind {
             host: p.clone(),
             inside: p,
             dir: false,
@@ -176,28 +223,24 @@ pub fn base_plan(config: &JailConfig) -> Vec<Step> {
             noexec: true,
         });
     }
+    writable.push(Step::SealDevices);
     for (name, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        steps.push(Step::Symlink {
+        writable.push(Step::Symlink {
             target: target.into(),
             inside: Path::new("/dev").join(name),
         });
     }
-    steps.push(Step::Proc);
-    steps.push(Step::ProcSysReadOnly);
-    steps.push(Step::Dir {
-        inside: "/run".into(),
-        mode: 0o755,
-    });
-    steps.push(Step::Dir {
-        inside: "/run/warden".into(),
-        mode: 0o755,
-    });
-    steps
+    writable.push(Step::Proc);
+    writable.push(Step::ProcSysReadOnly);
+    BasePlan {
+        read_only: steps,
+        writable,
+    }
 }
 
 /// The part of the plan that differs per sandbox.
@@ -205,8 +248,16 @@ pub fn run_plan(
     workspace_host: &Path,
     tmp_bytes: u64,
     files: &[(PathBuf, Vec<u8>, u32)],
-) -> Vec<Step> {
-    let mut steps = vec![
+) -> RunPlan {
+    let files = files
+        .iter()
+        .map(|(inside, contents, mode)| Step::File {
+            inside: inside.clone(),
+            contents: contents.clone(),
+            mode: *mode,
+        })
+        .collect();
+    let writable = vec![
         Step::Tmpfs {
             inside: "/tmp".into(),
             size: tmp_bytes,
@@ -225,14 +276,7 @@ pub fn run_plan(
             noexec: false,
         },
     ];
-    for (inside, contents, mode) in files {
-        steps.push(Step::File {
-            inside: inside.clone(),
-            contents: contents.clone(),
-            mode: *mode,
-        });
-    }
-    steps
+    RunPlan { files, writable }
 }
 
 fn cstring(p: &Path) -> CString {
@@ -255,28 +299,16 @@ pub(crate) fn prepare(root: &Path, steps: &[Step]) -> Vec<PreparedOp> {
                 path: under(root, inside),
                 mode: *mode,
             },
+            // Read-only binds are made read-only by the seal; writable ones keep the
+            // flags of their source (the workspace tmpfs and host devtmpfs are nosuid,
+            // and device files cannot be executed).
             Step::Bind {
-                host,
-                inside,
-                dir,
-                writable,
-                noexec,
-            } => {
-                let mut extra = libc::MS_NOSUID;
-                if !inside.starts_with("/dev") {
-                    extra |= libc::MS_NODEV;
-                }
-                if *noexec {
-                    extra |= libc::MS_NOEXEC;
-                }
-                PreparedOp::Bind {
-                    src: cstring(host),
-                    dst: under(root, inside),
-                    dir: *dir,
-                    readonly: !writable,
-                    extra_flags: extra,
-                }
-            }
+                host, inside, dir, ..
+            } => PreparedOp::Bind {
+                src: cstring(host),
+                dst: under(root, inside),
+                dir: *dir,
+            },
             Step::Tmpfs { inside, size, mode } => {
                 let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
                 if inside == Path::new("/dev/shm") {
@@ -308,6 +340,14 @@ pub(crate) fn prepare(root: &Path, steps: &[Step]) -> Vec<PreparedOp> {
             Step::ProcSysReadOnly => PreparedOp::ReadOnlySelfBind {
                 path: under(root, Path::new("/proc/sys")),
             },
+            Step::Seal => PreparedOp::Seal {
+                path: cstring(root),
+                attr_set: sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+            },
+            Step::SealDevices => PreparedOp::Seal {
+                path: under(root, Path::new("/dev")),
+                attr_set: sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
+            },
         })
         .collect()
 }
@@ -318,13 +358,13 @@ mod tests {
 
     fn all_steps() -> Vec<Step> {
         let config = JailConfig::default();
-        let mut steps = base_plan(&config);
-        steps.extend(run_plan(
+        let base = base_plan(&config);
+        let run = run_plan(
             Path::new("/run/warden/abc/workspace"),
             1 << 20,
             &[("/run/warden/main.py".into(), b"print(1)".to_vec(), 0o444)],
-        ));
-        steps
+        );
+        ordered(&base, &run).cloned().collect()
     }
 
     #[test]
@@ -405,7 +445,7 @@ mod tests {
 
     #[test]
     fn the_sandbox_user_is_not_root_in_the_generated_passwd() {
-        let steps = base_plan(&JailConfig::default());
+        let steps = base_plan(&JailConfig::default()).read_only;
         let passwd = steps
             .iter()
             .find_map(|s| match s {
@@ -432,28 +472,36 @@ mod tests {
                 | PreparedOp::Tmpfs { dst, .. }
                 | PreparedOp::Proc { dst } => dst,
                 PreparedOp::Symlink { link, .. } => link,
+                PreparedOp::Seal { path, .. } => path,
             };
-            assert!(dst.to_bytes().starts_with(b"/nr/"), "{dst:?}");
+            let b = dst.to_bytes();
+            assert!(b == b"/nr" || b.starts_with(b"/nr/"), "{dst:?}");
         }
     }
 
     #[test]
-    fn binds_are_nosuid_and_runtime_binds_read_only() {
-        let ops = prepare(Path::new("/nr"), &all_steps());
-        for op in &ops {
-            if let PreparedOp::Bind {
-                dst,
-                readonly,
-                extra_flags,
-                ..
-            } = op
-            {
-                assert_ne!(extra_flags & libc::MS_NOSUID, 0, "{dst:?}");
-                if dst.to_bytes().starts_with(b"/nr/usr") || dst.to_bytes().starts_with(b"/nr/etc")
-                {
-                    assert!(readonly, "{dst:?}");
+    fn every_read_only_step_comes_before_the_seal_and_every_writable_mount_after() {
+        let steps = all_steps();
+        let seal = steps.iter().position(|s| *s == Step::Seal).expect("a seal");
+        assert_eq!(steps.iter().filter(|s| **s == Step::Seal).count(), 1);
+        for (i, step) in steps.iter().enumerate() {
+            match step {
+                Step::Bind {
+                    writable: false, ..
                 }
+                | Step::File { .. } => assert!(i < seal, "{}", step.describe()),
+                Step::Bind { writable: true, .. } | Step::Tmpfs { .. } | Step::Proc => {
+                    assert!(i > seal, "{}", step.describe())
+                }
+                _ => {}
             }
+        }
+        // Mount points for the writable mounts exist before the root is sealed.
+        for dir in MOUNT_POINTS {
+            let made = steps[..seal]
+                .iter()
+                .any(|s| matches!(s, Step::Dir { inside, .. } if inside == Path::new(dir)));
+            assert!(made, "{dir} is not created before the seal");
         }
     }
 }

@@ -129,7 +129,7 @@ pub fn probe() -> Report {
 
     if let Ok(layout) = CgroupLayout::detect() {
         if layout.unified_mount.is_some() {
-            let fav = layout.favors_dynmods();
+            let fav = layout.favordynmods;
             checks.push(check(
                 "cgroup favordynmods",
                 fav,

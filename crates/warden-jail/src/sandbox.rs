@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::cgroup::{Cgroup, CgroupLayout, CgroupLimits};
 use crate::config::{JailConfig, LandlockMode, Limits};
 use crate::error::{JailError, Stage};
-use crate::plan::{self, Step};
+use crate::plan::{self, BasePlan, RunPlan};
 use crate::seccomp::{self, CompiledProfile};
 use crate::sys::{self, ChildSpec, LandlockSpec, PreparedOp, SetupFailure};
 
@@ -194,8 +194,9 @@ pub struct Jail {
     cgroups: CgroupLayout,
     seccomp: CompiledProfile,
     landlock_abi: Option<u32>,
-    base_steps: Vec<Step>,
-    base_ops: Vec<PreparedOp>,
+    base: BasePlan,
+    base_ro_ops: Vec<PreparedOp>,
+    base_rw_ops: Vec<PreparedOp>,
     new_root: PathBuf,
     new_root_c: CString,
     hostname_c: CString,
@@ -261,8 +262,9 @@ impl Jail {
         // mount namespace, so the static steps can be prepared once.
         let new_root = config.run_root.join(".root");
         make_private_dir(&new_root, 0o755)?;
-        let base_steps = plan::base_plan(&config);
-        let base_ops = plan::prepare(&new_root, &base_steps);
+        let base = plan::base_plan(&config);
+        let base_ro_ops = plan::prepare(&new_root, &base.read_only);
+        let base_rw_ops = plan::prepare(&new_root, &base.writable);
         Ok(Jail {
             new_root_c: c_path(&new_root)?,
             hostname_c: CString::new(config.hostname.clone())
@@ -271,8 +273,9 @@ impl Jail {
             cgroups,
             seccomp,
             landlock_abi,
-            base_steps,
-            base_ops,
+            base,
+            base_ro_ops,
+            base_rw_ops,
             new_root,
         })
     }
@@ -339,8 +342,9 @@ impl Jail {
             .iter()
             .map(|(name, data)| (Path::new("/run/warden").join(name), data.clone(), 0o444))
             .collect();
-        let run_steps = plan::run_plan(&workspace, limits.tmp_bytes, &files);
-        let run_ops = plan::prepare(&self.new_root, &run_steps);
+        let run_plan = plan::run_plan(&workspace, limits.tmp_bytes, &files);
+        let run_file_ops = plan::prepare(&self.new_root, &run_plan.files);
+        let run_rw_ops = plan::prepare(&self.new_root, &run_plan.writable);
         let code_size: u64 = files.iter().map(|(_, d, _)| d.len() as u64).sum();
         let root_data = CString::new(format!(
             "size={},nr_inodes=4096,mode=0755",
@@ -440,7 +444,12 @@ impl Jail {
             gid: self.config.sandbox_gid,
             new_root: &self.new_root_c,
             root_tmpfs_data: &root_data,
-            ops: [&self.base_ops, &run_ops],
+            ops: [
+                &self.base_ro_ops,
+                &run_file_ops,
+                &self.base_rw_ops,
+                &run_rw_ops,
+            ],
             hostname: &self.hostname_c,
             rlimits: &rlimits,
             landlock: landlock.as_ref(),
@@ -513,13 +522,13 @@ impl Jail {
         if got == SetupFailure::SIZE {
             let f = SetupFailure::from_bytes(&buf);
             sandbox.abort();
-            return Err(self.setup_error(f, &run_steps, &cmd.program));
+            return Err(self.setup_error(f, &run_plan, &cmd.program));
         }
         drop(fail_r);
         Ok(sandbox)
     }
 
-    fn setup_error(&self, f: SetupFailure, run_steps: &[Step], program: &Path) -> JailError {
+    fn setup_error(&self, f: SetupFailure, run: &RunPlan, program: &Path) -> JailError {
         let stage = Stage::from_u32(f.stage).unwrap_or(Stage::Exec);
         let source = io::Error::from_raw_os_error(f.errno);
         if stage == Stage::Exec && f.errno == libc::ENOENT {
@@ -529,11 +538,9 @@ impl Jail {
             };
         }
         let step = match stage {
-            Stage::Rootfs | Stage::Proc => {
+            Stage::Rootfs | Stage::Proc | Stage::RemountRoot => {
                 let i = f.detail as usize;
-                self.base_steps
-                    .iter()
-                    .chain(run_steps.iter())
+                plan::ordered(&self.base, run)
                     .nth(i)
                     .map(|s| format!("{}: {}", stage.name(), s.describe()))
                     .unwrap_or_else(|| stage.name().to_string())
@@ -573,10 +580,13 @@ impl Resources {
         let ws = self.run_dir.join("workspace");
         if self.workspace_mounted {
             if let Ok(c) = c_path(&ws) {
-                let _ = sys::umount_detach(&c);
+                let _ = sys::umount(&c);
             }
         }
-        let _ = fs::remove_dir_all(&self.run_dir);
+        // Normally just two empty directories; remove_dir_all only if something was left.
+        if fs::remove_dir(&ws).is_err() || fs::remove_dir(&self.run_dir).is_err() {
+            let _ = fs::remove_dir_all(&self.run_dir);
+        }
     }
 }
 

@@ -43,6 +43,50 @@ fn target_arch() -> Result<TargetArch, JailError> {
     }
 }
 
+/// The default profile as compiled by `build.rs`.
+const DEFAULT_PROFILE_BPF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/default_profile.bpf"));
+
+/// Turns seccompiler's programs, in install order, into the programs we install: the x32
+/// guard goes in front of the first one on x86_64.
+fn assemble(arch: TargetArch, programs: Vec<Vec<libc::sock_filter>>) -> CompiledProfile {
+    let programs = programs
+        .into_iter()
+        .enumerate()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(i, prog)| {
+            let mut out = Vec::with_capacity(prog.len() + 5);
+            if i == 0 && arch == TargetArch::x86_64 {
+                out.extend(x32_guard());
+            }
+            out.extend(prog);
+            out
+        })
+        .collect();
+    CompiledProfile { programs }
+}
+
+fn decode_prebuilt(bytes: &[u8]) -> Option<Vec<Vec<libc::sock_filter>>> {
+    let mut programs = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        rest = &rest[4..];
+        let body = rest.get(..n * 8)?;
+        programs.push(
+            body.chunks_exact(8)
+                .map(|c| libc::sock_filter {
+                    code: u16::from_le_bytes([c[0], c[1]]),
+                    jt: c[2],
+                    jf: c[3],
+                    k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+                })
+                .collect(),
+        );
+        rest = &rest[n * 8..];
+    }
+    Some(programs)
+}
+
 /// Compiles a profile from its JSON text.
 pub fn compile(name: &str, json: &str) -> Result<CompiledProfile, JailError> {
     let err = |message: String| JailError::SeccompProfile {
@@ -58,34 +102,37 @@ pub fn compile(name: &str, json: &str) -> Result<CompiledProfile, JailError> {
             FILTERS.join(", ")
         )));
     }
-    let mut programs = Vec::new();
-    for (i, filter) in FILTERS.iter().enumerate() {
-        let Some(prog) = map.remove(*filter) else {
-            continue;
-        };
-        let mut out: Vec<libc::sock_filter> = Vec::with_capacity(prog.len() + 8);
-        if i == 0 && arch == TargetArch::x86_64 {
-            out.extend(x32_guard());
-        }
-        out.extend(prog.iter().map(|f| libc::sock_filter {
-            code: f.code,
-            jt: f.jt,
-            jf: f.jf,
-            k: f.k,
-        }));
-        programs.push(out);
-    }
-    if programs.is_empty() {
+    let programs: Vec<Vec<libc::sock_filter>> = FILTERS
+        .iter()
+        .map(|filter| {
+            map.remove(*filter)
+                .unwrap_or_default()
+                .iter()
+                .map(|f| libc::sock_filter {
+                    code: f.code,
+                    jt: f.jt,
+                    jf: f.jf,
+                    k: f.k,
+                })
+                .collect()
+        })
+        .collect();
+    if programs.iter().all(Vec::is_empty) {
         return Err(err("the profile defines no filter".into()));
     }
-    Ok(CompiledProfile { programs })
+    Ok(assemble(arch, programs))
 }
 
 /// The default profile, compiled on first use and shared for the life of the process.
 pub fn default_profile() -> Result<&'static CompiledProfile, JailError> {
     static COMPILED: OnceLock<Result<CompiledProfile, String>> = OnceLock::new();
     COMPILED
-        .get_or_init(|| compile("default", DEFAULT_PROFILE).map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            let arch = target_arch().map_err(|e| e.to_string())?;
+            decode_prebuilt(DEFAULT_PROFILE_BPF)
+                .map(|programs| assemble(arch, programs))
+                .ok_or_else(|| "the prebuilt default profile is corrupt".to_string())
+        })
         .as_ref()
         .map_err(|message| JailError::SeccompProfile {
             name: "default".into(),
@@ -211,6 +258,21 @@ mod tests {
                 names.iter().any(|n| n == required),
                 "{required} not in profile"
             );
+        }
+    }
+
+    #[test]
+    fn the_prebuilt_default_profile_equals_a_runtime_compile() {
+        let runtime = compile("default", DEFAULT_PROFILE).unwrap();
+        let prebuilt = default_profile().unwrap();
+        assert_eq!(runtime.programs.len(), prebuilt.programs.len());
+        for (a, b) in runtime.programs.iter().zip(&prebuilt.programs) {
+            let key = |p: &Vec<libc::sock_filter>| {
+                p.iter()
+                    .map(|i| (i.code, i.jt, i.jf, i.k))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(key(a), key(b));
         }
     }
 

@@ -25,14 +25,17 @@ pub(crate) enum PreparedOp {
         path: CString,
         mode: u32,
     },
-    /// Bind `src` onto `dst` (created as a directory or an empty file), then remount it
-    /// with the given extra flags (read-only, nosuid, nodev, noexec), keeping locked ones.
+    /// Bind `src` onto `dst` (created as a directory or an empty file). Binds before the
+    /// [`PreparedOp::Seal`] become read-only with it.
     Bind {
         src: CString,
         dst: CString,
         dir: bool,
-        readonly: bool,
-        extra_flags: libc::c_ulong,
+    },
+    /// Add mount attributes (`MOUNT_ATTR_*`) to `path` and every mount beneath it.
+    Seal {
+        path: CString,
+        attr_set: u64,
     },
     Tmpfs {
         dst: CString,
@@ -82,8 +85,9 @@ pub(crate) struct ChildSpec<'a> {
     pub gid: libc::gid_t,
     pub new_root: &'a CStr,
     pub root_tmpfs_data: &'a CStr,
-    /// The static steps shared by every sandbox, then this sandbox's own.
-    pub ops: [&'a [PreparedOp]; 2],
+    /// The root filesystem steps, in order: the jail's read-only part, this sandbox's
+    /// files, the jail's writable part (starting with the seal), this sandbox's mounts.
+    pub ops: [&'a [PreparedOp]; 4],
     pub hostname: &'a CStr,
     pub rlimits: &'a [(libc::__rlimit_resource_t, libc::rlim_t)],
     pub landlock: Option<&'a LandlockSpec>,
@@ -287,9 +291,14 @@ pub(crate) fn mount_tmpfs(target: &CStr, data: &CStr) -> io::Result<()> {
     .map(drop)
 }
 
-/// Detaches a mount (lazily, so a straggling reference cannot make teardown fail).
-pub(crate) fn umount_detach(target: &CStr) -> io::Result<()> {
+/// Unmounts; if something still holds the mount, detaches it lazily instead so that
+/// teardown cannot fail.
+pub(crate) fn umount(target: &CStr) -> io::Result<()> {
     // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::umount2(target.as_ptr(), libc::UMOUNT_NOFOLLOW) } == 0 {
+        return Ok(());
+    }
+    // SAFETY: as above.
     cvt(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) })
         .map(drop)
 }
@@ -535,26 +544,14 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
             Stage::RootTmpfs,
             0,
         )?;
-        for (i, op) in s.ops[0].iter().chain(s.ops[1].iter()).enumerate() {
-            run_op(op).map_err(|e| (op_stage(op), i as u32, e))?;
+        let all_ops = || s.ops.iter().flat_map(|list| list.iter());
+        for (i, op) in all_ops().enumerate() {
+            match op {
+                PreparedOp::Seal { path, attr_set } => seal(path, *attr_set, all_ops().take(i))
+                    .map_err(|e| (Stage::RemountRoot, i as u32, e))?,
+                _ => run_op(op).map_err(|e| (op_stage(op), i as u32, e))?,
+            }
         }
-
-        // The root tmpfs itself becomes read-only; its sub-mounts keep their own flags.
-        check(
-            libc::mount(
-                std::ptr::null(),
-                s.new_root.as_ptr(),
-                std::ptr::null(),
-                libc::MS_REMOUNT
-                    | libc::MS_BIND
-                    | libc::MS_RDONLY
-                    | libc::MS_NOSUID
-                    | libc::MS_NODEV,
-                std::ptr::null(),
-            ),
-            Stage::RemountRoot,
-            0,
-        )?;
         check(libc::chdir(s.new_root.as_ptr()), Stage::PivotRoot, 0)?;
         check(
             libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int,
@@ -684,13 +681,7 @@ fn run_op(op: &PreparedOp) -> Result<(), i32> {
                 }
                 Ok(())
             }
-            PreparedOp::Bind {
-                src,
-                dst,
-                dir,
-                readonly,
-                extra_flags,
-            } => {
+            PreparedOp::Bind { src, dst, dir } => {
                 if *dir {
                     let r = libc::mkdir(dst.as_ptr(), 0o755);
                     if r < 0 && errno() != libc::EEXIST {
@@ -713,16 +704,10 @@ fn run_op(op: &PreparedOp) -> Result<(), i32> {
                     std::ptr::null(),
                     libc::MS_BIND | libc::MS_REC,
                     std::ptr::null(),
-                ))?;
-                let mut flags = *extra_flags;
-                if *readonly {
-                    flags |= libc::MS_RDONLY;
-                }
-                if flags != 0 {
-                    remount_keeping_locked(dst, flags)?;
-                }
-                Ok(())
+                ))
             }
+            // Handled by the caller, which knows the steps before it.
+            PreparedOp::Seal { .. } => Ok(()),
             PreparedOp::Tmpfs { dst, data, flags } => {
                 let r = libc::mkdir(dst.as_ptr(), 0o755);
                 if r < 0 && errno() != libc::EEXIST {
@@ -794,6 +779,71 @@ fn run_op(op: &PreparedOp) -> Result<(), i32> {
             }
         }
     }
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub(crate) const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// Adds attributes to `root` and every mount beneath it with one recursive
+/// `mount_setattr` (Linux 5.12+); on older kernels, remounts `root` and each earlier bind
+/// beneath it one by one.
+fn seal<'a>(
+    root: &CStr,
+    attr_set: u64,
+    before: impl Iterator<Item = &'a PreparedOp>,
+) -> Result<(), i32> {
+    let attr = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: a valid path and a mount_attr struct that outlives the call, with its size.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            root.as_ptr(),
+            libc::AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    if errno() != libc::ENOSYS {
+        return Err(errno());
+    }
+    let mut flags = 0;
+    for (attr, ms) in [
+        (MOUNT_ATTR_RDONLY, libc::MS_RDONLY),
+        (MOUNT_ATTR_NOSUID, libc::MS_NOSUID),
+        (MOUNT_ATTR_NODEV, libc::MS_NODEV),
+        (MOUNT_ATTR_NOEXEC, libc::MS_NOEXEC),
+    ] {
+        if attr_set & attr != 0 {
+            flags |= ms;
+        }
+    }
+    for op in before {
+        if let PreparedOp::Bind { dst, .. } = op {
+            if dst.to_bytes().starts_with(root.to_bytes()) {
+                remount_keeping_locked(dst, flags)?;
+            }
+        }
+    }
+    remount_keeping_locked(root, flags)
 }
 
 /// The kernel's `struct statfs` on 64-bit Linux (the libc crate hides `f_flags`).
