@@ -200,6 +200,7 @@ pub struct Jail {
     new_root: PathBuf,
     new_root_c: CString,
     hostname_c: CString,
+    own_argv_area: Option<(usize, usize)>,
 }
 
 static SANDBOX_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -273,6 +274,7 @@ impl Jail {
             cgroups,
             seccomp,
             landlock_abi,
+            own_argv_area: sys::own_argv_area(),
             base,
             base_ro_ops,
             base_rw_ops,
@@ -458,6 +460,7 @@ impl Jail {
             exec_path: &program_c,
             argv: &argv,
             envp: &envp,
+            own_argv_area: self.own_argv_area,
         };
 
         let started = Instant::now();

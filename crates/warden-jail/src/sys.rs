@@ -97,6 +97,10 @@ pub(crate) struct ChildSpec<'a> {
     pub exec_path: &'a CStr,
     pub argv: &'a [*const libc::c_char],
     pub envp: &'a [*const libc::c_char],
+    /// The supervisor's own argv area (`arg_start..arg_end` of /proc/self/stat): the
+    /// child, a copy of the supervisor that never execs, blanks it so that the sandbox's
+    /// `/proc/1/cmdline` does not show the host's command line.
+    pub own_argv_area: Option<(usize, usize)>,
 }
 
 /// What the child sends home when a step fails.
@@ -487,6 +491,7 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         check(libc::dup2(s.stdout, 1), Stage::Stdio, 1)?;
         check(libc::dup2(s.stderr, 2), Stage::Stdio, 2)?;
         close_all_except(&[0, 1, 2, s.sync_read, s.error_write, s.status_write])?;
+        hide_supervisor_identity(s.own_argv_area);
 
         // Wait until the supervisor has written our uid/gid maps and placed us in our cgroups.
         let mut go = 0u8;
@@ -636,6 +641,37 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         libc::close(s.error_write);
         init_loop(pid, s.status_write)
     }
+}
+
+const INIT_NAME: &[u8] = b"warden-init\0";
+
+/// Renames this copy of the supervisor and blanks its argv, as seen in /proc/1/{comm,cmdline}.
+fn hide_supervisor_identity(area: Option<(usize, usize)>) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes. The argv area
+    // belongs to this process's own (copy-on-write) stack and stays mapped for its life;
+    // its bounds come from the kernel (/proc/self/stat) and are checked to be sane.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, INIT_NAME.as_ptr(), 0, 0, 0);
+        if let Some((start, end)) = area {
+            if start != 0 && end > start && end - start < (1 << 20) {
+                let p = start as *mut u8;
+                std::ptr::write_bytes(p, 0, end - start);
+                let n = INIT_NAME.len().min(end - start);
+                std::ptr::copy_nonoverlapping(INIT_NAME.as_ptr(), p, n);
+            }
+        }
+    }
+}
+
+/// The `arg_start` and `arg_end` fields of `/proc/self/stat`.
+pub(crate) fn own_argv_area() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name start at field 3; arg_start is 48.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ').skip(45);
+    let start = fields.next()?.parse().ok()?;
+    let end = fields.next()?.parse().ok()?;
+    Some((start, end))
 }
 
 /// The sandbox's init: reaps every child and, when the program itself ends, sends its
