@@ -263,6 +263,7 @@ impl Jail {
         // mount namespace, so the static steps can be prepared once.
         let new_root = config.run_root.join(".root");
         make_private_dir(&new_root, 0o755)?;
+        reap_stale(&config.run_root, &cgroups);
         let base = plan::base_plan(&config);
         let base_ro_ops = plan::prepare(&new_root, &base.read_only);
         let base_rw_ops = plan::prepare(&new_root, &base.writable);
@@ -398,16 +399,20 @@ impl Jail {
             .chain([std::ptr::null()])
             .collect();
 
+        // RLIMIT_CPU: SIGXCPU at the limit (which ends a program that does not handle it),
+        // SIGKILL one second later for one that does.
         let cpu_secs = limits.effective_cpu_time().as_secs_f64().ceil() as libc::rlim_t;
+        let same = |v: u64| (v as libc::rlim_t, v as libc::rlim_t);
         let rlimits = [
-            (libc::RLIMIT_NOFILE, limits.open_files as libc::rlim_t),
-            (libc::RLIMIT_NPROC, limits.pids as libc::rlim_t),
-            (libc::RLIMIT_FSIZE, limits.file_size_bytes as libc::rlim_t),
-            (libc::RLIMIT_CPU, cpu_secs),
-            (libc::RLIMIT_CORE, 0),
-            (libc::RLIMIT_MEMLOCK, 64 << 10),
-            (libc::RLIMIT_MSGQUEUE, 0),
-        ];
+            (libc::RLIMIT_NOFILE, same(limits.open_files)),
+            (libc::RLIMIT_NPROC, same(limits.pids)),
+            (libc::RLIMIT_FSIZE, same(limits.file_size_bytes)),
+            (libc::RLIMIT_CPU, (cpu_secs, cpu_secs + 1)),
+            (libc::RLIMIT_CORE, same(0)),
+            (libc::RLIMIT_MEMLOCK, same(64 << 10)),
+            (libc::RLIMIT_MSGQUEUE, same(0)),
+        ]
+        .map(|(r, (soft, hard))| (r, soft, hard));
 
         // Pipes: stdio, sync (parent → child), setup errors and the program's status (child → parent).
         let (out_r, out_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
@@ -727,7 +732,7 @@ impl Sandbox {
             Some(LimitHit::Memory)
         } else if matches!(exit, Exit::Signal(libc::SIGXCPU))
             || (matches!(exit, Exit::Signal(libc::SIGKILL))
-                && cpu_time + Duration::from_millis(50) >= self.limits.effective_cpu_time())
+                && cpu_time >= self.limits.effective_cpu_time())
         {
             Some(LimitHit::CpuTime)
         } else {
@@ -832,6 +837,45 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The supervisor pid a run directory or cgroup name starts with (`<pid>-<n>-<hex>`).
+fn owner_pid(name: &OsStr) -> Option<u32> {
+    if !is_run_dir_name(name) {
+        return None;
+    }
+    name.to_str()?.split('-').next()?.parse().ok()
+}
+
+/// Removes what sandboxes of a supervisor that died (killed, crashed) left behind: their
+/// workspace mounts, run directories and cgroups. Sandboxes of live supervisors, including
+/// other warden processes running now, are left alone.
+fn reap_stale(run_root: &Path, cgroups: &CgroupLayout) {
+    let dead = |name: &OsStr| {
+        owner_pid(name).is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
+    };
+    if let Ok(entries) = fs::read_dir(run_root) {
+        for entry in entries.flatten() {
+            if dead(&entry.file_name()) {
+                let ws = entry.path().join("workspace");
+                if let Ok(c) = c_path(&ws) {
+                    let _ = sys::umount(&c);
+                }
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    for place in &cgroups.places {
+        if let Ok(entries) = fs::read_dir(place.own_dir.join("warden")) {
+            for entry in entries.flatten() {
+                if dead(&entry.file_name()) {
+                    // Processes cannot remain once their pid namespace's init is gone; a
+                    // cgroup that still has some is left for the administrator.
+                    let _ = fs::remove_dir(entry.path());
+                }
+            }
+        }
+    }
 }
 
 /// Returns true when the name looks like one of our run directories (for stale cleanup).

@@ -89,7 +89,8 @@ pub(crate) struct ChildSpec<'a> {
     /// files, the jail's writable part (starting with the seal), this sandbox's mounts.
     pub ops: [&'a [PreparedOp]; 4],
     pub hostname: &'a CStr,
-    pub rlimits: &'a [(libc::__rlimit_resource_t, libc::rlim_t)],
+    /// `(resource, soft, hard)`.
+    pub rlimits: &'a [(libc::__rlimit_resource_t, libc::rlim_t, libc::rlim_t)],
     pub landlock: Option<&'a LandlockSpec>,
     /// Stacked seccomp programs, installed in order.
     pub seccomp: &'a [Vec<libc::sock_filter>],
@@ -579,10 +580,10 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         )?;
         loopback_up()?;
 
-        for (i, &(resource, value)) in s.rlimits.iter().enumerate() {
+        for (i, &(resource, soft, hard)) in s.rlimits.iter().enumerate() {
             let lim = libc::rlimit {
-                rlim_cur: value,
-                rlim_max: value,
+                rlim_cur: soft,
+                rlim_max: hard,
             };
             check(libc::setrlimit(resource, &lim), Stage::Rlimits, i as u32)?;
         }

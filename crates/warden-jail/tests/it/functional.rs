@@ -274,6 +274,26 @@ fn the_cpu_time_limit_is_reported() {
 }
 
 #[test]
+fn a_program_that_ignores_sigxcpu_is_killed_a_second_later() {
+    let limits = Limits {
+        cpu_time: Some(Duration::from_secs(1)),
+        timeout: Duration::from_secs(10),
+        ..test_limits()
+    };
+    let o = py_limits(
+        "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass",
+        limits,
+    );
+    assert_eq!(o.exit, Exit::Signal(libc::SIGKILL));
+    assert_eq!(o.limit, Some(LimitHit::CpuTime), "cpu {:?}", o.cpu_time);
+    assert!(
+        o.cpu_time >= Duration::from_millis(1500),
+        "cpu {:?}",
+        o.cpu_time
+    );
+}
+
+#[test]
 fn cpu_bandwidth_is_capped_by_cpus() {
     let limits = Limits {
         cpus: Some(0.25),
@@ -386,4 +406,43 @@ fn many_sandboxes_can_run_at_once_from_many_threads() {
     for (i, h) in handles.into_iter().enumerate() {
         assert_eq!(h.join().unwrap(), format!("{}\n", i * i));
     }
+}
+
+#[test]
+fn leftovers_of_a_dead_supervisor_are_removed_at_start() {
+    // A pid above the kernel's maximum can never be alive.
+    let name = format!("{}-0-dead", 4_194_305 + std::process::id());
+    let run_root = JailConfig::default().run_root;
+    let run_dir = run_root.join(&name);
+    let ws = run_dir.join("workspace");
+    std::fs::create_dir_all(&ws).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&ws)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(ws.join("left.txt"), "x").unwrap();
+    let place = jail()
+        .cgroups()
+        .place(warden_jail::cgroup::Controller::Pids)
+        .unwrap()
+        .own_dir
+        .join("warden")
+        .join(&name);
+    std::fs::create_dir(&place).unwrap();
+    // A live supervisor's sandbox directory must survive.
+    let alive = run_root.join(format!("{}-999-live", std::process::id()));
+    std::fs::create_dir_all(&alive).unwrap();
+
+    let _fresh = Jail::new(JailConfig::default()).unwrap();
+
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(ws.to_str().unwrap());
+    assert!(!mounted, "the stale workspace is still mounted");
+    assert!(!run_dir.exists(), "the stale run directory remains");
+    assert!(!place.exists(), "the stale cgroup remains");
+    assert!(alive.exists(), "a live supervisor's directory was removed");
+    std::fs::remove_dir(&alive).unwrap();
 }
