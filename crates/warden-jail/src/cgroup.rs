@@ -623,6 +623,32 @@ mod tests {
     }
 
     #[test]
+    fn an_unwritable_cgroup_is_an_error_naming_the_path() {
+        // /proc is read-only even for root: creating a directory there always fails.
+        let layout = CgroupLayout {
+            places: vec![ControllerPlace {
+                controller: Controller::Memory,
+                version: Version::V1,
+                own_dir: PathBuf::from("/proc/self"),
+            }],
+            unified_mount: None,
+            favordynmods: false,
+        };
+        let limits = CgroupLimits {
+            memory_bytes: 1 << 20,
+            pids: 8,
+            cpus: None,
+        };
+        match layout.create("sb4", &limits).unwrap_err() {
+            CgroupError::Io { action, path, .. } => {
+                assert_eq!(action, "create");
+                assert!(path.starts_with("/proc/self/warden"), "{}", path.display());
+            }
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
     fn asking_for_cpus_without_a_cpu_controller_is_an_error() {
         let tmp = tempfile::tempdir().unwrap();
         let layout = fake_v1(tmp.path());

@@ -107,7 +107,7 @@ pub enum JailError {
     },
     #[error("runtime not found: {path} ({hint})")]
     RuntimeNotFound { path: PathBuf, hint: String },
-    #[error("user namespaces are not available: {0}")]
+    #[error("user namespaces are not available (creating one failed: {0}); check the sysctls user.max_user_namespaces and, on Debian kernels, kernel.unprivileged_userns_clone")]
     UserNamespaces(#[source] io::Error),
     #[error("cgroup: {0}")]
     Cgroup(#[from] CgroupError),

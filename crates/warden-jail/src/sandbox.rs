@@ -201,6 +201,7 @@ pub struct Jail {
     new_root_c: CString,
     hostname_c: CString,
     own_argv_area: Option<(usize, usize)>,
+    cap_last_cap: u32,
 }
 
 static SANDBOX_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -276,6 +277,7 @@ impl Jail {
             seccomp,
             landlock_abi,
             own_argv_area: sys::own_argv_area(),
+            cap_last_cap: sys::cap_last_cap(),
             base,
             base_ro_ops,
             base_rw_ops,
@@ -466,6 +468,7 @@ impl Jail {
             argv: &argv,
             envp: &envp,
             own_argv_area: self.own_argv_area,
+            cap_last_cap: self.cap_last_cap,
         };
 
         let started = Instant::now();

@@ -102,6 +102,8 @@ pub(crate) struct ChildSpec<'a> {
     /// child, a copy of the supervisor that never execs, blanks it so that the sandbox's
     /// `/proc/1/cmdline` does not show the host's command line.
     pub own_argv_area: Option<(usize, usize)>,
+    /// The highest capability number the kernel knows (`/proc/sys/kernel/cap_last_cap`).
+    pub cap_last_cap: u32,
 }
 
 /// What the child sends home when a step fails.
@@ -588,7 +590,7 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
             check(libc::setrlimit(resource, &lim), Stage::Rlimits, i as u32)?;
         }
 
-        drop_privileges()?;
+        drop_privileges(s.cap_last_cap)?;
 
         if let Some(ll) = s.landlock {
             apply_landlock(ll)?;
@@ -662,6 +664,15 @@ fn hide_supervisor_identity(area: Option<(usize, usize)>) {
             }
         }
     }
+}
+
+/// The highest capability number of the running kernel; 63 (every possible one) if unknown.
+pub(crate) fn cap_last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&n: &u32| n < 64)
+        .unwrap_or(63)
 }
 
 /// The `arg_start` and `arg_end` fields of `/proc/self/stat`.
@@ -993,7 +1004,6 @@ fn loopback_up() -> StepResult {
 }
 
 const SECBITS_LOCKED_DOWN: libc::c_ulong = 0xef; // NOROOT, NO_SETUID_FIXUP, KEEP_CAPS_LOCKED, NO_CAP_AMBIENT_RAISE, all locked
-const CAP_LAST_CAP_GUESS: libc::c_ulong = 63;
 
 #[repr(C)]
 struct CapHeader {
@@ -1009,7 +1019,7 @@ struct CapData {
     inheritable: u32,
 }
 
-fn drop_privileges() -> StepResult {
+fn drop_privileges(cap_last_cap: u32) -> StepResult {
     // SAFETY: prctl and capset calls with integer arguments or pointers to local structs.
     unsafe {
         check(
@@ -1018,7 +1028,7 @@ fn drop_privileges() -> StepResult {
             0,
         )?;
         // Empty the bounding set. Capability numbers the kernel does not know return EINVAL.
-        for cap in 0..=CAP_LAST_CAP_GUESS {
+        for cap in 0..=cap_last_cap as libc::c_ulong {
             if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno() != libc::EINVAL {
                 return Err((Stage::DropCapabilities, cap as u32, errno()));
             }

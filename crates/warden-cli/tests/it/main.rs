@@ -90,6 +90,42 @@ fn a_sandbox_that_cannot_be_set_up_exits_125() {
 }
 
 #[test]
+fn without_user_namespaces_nothing_runs_and_the_step_is_named() {
+    let harness = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/without_user_namespaces.py"
+    );
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            harness,
+            env!("CARGO_BIN_EXE_warden"),
+            "run",
+            "--json",
+            "-c",
+            "print('ran')",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["error"]["code"], "SANDBOX_SETUP_FAILED");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user namespaces are not available"),
+        "{v}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ran\n"));
+}
+
+#[test]
 fn json_mode_prints_every_documented_field() {
     let out = warden(&["run", "--json", "-c", "print('héllo')"]);
     assert_eq!(out.status.code(), Some(0));
