@@ -260,11 +260,19 @@ impl Jail {
             fs::create_dir_all(parent).map_err(|e| JailError::io("cannot create", parent, e))?;
         }
         make_private_dir(&config.run_root, 0o711)?;
+        reap_stale(&config.run_root, &cgroups);
+        // The run root holds only empty mount points, created and removed for every
+        // sandbox: on a tmpfs that costs microseconds, on a disk file system (some hosts'
+        // /run) tens of microseconds each. As root, give it a small tmpfs of its own.
+        let run_root_c = c_path(&config.run_root)?;
+        if sys::geteuid() == 0 && !sys::is_tmpfs(&run_root_c) {
+            sys::mount_tmpfs(&run_root_c, c"size=4m,nr_inodes=65536,mode=0711")
+                .map_err(|e| JailError::io("cannot mount a tmpfs on", &config.run_root, e))?;
+        }
         // Every sandbox mounts its root tmpfs on this one directory, each in its own
         // mount namespace, so the static steps can be prepared once.
         let new_root = config.run_root.join(".root");
         make_private_dir(&new_root, 0o755)?;
-        reap_stale(&config.run_root, &cgroups);
         let base = plan::base_plan(&config);
         let base_ro_ops = plan::prepare(&new_root, &base.read_only);
         let base_rw_ops = plan::prepare(&new_root, &base.writable);

@@ -328,6 +328,21 @@ pub(crate) fn remount_cgroup2_favordynmods(mount_point: &std::path::Path) -> io:
     .map(drop)
 }
 
+/// Whether `path` lives on a tmpfs.
+pub(crate) fn is_tmpfs(path: &CStr) -> bool {
+    const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
+    // SAFETY: statfs fills a zeroed plain-data struct through a valid pointer.
+    unsafe {
+        let mut st: KernelStatfs = std::mem::zeroed();
+        libc::syscall(
+            libc::SYS_statfs,
+            path.as_ptr(),
+            &mut st as *mut KernelStatfs,
+        ) == 0
+            && st.f_type == TMPFS_MAGIC
+    }
+}
+
 pub(crate) fn geteuid() -> u32 {
     // SAFETY: geteuid cannot fail and takes no arguments.
     unsafe { libc::geteuid() }
