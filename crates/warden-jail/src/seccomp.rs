@@ -54,9 +54,9 @@ fn assemble(arch: TargetArch, programs: Vec<Vec<libc::sock_filter>>) -> Compiled
         .enumerate()
         .filter(|(_, p)| !p.is_empty())
         .map(|(i, prog)| {
-            let mut out = Vec::with_capacity(prog.len() + 5);
+            let mut out = Vec::with_capacity(prog.len() + 200);
             if i == 0 && arch == TargetArch::x86_64 {
-                out.extend(x32_guard());
+                out.extend(x86_64_prefix(&prog).unwrap_or_else(|| x32_guard().to_vec()));
             }
             out.extend(prog);
             out
@@ -157,21 +157,120 @@ pub fn denied_syscalls(json: &str) -> Vec<String> {
 const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
-/// `if arch == x86_64 && nr >= X32_SYSCALL_BIT { return ERRNO(ENOSYS) }`, falling through
-/// otherwise to the compiled filter (which kills on a foreign architecture).
-fn x32_guard() -> [libc::sock_filter; 5] {
-    let stmt = |code: u32, k: u32| libc::sock_filter {
+const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+
+fn stmt(code: u32, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
         code: code as u16,
         jt: 0,
         jf: 0,
         k,
-    };
-    let jump = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+    }
+}
+
+fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter {
         code: code as u16,
         jt,
         jf,
         k,
-    };
+    }
+}
+
+/// The x32 guard followed by a fast path for syscalls the program never mentions.
+///
+/// seccompiler emits a linear chain of `nr == N` tests. Every allowed syscall walks the
+/// whole chain, and the kernel walks it for every syscall number when it builds its
+/// allow-cache at install time. This prefix binary-searches the numbers the program
+/// compares against (every `JEQ K` constant: a superset of the syscalls it handles) and
+/// answers ALLOW at once for any other number; numbers in the set fall through to the
+/// program itself, which stays the only authority for them. Only valid when the program's
+/// default action is ALLOW (a deny-list); returns `None` otherwise, or when the tree's
+/// jumps would not fit classic BPF's 8-bit offsets.
+fn x86_64_prefix(program: &[libc::sock_filter]) -> Option<Vec<libc::sock_filter>> {
+    let last = program.last()?;
+    if last.code != (libc::BPF_RET | libc::BPF_K) as u16 || last.k != libc::SECCOMP_RET_ALLOW {
+        return None;
+    }
+    let mut known: Vec<u32> = program
+        .iter()
+        .filter(|i| i.code == BPF_JEQ_K && i.k < X32_SYSCALL_BIT)
+        .map(|i| i.k)
+        .collect();
+    known.sort_unstable();
+    known.dedup();
+
+    let mut out = vec![
+        // A = seccomp_data.arch; anything but x86_64 goes to the program (which kills).
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4),
+        jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            AUDIT_ARCH_X86_64,
+            1,
+            0,
+        ),
+        stmt(libc::BPF_JMP | libc::BPF_JA, 0), // to the program: patched below
+        // A = seccomp_data.nr; the x32 ABI is refused.
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jump(
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+            X32_SYSCALL_BIT,
+            0,
+            1,
+        ),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ),
+    ];
+    let mut to_program = vec![2];
+    emit_search(&known, &mut out, &mut to_program)?;
+    let end = out.len();
+    for pc in to_program {
+        out[pc].k = (end - (pc + 1)) as u32;
+    }
+    Some(out)
+}
+
+/// Emits a binary search over sorted `values`: equal → jump to the program, else ALLOW.
+fn emit_search(
+    values: &[u32],
+    out: &mut Vec<libc::sock_filter>,
+    to_program: &mut Vec<usize>,
+) -> Option<()> {
+    if values.len() <= 6 {
+        let n = values.len();
+        for (i, v) in values.iter().enumerate() {
+            // On a match, skip the remaining tests and the RET ALLOW, onto the jump.
+            out.push(jump(
+                libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+                *v,
+                (n - i) as u8,
+                0,
+            ));
+        }
+        out.push(stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW));
+        to_program.push(out.len());
+        out.push(stmt(libc::BPF_JMP | libc::BPF_JA, 0));
+        return Some(());
+    }
+    let (low, high) = values.split_at(values.len() / 2);
+    let node = out.len();
+    // nr > pivot: the high half (after the low half); else fall into the low half.
+    out.push(jump(
+        libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K,
+        *low.last()?,
+        0,
+        0,
+    ));
+    emit_search(low, out, to_program)?;
+    out[node].jt = u8::try_from(out.len() - (node + 1)).ok()?;
+    emit_search(high, out, to_program)
+}
+
+/// `if arch == x86_64 && nr >= X32_SYSCALL_BIT { return ERRNO(ENOSYS) }`, falling through
+/// otherwise to the compiled filter (which kills on a foreign architecture).
+fn x32_guard() -> [libc::sock_filter; 5] {
     [
         // A = seccomp_data.arch
         stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4),
@@ -289,6 +388,169 @@ mod tests {
         let bad = r#"{"allowlist": {"mismatch_action": "allow", "match_action": {"errno": 1},
                       "filter": [{"syscall": "ptrace"}]}}"#;
         assert!(compile("bad", bad).is_err());
+    }
+
+    /// A classic-BPF interpreter for seccomp programs, enough for what we generate.
+    fn run(prog: &[libc::sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+        let word = |off: u32| -> u32 {
+            match off {
+                0 => nr,
+                4 => arch,
+                8 | 12 => 0,
+                o if (16..64).contains(&o) => {
+                    let a = args[((o - 16) / 8) as usize];
+                    if (o - 16) % 8 == 0 {
+                        a as u32
+                    } else {
+                        (a >> 32) as u32
+                    }
+                }
+                o => panic!("load from offset {o}"),
+            }
+        };
+        let (mut acc, mut x, mut mem) = (0u32, 0u32, [0u32; 16]);
+        let mut pc = 0usize;
+        loop {
+            let i = prog[pc];
+            let code = i.code as u32;
+            pc += 1;
+            match code {
+                c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => acc = word(i.k),
+                c if c == libc::BPF_LD | libc::BPF_MEM => acc = mem[i.k as usize],
+                c if c == libc::BPF_LDX | libc::BPF_MEM => x = mem[i.k as usize],
+                c if c == libc::BPF_ST => mem[i.k as usize] = acc,
+                c if c == libc::BPF_STX => mem[i.k as usize] = x,
+                c if c == libc::BPF_ALU | libc::BPF_AND | libc::BPF_K => acc &= i.k,
+                c if c == libc::BPF_RET | libc::BPF_K => return i.k,
+                c if c == libc::BPF_JMP | libc::BPF_JA => pc += i.k as usize,
+                c if c & 0x07 == libc::BPF_JMP => {
+                    let taken = match c & 0xf0 {
+                        x if x == libc::BPF_JEQ => acc == i.k,
+                        x if x == libc::BPF_JGT => acc > i.k,
+                        x if x == libc::BPF_JGE => acc >= i.k,
+                        x if x == libc::BPF_JSET => acc & i.k != 0,
+                        other => panic!("jump op {other:#x}"),
+                    };
+                    pc += if taken { i.jt } else { i.jf } as usize;
+                }
+                other => panic!("opcode {other:#x} at {}", pc - 1),
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_decides_exactly_as_the_plain_program() {
+        let arch = target_arch().unwrap();
+        if arch != TargetArch::x86_64 {
+            return;
+        }
+        let plain: Vec<Vec<libc::sock_filter>> = FILTERS
+            .iter()
+            .map(|f| {
+                let mut m =
+                    seccompiler::compile_from_json(DEFAULT_PROFILE.as_bytes(), arch).unwrap();
+                m.remove(*f)
+                    .unwrap()
+                    .iter()
+                    .map(|i| libc::sock_filter {
+                        code: i.code,
+                        jt: i.jt,
+                        jf: i.jf,
+                        k: i.k,
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut reference = x32_guard().to_vec();
+        reference.extend(plain[0].clone());
+        let fast = &default_profile().unwrap().programs[0];
+        assert!(fast.len() > reference.len(), "the fast path is in use");
+        let flag_sets: [u64; 6] = [0, 0x11, 0x1000_0000, 0x2002_0000, 0xffff_ffff, u64::MAX];
+        let mut checked = 0;
+        for arch_value in [AUDIT_ARCH_X86_64, 0x4000_0003 /* i386 */] {
+            for nr in (0..600).chain([X32_SYSCALL_BIT, X32_SYSCALL_BIT + 101, u32::MAX]) {
+                for (j, flags) in flag_sets.iter().enumerate() {
+                    let args = [*flags, flags.rotate_left(j as u32), 0, 1, 2, 3];
+                    assert_eq!(
+                        run(fast, nr, arch_value, args),
+                        run(&reference, nr, arch_value, args),
+                        "nr {nr} arch {arch_value:#x} args {args:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 7000);
+        // Spot checks that the interpreter itself sees the profile.
+        let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        assert_eq!(
+            run(fast, libc::SYS_ptrace as u32, AUDIT_ARCH_X86_64, [0; 6]),
+            eperm
+        );
+        assert_eq!(
+            run(fast, libc::SYS_read as u32, AUDIT_ARCH_X86_64, [0; 6]),
+            libc::SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            run(
+                fast,
+                libc::SYS_clone as u32,
+                AUDIT_ARCH_X86_64,
+                [0x1000_0000, 0, 0, 0, 0, 0]
+            ),
+            eperm
+        );
+        assert_eq!(
+            run(
+                fast,
+                libc::SYS_clone as u32,
+                AUDIT_ARCH_X86_64,
+                [0x11, 0, 0, 0, 0, 0]
+            ),
+            libc::SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            run(
+                fast,
+                libc::SYS_socket as u32,
+                AUDIT_ARCH_X86_64,
+                [16, 0, 0, 0, 0, 0]
+            ),
+            eperm
+        );
+        assert_eq!(
+            run(
+                fast,
+                libc::SYS_socket as u32,
+                AUDIT_ARCH_X86_64,
+                [2, 0, 0, 0, 0, 0]
+            ),
+            libc::SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            run(fast, X32_SYSCALL_BIT + 101, AUDIT_ARCH_X86_64, [0; 6]),
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+        );
+    }
+
+    #[test]
+    fn an_allow_list_profile_gets_no_fast_path() {
+        let allow_list = r#"{"deny": {"mismatch_action": {"errno": 1}, "match_action": "allow",
+                      "filter": [{"syscall": "read"}, {"syscall": "exit_group"}]}}"#;
+        let p = compile("allow-list", allow_list).unwrap();
+        // Only the x32 guard precedes the program: the fast path would allow everything.
+        let plain =
+            seccompiler::compile_from_json(allow_list.as_bytes(), TargetArch::x86_64).unwrap();
+        assert_eq!(p.programs[0].len(), plain["deny"].len() + x32_guard().len());
+        assert_eq!(
+            run(
+                &p.programs[0],
+                libc::SYS_write as u32,
+                AUDIT_ARCH_X86_64,
+                [0; 6]
+            ),
+            libc::SECCOMP_RET_ERRNO | 1
+        );
     }
 
     #[test]
