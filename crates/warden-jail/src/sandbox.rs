@@ -442,6 +442,8 @@ impl Jail {
             Stdin::Fd(fd) => fd.as_raw_fd(),
         };
 
+        // The program's process runs on this between its clone and its execve.
+        let mut exec_stack = vec![0u8; 64 << 10];
         let flags = (libc::CLONE_NEWUSER
             | libc::CLONE_NEWNS
             | libc::CLONE_NEWPID
@@ -477,6 +479,7 @@ impl Jail {
             envp: &envp,
             own_argv_area: self.own_argv_area,
             cap_last_cap: self.cap_last_cap,
+            exec_stack: (exec_stack.as_mut_ptr(), exec_stack.len()),
         };
 
         let started = Instant::now();

@@ -104,6 +104,8 @@ pub(crate) struct ChildSpec<'a> {
     pub own_argv_area: Option<(usize, usize)>,
     /// The highest capability number the kernel knows (`/proc/sys/kernel/cap_last_cap`).
     pub cap_last_cap: u32,
+    /// A stack for the program's process between its clone and its execve: `(base, len)`.
+    pub exec_stack: (*mut u8, usize),
 }
 
 /// What the child sends home when a step fails.
@@ -630,34 +632,56 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         check(libc::chdir(s.cwd.as_ptr()), Stage::Chdir, 0)?;
 
         // Fork the program; we stay behind as the sandbox's init.
-        // A raw fork-style clone: glibc's fork() would run atfork handlers that take locks
-        // (malloc's among them) which another thread of the parent may have held at clone time.
-        let pid = libc::syscall(
-            libc::SYS_clone,
-            libc::SIGCHLD as libc::c_ulong,
-            std::ptr::null_mut::<libc::c_void>(),
-            std::ptr::null_mut::<libc::c_int>(),
-            std::ptr::null_mut::<libc::c_int>(),
-            0 as libc::c_ulong,
-        ) as libc::pid_t;
+        // Start the program the way glibc's posix_spawn does: clone(CLONE_VM | CLONE_VFORK)
+        // on a separate stack, so no page tables are copied and we are suspended until it
+        // has executed (or failed to). glibc's fork() is avoided: its atfork handlers take
+        // locks (malloc's among them) another thread of the supervisor may have held.
+        let exec = ExecArgs {
+            path: s.exec_path.as_ptr(),
+            argv: s.argv.as_ptr(),
+            envp: s.envp.as_ptr(),
+            error_write: s.error_write,
+        };
+        let top = (s.exec_stack.0 as usize + s.exec_stack.1) & !15;
+        let pid = libc::clone(
+            exec_program,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &exec as *const ExecArgs as *mut libc::c_void,
+        );
         if pid < 0 {
             return Err((Stage::Fork, 0, errno()));
         }
-        if pid == 0 {
-            libc::close(s.status_write);
-            libc::execve(s.exec_path.as_ptr(), s.argv.as_ptr(), s.envp.as_ptr());
-            report(
-                s.error_write,
-                SetupFailure {
-                    stage: Stage::Exec as u32,
-                    detail: 0,
-                    errno: errno(),
-                },
-            );
-            libc::_exit(127);
-        }
         libc::close(s.error_write);
         init_loop(pid, s.status_write)
+    }
+}
+
+/// What the program's process needs to execute, on the init's (suspended) stack.
+struct ExecArgs {
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    error_write: RawFd,
+}
+
+/// Runs on its own stack in the init's address space (CLONE_VM) until `execve` replaces it.
+extern "C" fn exec_program(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points to the ExecArgs on the init's stack, which stays valid because
+    // CLONE_VFORK suspends the init until this process has executed or exited. Only raw
+    // system calls follow; the status pipe is close-on-exec, so it closes with the execve.
+    unsafe {
+        let a = &*(arg as *const ExecArgs);
+        libc::execve(a.path, a.argv, a.envp);
+        report(
+            a.error_write,
+            SetupFailure {
+                stage: Stage::Exec as u32,
+                detail: 0,
+                errno: errno(),
+            },
+        );
+        libc::_exit(127)
     }
 }
 
