@@ -56,7 +56,7 @@ fn assemble(arch: TargetArch, programs: Vec<Vec<libc::sock_filter>>) -> Compiled
         .map(|(i, prog)| {
             let mut out = Vec::with_capacity(prog.len() + 200);
             if i == 0 && arch == TargetArch::x86_64 {
-                out.extend(x86_64_prefix(&prog).unwrap_or_else(|| x32_guard().to_vec()));
+                out.extend(x86_64_prefix(&prog, true));
             }
             out.extend(prog);
             out
@@ -177,31 +177,23 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     }
 }
 
-/// The x32 guard followed by a fast path for syscalls the program never mentions.
+/// What goes in front of the compiled program on x86_64: the x32 guard and, when
+/// `fast_path` is asked and safe, a fast path for syscalls the program never mentions.
 ///
-/// seccompiler emits a linear chain of `nr == N` tests. Every allowed syscall walks the
-/// whole chain, and the kernel walks it for every syscall number when it builds its
-/// allow-cache at install time. This prefix binary-searches the numbers the program
-/// compares against (every `JEQ K` constant: a superset of the syscalls it handles) and
-/// answers ALLOW at once for any other number; numbers in the set fall through to the
-/// program itself, which stays the only authority for them. Only valid when the program's
-/// default action is ALLOW (a deny-list); returns `None` otherwise, or when the tree's
-/// jumps would not fit classic BPF's 8-bit offsets.
-fn x86_64_prefix(program: &[libc::sock_filter]) -> Option<Vec<libc::sock_filter>> {
-    let last = program.last()?;
-    if last.code != (libc::BPF_RET | libc::BPF_K) as u16 || last.k != libc::SECCOMP_RET_ALLOW {
-        return None;
-    }
-    let mut known: Vec<u32> = program
-        .iter()
-        .filter(|i| i.code == BPF_JEQ_K && i.k < X32_SYSCALL_BIT)
-        .map(|i| i.k)
-        .collect();
-    known.sort_unstable();
-    known.dedup();
-
+/// The guard refuses the x32 ABI (`ENOSYS`), whose syscall numbers the name-keyed rules
+/// would not match, and sends any other architecture to the program (which kills).
+///
+/// The fast path: seccompiler emits a linear chain of `nr == N` tests. Every allowed
+/// syscall walks the whole chain, and the kernel walks it for every syscall number when
+/// it builds its allow-cache at install time. A binary search over the numbers the
+/// program compares against (every `JEQ K` constant: a superset of the syscalls it
+/// handles) answers ALLOW at once for any other number; numbers in the set fall through
+/// to the program, which stays the only authority for them. This is only valid when the
+/// program's default action is ALLOW (a deny-list), and only used when the search's jumps
+/// fit classic BPF's 8-bit offsets.
+fn x86_64_prefix(program: &[libc::sock_filter], fast_path: bool) -> Vec<libc::sock_filter> {
     let mut out = vec![
-        // A = seccomp_data.arch; anything but x86_64 goes to the program (which kills).
+        // A = seccomp_data.arch; anything but x86_64 goes to the program.
         stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4),
         jump(
             libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
@@ -223,13 +215,29 @@ fn x86_64_prefix(program: &[libc::sock_filter]) -> Option<Vec<libc::sock_filter>
             libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
         ),
     ];
+    let header = out.len();
     let mut to_program = vec![2];
-    emit_search(&known, &mut out, &mut to_program)?;
+    let deny_list = program.last().is_some_and(|l| {
+        l.code == (libc::BPF_RET | libc::BPF_K) as u16 && l.k == libc::SECCOMP_RET_ALLOW
+    });
+    if fast_path && deny_list {
+        let mut known: Vec<u32> = program
+            .iter()
+            .filter(|i| i.code == BPF_JEQ_K && i.k < X32_SYSCALL_BIT)
+            .map(|i| i.k)
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        if emit_search(&known, &mut out, &mut to_program).is_none() {
+            out.truncate(header);
+            to_program.truncate(1);
+        }
+    }
     let end = out.len();
     for pc in to_program {
         out[pc].k = (end - (pc + 1)) as u32;
     }
-    Some(out)
+    out
 }
 
 /// Emits a binary search over sorted `values`: equal → jump to the program, else ALLOW.
@@ -266,35 +274,6 @@ fn emit_search(
     emit_search(low, out, to_program)?;
     out[node].jt = u8::try_from(out.len() - (node + 1)).ok()?;
     emit_search(high, out, to_program)
-}
-
-/// `if arch == x86_64 && nr >= X32_SYSCALL_BIT { return ERRNO(ENOSYS) }`, falling through
-/// otherwise to the compiled filter (which kills on a foreign architecture).
-fn x32_guard() -> [libc::sock_filter; 5] {
-    [
-        // A = seccomp_data.arch
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4),
-        // not x86_64: skip to the compiled filter
-        jump(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-            AUDIT_ARCH_X86_64,
-            0,
-            3,
-        ),
-        // A = seccomp_data.nr
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
-        // below the x32 bit: skip to the compiled filter
-        jump(
-            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
-            X32_SYSCALL_BIT,
-            0,
-            1,
-        ),
-        stmt(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
-        ),
-    ]
 }
 
 #[cfg(test)]
@@ -461,7 +440,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let mut reference = x32_guard().to_vec();
+        let mut reference = x86_64_prefix(&plain[0], false);
         reference.extend(plain[0].clone());
         let fast = &default_profile().unwrap().programs[0];
         assert!(fast.len() > reference.len(), "the fast path is in use");
@@ -541,7 +520,7 @@ mod tests {
         // Only the x32 guard precedes the program: the fast path would allow everything.
         let plain =
             seccompiler::compile_from_json(allow_list.as_bytes(), TargetArch::x86_64).unwrap();
-        assert_eq!(p.programs[0].len(), plain["deny"].len() + x32_guard().len());
+        assert_eq!(p.programs[0].len(), plain["deny"].len() + 6);
         assert_eq!(
             run(
                 &p.programs[0],
@@ -554,12 +533,20 @@ mod tests {
     }
 
     #[test]
-    fn the_x32_guard_jumps_land_inside_the_program() {
-        let g = x32_guard();
-        for (i, ins) in g.iter().enumerate() {
-            if ins.code as u32 & 0x07 == libc::BPF_JMP {
-                assert!(i + 1 + ins.jt as usize <= g.len());
-                assert!(i + 1 + ins.jf as usize <= g.len());
+    fn every_jump_of_the_prefix_lands_inside_the_program() {
+        let p = default_profile().unwrap();
+        for prog in &p.programs {
+            for (i, ins) in prog.iter().enumerate() {
+                let code = ins.code as u32;
+                if code & 0x07 != libc::BPF_JMP {
+                    continue;
+                }
+                if code == libc::BPF_JMP | libc::BPF_JA {
+                    assert!(i + 1 + (ins.k as usize) < prog.len(), "JA at {i}");
+                } else {
+                    assert!(i + 1 + (ins.jt as usize) < prog.len(), "jt at {i}");
+                    assert!(i + 1 + (ins.jf as usize) < prog.len(), "jf at {i}");
+                }
             }
         }
     }
