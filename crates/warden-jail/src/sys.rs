@@ -657,6 +657,15 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
     }
 }
 
+/// The kernel's `struct sigaction` for `rt_sigaction` on x86_64 and aarch64.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
 /// What the program's process needs to execute, on the init's (suspended) stack.
 struct ExecArgs {
     path: *const libc::c_char,
@@ -672,6 +681,36 @@ extern "C" fn exec_program(arg: *mut libc::c_void) -> libc::c_int {
     // system calls follow; the status pipe is close-on-exec, so it closes with the execve.
     unsafe {
         let a = &*(arg as *const ExecArgs);
+        // Ignored signals stay ignored across execve, and the mask is inherited: the
+        // supervisor's (Rust ignores SIGPIPE; async runtimes may block signals) must not
+        // leak into the program. This process has its own signal handlers (no
+        // CLONE_SIGHAND), so the init is unaffected.
+        let empty: libc::sigset_t = std::mem::zeroed();
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const libc::sigset_t,
+            std::ptr::null_mut::<libc::sigset_t>(),
+            8usize,
+        );
+        // The raw call: glibc's wrappers refuse the real-time signals it reserves.
+        let default = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &default as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                );
+            }
+        }
         libc::execve(a.path, a.argv, a.envp);
         report(
             a.error_write,

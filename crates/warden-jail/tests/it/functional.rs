@@ -47,6 +47,18 @@ fn a_signal_death_is_reported_as_a_signal() {
 }
 
 #[test]
+fn the_program_starts_with_default_signal_dispositions_and_no_blocked_signals() {
+    // The supervisor (a Rust program) ignores SIGPIPE; the program must not inherit that.
+    let out = ok_stdout(&sh("grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -1 >/dev/null; echo \"status ${PIPESTATUS[0]}\""));
+    assert!(out.contains("SigIgn:\t0000000000000000"), "{out}");
+    assert!(out.contains("SigBlk:\t0000000000000000"), "{out}");
+    assert!(
+        out.contains("status 141"),
+        "yes should die of SIGPIPE: {out}"
+    );
+}
+
+#[test]
 fn stdin_reaches_the_program() {
     let (reader, mut writer) = std::io::pipe().unwrap();
     writer.write_all("line one\nзвезда ★\n".as_bytes()).unwrap();
