@@ -593,8 +593,10 @@ struct Resources {
     cgroup: Option<Cgroup>,
 }
 
-impl Resources {
-    fn teardown(mut self) {
+/// Dropping the resources tears them down, so that a sandbox whose start fails half way
+/// leaves nothing behind either.
+impl Drop for Resources {
+    fn drop(&mut self) {
         if let Some(mut cg) = self.cgroup.take() {
             cg.kill_all();
             cg.remove();
@@ -649,9 +651,7 @@ impl Sandbox {
             let _ = sys::wait4(self.pid);
             self.finished = true;
         }
-        if let Some(res) = self.res.take() {
-            res.teardown();
-        }
+        drop(self.res.take());
     }
 
     /// Supervises the sandbox until its program ends or a limit fires, then tears it down.
@@ -761,9 +761,7 @@ impl Sandbox {
             }
             None => None,
         };
-        if let Some(res) = self.res.take() {
-            res.teardown();
-        }
+        drop(self.res.take());
         Ok(Outcome {
             exit,
             limit,

@@ -394,7 +394,13 @@ fn a_failing_setup_step_is_named_and_nothing_runs() {
         .filter(|e| warden_jail::is_run_dir_name(&e.file_name()))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    let _ = std::fs::remove_dir_all(&config.run_root);
+    // The jail made its run root a tmpfs of its own.
+    let status = std::process::Command::new("umount")
+        .arg(&config.run_root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_dir_all(&config.run_root).unwrap();
 }
 
 #[test]
@@ -457,4 +463,31 @@ fn leftovers_of_a_dead_supervisor_are_removed_at_start() {
     assert!(!place.exists(), "the stale cgroup remains");
     assert!(alive.exists(), "a live supervisor's directory was removed");
     std::fs::remove_dir(&alive).unwrap();
+}
+
+#[test]
+fn a_start_that_fails_half_way_leaves_nothing_behind() {
+    // uid 4294967295 is invalid, so mounting the workspace fails after its directory exists.
+    let config = JailConfig {
+        host_uid: u32::MAX,
+        run_root: std::env::temp_dir().join(format!("warden-test-halfway-{}", std::process::id())),
+        ..JailConfig::default()
+    };
+    let jail = Jail::new(config.clone()).unwrap();
+    let err = jail
+        .run(Command::new("/bin/true"), &mut Discard)
+        .unwrap_err();
+    assert!(err.to_string().contains("workspace"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&config.run_root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| warden_jail::is_run_dir_name(&e.file_name()))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let status = std::process::Command::new("umount")
+        .arg(&config.run_root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_dir_all(&config.run_root).unwrap();
 }
