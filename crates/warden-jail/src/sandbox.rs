@@ -62,6 +62,8 @@ pub struct Command {
     pub limits: Limits,
     /// Copy the workspace's contents here when the sandbox ends.
     pub keep_workspace: Option<PathBuf>,
+    /// Descriptors handed to the program as fd 3, 4, ... (e.g. a protocol channel).
+    pub extra_fds: Vec<OwnedFd>,
 }
 
 impl Command {
@@ -103,6 +105,12 @@ impl Command {
             return invalid(
                 "arguments and environment must not contain NUL, and names not '='".into(),
             );
+        }
+        if self.extra_fds.len() > sys::MAX_EXTRA_FDS {
+            return invalid(format!(
+                "at most {} extra file descriptors",
+                sys::MAX_EXTRA_FDS
+            ));
         }
         for (name, _) in &self.files {
             if name.is_empty()
@@ -431,16 +439,36 @@ impl Jail {
         let (fail_r, fail_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
         let (status_r, status_w) =
             sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
-        let devnull;
-        let stdin_fd = match &cmd.stdin {
-            Stdin::Null => {
-                devnull = fs::File::open("/dev/null")
-                    .map_err(|e| JailError::io("cannot open", "/dev/null", e))?;
-                devnull.as_raw_fd()
-            }
-            Stdin::Inherit => 0,
-            Stdin::Fd(fd) => fd.as_raw_fd(),
+        let stdin_src: OwnedFd = match &cmd.stdin {
+            Stdin::Null => fs::File::open("/dev/null")
+                .map_err(|e| JailError::io("cannot open", "/dev/null", e))?
+                .into(),
+            Stdin::Inherit => sys::dup_above(0, 3)
+                .map_err(|e| JailError::supervise("duplicate standard input", e))?,
+            Stdin::Fd(fd) => fd
+                .try_clone()
+                .map_err(|e| JailError::supervise("duplicate standard input", e))?,
         };
+        // With extra descriptors to place at 3, 4, ..., every descriptor the child uses is
+        // first moved out of their way.
+        let lift = |fd: OwnedFd| -> Result<OwnedFd, JailError> {
+            if cmd.extra_fds.is_empty() {
+                return Ok(fd);
+            }
+            sys::dup_above(fd.as_raw_fd(), sys::FD_FLOOR)
+                .map_err(|e| JailError::supervise("move a descriptor", e))
+        };
+        let (stdin_src, out_w, err_w) = (lift(stdin_src)?, lift(out_w)?, lift(err_w)?);
+        let (sync_r, fail_w, status_w) = (lift(sync_r)?, lift(fail_w)?, lift(status_w)?);
+        let extras: Vec<OwnedFd> = cmd
+            .extra_fds
+            .iter()
+            .map(|fd| {
+                sys::dup_above(fd.as_raw_fd(), sys::FD_FLOOR)
+                    .map_err(|e| JailError::supervise("move a descriptor", e))
+            })
+            .collect::<Result<_, _>>()?;
+        let extra_raw: Vec<i32> = extras.iter().map(|f| f.as_raw_fd()).collect();
 
         // The program's process runs on this between its clone and its execve.
         let mut exec_stack = vec![0u8; 64 << 10];
@@ -453,7 +481,8 @@ impl Jail {
             | libc::CLONE_NEWCGROUP) as libc::c_ulong;
         let spec = ChildSpec {
             clone_flags: flags,
-            stdin: stdin_fd,
+            stdin: stdin_src.as_raw_fd(),
+            extra_fds: &extra_raw,
             stdout: out_w.as_raw_fd(),
             stderr: err_w.as_raw_fd(),
             sync_read: sync_r.as_raw_fd(),
@@ -489,7 +518,7 @@ impl Jail {
             }
             _ => JailError::supervise("clone the sandbox", e),
         })?;
-        drop((out_w, err_w, sync_r, fail_w, status_w));
+        drop((out_w, err_w, sync_r, fail_w, status_w, stdin_src, extras));
 
         let mut sandbox = Sandbox {
             pid,
@@ -638,6 +667,39 @@ impl Sandbox {
     /// The host directory behind `/workspace` (valid while the sandbox lives).
     pub fn workspace(&self) -> &Path {
         &self.workspace
+    }
+
+    /// The host pid of the program (the init's child), once it runs.
+    pub fn program_pid(&self) -> Option<i32> {
+        sys::children_of(self.pid).first().copied()
+    }
+
+    /// Sends a signal to the program (e.g. SIGINT to interrupt a cell).
+    pub fn signal_program(&self, sig: i32) -> Result<(), JailError> {
+        let pid = self.program_pid().ok_or_else(|| {
+            JailError::supervise(
+                "find the program",
+                io::Error::from_raw_os_error(libc::ESRCH),
+            )
+        })?;
+        sys::kill(pid, sig).map_err(|e| JailError::supervise("signal the program", e))
+    }
+
+    /// Takes the read end of the program's stdout, for callers that read it themselves
+    /// (asynchronously); [`Sandbox::wait`] then leaves it alone.
+    pub fn take_stdout(&mut self) -> Option<OwnedFd> {
+        self.stdout.take()
+    }
+
+    /// Takes the read end of the program's stderr (see [`Sandbox::take_stdout`]).
+    pub fn take_stderr(&mut self) -> Option<OwnedFd> {
+        self.stderr.take()
+    }
+
+    /// A descriptor that becomes readable when the sandbox has ended.
+    pub fn pidfd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.pidfd.as_fd()
     }
 
     /// Kills every process of the sandbox.

@@ -81,6 +81,10 @@ pub(crate) struct ChildSpec<'a> {
     pub sync_read: RawFd,
     pub error_write: RawFd,
     pub status_write: RawFd,
+    /// Extra descriptors for the program, placed at 3, 4, ... (at most [`MAX_EXTRA_FDS`]).
+    /// Every fd the child touches is numbered above [`FD_FLOOR`] when extras are given,
+    /// so that placing them cannot clobber another.
+    pub extra_fds: &'a [RawFd],
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
     pub new_root: &'a CStr,
@@ -106,6 +110,28 @@ pub(crate) struct ChildSpec<'a> {
     pub cap_last_cap: u32,
     /// A stack for the program's process between its clone and its execve: `(base, len)`.
     pub exec_stack: (*mut u8, usize),
+}
+
+/// How many extra descriptors a program may be given.
+pub(crate) const MAX_EXTRA_FDS: usize = 8;
+/// With extra descriptors, the child's own descriptors are moved at or above this.
+pub(crate) const FD_FLOOR: RawFd = 64;
+
+/// Duplicates `fd` (close-on-exec) to a number at or above `min`.
+pub(crate) fn dup_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl duplicates an fd we hold; the new fd is owned by nobody else.
+    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })?;
+    // SAFETY: just returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// The host pids of a process's children (`/proc/PID/task/PID/children`).
+pub(crate) fn children_of(pid: libc::pid_t) -> Vec<libc::pid_t> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 /// What the child sends home when a step fails.
@@ -510,7 +536,17 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         check(libc::dup2(s.stdin, 0), Stage::Stdio, 0)?;
         check(libc::dup2(s.stdout, 1), Stage::Stdio, 1)?;
         check(libc::dup2(s.stderr, 2), Stage::Stdio, 2)?;
-        close_all_except(&[0, 1, 2, s.sync_read, s.error_write, s.status_write])?;
+        let mut keep = [0 as RawFd; 6 + MAX_EXTRA_FDS];
+        let extra = s.extra_fds.len().min(MAX_EXTRA_FDS);
+        for (i, &fd) in s.extra_fds[..extra].iter().enumerate() {
+            check(libc::dup2(fd, 3 + i as RawFd), Stage::Stdio, 3 + i as u32)?;
+        }
+        keep[..3].copy_from_slice(&[0, 1, 2]);
+        for i in 0..extra {
+            keep[3 + i] = 3 + i as RawFd;
+        }
+        keep[3 + extra..6 + extra].copy_from_slice(&[s.sync_read, s.error_write, s.status_write]);
+        close_all_except(&keep[..6 + extra])?;
         hide_supervisor_identity(s.own_argv_area);
 
         // Wait until the supervisor has written our uid/gid maps and placed us in our cgroups.
@@ -1035,7 +1071,7 @@ fn remount_keeping_locked(path: &CStr, extra: libc::c_ulong) -> Result<(), i32> 
 
 /// Closes every fd not in `keep` (which need not be sorted).
 fn close_all_except(keep: &[RawFd]) -> StepResult {
-    let mut sorted = [0 as RawFd; 6];
+    let mut sorted = [0 as RawFd; 6 + MAX_EXTRA_FDS];
     let n = keep.len().min(sorted.len());
     sorted[..n].copy_from_slice(&keep[..n]);
     let sorted = &mut sorted[..n];

@@ -491,3 +491,48 @@ fn a_start_that_fails_half_way_leaves_nothing_behind() {
     assert!(status.success());
     std::fs::remove_dir_all(&config.run_root).unwrap();
 }
+
+#[test]
+fn extra_descriptors_reach_the_program_as_fd_3_and_up() {
+    use std::io::Read;
+    let (to_prog_r, mut to_prog_w) = std::io::pipe().unwrap();
+    let (from_prog_r, from_prog_w) = std::io::pipe().unwrap();
+    let mut cmd = Command::for_runtime(
+        &Runtime::python(),
+        "import os\nmsg = os.read(3, 100)\nos.write(4, msg.upper())\nprint(sorted(int(f) for f in os.listdir('/proc/self/fd')))",
+    );
+    cmd.limits = test_limits();
+    cmd.extra_fds = vec![OwnedFd::from(to_prog_r), OwnedFd::from(from_prog_w)];
+    let sandbox = jail().spawn(cmd).unwrap();
+    to_prog_w.write_all(b"ping").unwrap();
+    drop(to_prog_w);
+    let mut reply = [0u8; 4];
+    let mut from = from_prog_r;
+    from.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"PING");
+    let o = sandbox.wait(&mut Discard).unwrap();
+    // 0-2, the two extra descriptors, and the one os.listdir opened.
+    assert_eq!(ok_stdout(&o), "[0, 1, 2, 3, 4, 5]\n");
+}
+
+#[test]
+fn the_program_can_be_signalled_and_keeps_running() {
+    let (ready_r, ready_w) = std::io::pipe().unwrap();
+    let mut cmd = Command::for_runtime(
+        &Runtime::python(),
+        "import os, time\nx = 41\ntry:\n    os.write(3, b'r')\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    x += 1\nprint('interrupted, x =', x)",
+    );
+    cmd.limits = test_limits();
+    cmd.extra_fds = vec![OwnedFd::from(ready_w)];
+    let sandbox = jail().spawn(cmd).unwrap();
+    let mut b = [0u8; 1];
+    use std::io::Read;
+    let mut ready = ready_r;
+    ready.read_exact(&mut b).unwrap();
+    assert!(sandbox.program_pid().is_some());
+    sandbox.signal_program(libc::SIGINT).unwrap();
+    let start = Instant::now();
+    let o = sandbox.wait(&mut Discard).unwrap();
+    assert_eq!(ok_stdout(&o), "interrupted, x = 42\n");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
