@@ -74,6 +74,9 @@ pub enum ErrorCode {
     RuntimeNotFound,
     /// The request was malformed or asked for something unsupported.
     InvalidRequest,
+    /// The session's sandbox has ended (a limit, a timeout that would not stop, or the
+    /// interpreter died); create a new session.
+    SessionDead,
     /// An internal error; details are in the server log, not the reply.
     Internal,
 }
@@ -90,6 +93,7 @@ impl ErrorCode {
             ErrorCode::SandboxSetupFailed => "SANDBOX_SETUP_FAILED",
             ErrorCode::RuntimeNotFound => "RUNTIME_NOT_FOUND",
             ErrorCode::InvalidRequest => "INVALID_REQUEST",
+            ErrorCode::SessionDead => "SESSION_DEAD",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -173,6 +177,7 @@ mod tests {
             ErrorCode::SandboxSetupFailed,
             ErrorCode::RuntimeNotFound,
             ErrorCode::InvalidRequest,
+            ErrorCode::SessionDead,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

@@ -1,0 +1,59 @@
+//! Errors of the engine, each mapping to one stable wire code.
+
+use warden_jail::JailError;
+use warden_protocol::ErrorCode;
+
+/// Why a session can no longer run code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeathReason {
+    /// The memory limit was reached and the kernel killed the interpreter.
+    MemoryLimit,
+    /// A cell did not stop within the grace period after its timeout's interrupt.
+    Timeout,
+    /// The CPU-time limit was reached.
+    CpuLimit,
+    /// The interpreter exited or was killed from outside.
+    Exited,
+    /// The session was closed.
+    Closed,
+}
+
+impl std::fmt::Display for DeathReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeathReason::MemoryLimit => "the memory limit was reached",
+            DeathReason::Timeout => "a cell did not stop after its timeout",
+            DeathReason::CpuLimit => "the CPU-time limit was reached",
+            DeathReason::Exited => "the interpreter exited",
+            DeathReason::Closed => "the session was closed",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the session is dead: {0}")]
+    SessionDead(DeathReason),
+    #[error("no session agent exists yet for {0}")]
+    UnsupportedLanguage(warden_protocol::Language),
+    #[error("the session agent broke the protocol: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Jail(#[from] JailError),
+    #[error("session I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl EngineError {
+    /// The stable code for this error on the wire.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::SessionDead(_) => ErrorCode::SessionDead,
+            EngineError::UnsupportedLanguage(_) => ErrorCode::InvalidRequest,
+            EngineError::Jail(JailError::Invalid(_)) => ErrorCode::InvalidRequest,
+            EngineError::Jail(JailError::RuntimeNotFound { .. }) => ErrorCode::RuntimeNotFound,
+            EngineError::Jail(_) => ErrorCode::SandboxSetupFailed,
+            EngineError::Protocol(_) | EngineError::Io(_) => ErrorCode::Internal,
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! warden's domain: sessions — a sandbox running a long-lived interpreter agent — and
+//! the protocol spoken with the agents. Transports (HTTP, MCP, CLI) call into this crate
+//! and hold no logic of their own.
+
+pub mod agent;
+pub mod error;
+pub mod protocol;
+pub mod session;
+
+pub use error::EngineError;
+pub use session::{CellResult, CellStatus, Event, Session, SessionLimits};

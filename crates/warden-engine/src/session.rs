@@ -1,0 +1,394 @@
+//! A session: one sandbox running a long-lived interpreter agent, whose namespace and
+//! `/workspace` persist across cells.
+//!
+//! The agent reads requests on fd 3 and writes replies on fd 4; the cell's stdout and
+//! stderr are the sandbox's own streams, read here as they happen. A reply is written
+//! only after the cell has flushed its streams, so once the reply is read, everything the
+//! cell printed is already in the pipes and is drained into the result.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::pipe;
+use warden_jail::{Discard, Jail, LimitHit, Limits, Outcome, Sandbox};
+use warden_protocol::Language;
+
+use crate::agent::agent_command;
+use crate::error::{DeathReason, EngineError};
+use crate::protocol::{self, CellError, Decoder, MimeBundle, Reply, Request};
+
+/// How long a new agent may take to report ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Limits of a session: the sandbox's limits for the session's whole life (its
+/// `timeout` is the session's maximum lifetime), plus per-cell settings.
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    pub sandbox: Limits,
+    /// After a cell's timeout the cell is interrupted; if it has not stopped this much
+    /// later, the session is killed.
+    pub interrupt_grace: Duration,
+    /// Bytes of stdout and of stderr kept per cell.
+    pub cell_output_bytes: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            sandbox: Limits {
+                timeout: Duration::from_secs(24 * 3600),
+                cpu_time: Some(Duration::from_secs(24 * 3600)),
+                ..Limits::default()
+            },
+            interrupt_grace: Duration::from_secs(2),
+            cell_output_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Output as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellStatus {
+    Ok,
+    Error,
+}
+
+/// Output of one stream of a cell, kept up to a cap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamOutput {
+    pub bytes: Vec<u8>,
+    pub truncated: bool,
+}
+
+impl StreamOutput {
+    fn push(&mut self, data: &[u8], cap: usize) {
+        let room = cap.saturating_sub(self.bytes.len());
+        if data.len() > room {
+            self.truncated = true;
+        }
+        self.bytes.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+/// The result of one cell.
+#[derive(Debug, Clone)]
+pub struct CellResult {
+    pub status: CellStatus,
+    pub execution_count: u64,
+    /// The value of the cell's final expression, as a MIME bundle.
+    pub value: Option<MimeBundle>,
+    pub error: Option<CellError>,
+    /// Rich outputs: matplotlib figures, `display(...)` calls.
+    pub outputs: Vec<MimeBundle>,
+    pub stdout: StreamOutput,
+    pub stderr: StreamOutput,
+    /// The cell's timeout fired and the cell was interrupted (it then stopped in time).
+    pub timed_out: bool,
+    pub duration: Duration,
+}
+
+/// A live session.
+pub struct Session {
+    language: Language,
+    sandbox: Option<Sandbox>,
+    requests: pipe::Sender,
+    replies: pipe::Receiver,
+    stdout: pipe::Receiver,
+    stderr: pipe::Receiver,
+    decoder: Decoder,
+    next_id: u64,
+    dead: Option<DeathReason>,
+    limits: SessionLimits,
+    /// The program closed its stdout / stderr (it may go on running).
+    stdout_closed: bool,
+    stderr_closed: bool,
+}
+
+fn receiver(fd: OwnedFd) -> Result<pipe::Receiver, EngineError> {
+    Ok(pipe::Receiver::from_owned_fd(fd)?)
+}
+
+impl Session {
+    /// Starts a sandbox with the language's agent and waits until it is ready.
+    pub async fn start(
+        jail: Arc<Jail>,
+        language: Language,
+        limits: SessionLimits,
+    ) -> Result<Session, EngineError> {
+        let mut cmd = agent_command(language).ok_or(EngineError::UnsupportedLanguage(language))?;
+        cmd.limits = limits.sandbox.clone();
+        let (req_r, req_w) = std::io::pipe()?;
+        let (rep_r, rep_w) = std::io::pipe()?;
+        cmd.extra_fds = vec![OwnedFd::from(req_r), OwnedFd::from(rep_w)];
+        let mut sandbox = tokio::task::spawn_blocking(move || jail.spawn(cmd))
+            .await
+            .map_err(|e| EngineError::Protocol(format!("spawn task failed: {e}")))??;
+        let stdout = sandbox
+            .take_stdout()
+            .ok_or_else(|| EngineError::Protocol("no stdout".into()))?;
+        let stderr = sandbox
+            .take_stderr()
+            .ok_or_else(|| EngineError::Protocol("no stderr".into()))?;
+        let mut session = Session {
+            language,
+            requests: pipe::Sender::from_owned_fd(OwnedFd::from(req_w))?,
+            replies: receiver(OwnedFd::from(rep_r))?,
+            stdout: receiver(stdout)?,
+            stderr: receiver(stderr)?,
+            sandbox: Some(sandbox),
+            decoder: Decoder::default(),
+            next_id: 1,
+            dead: None,
+            limits,
+            stdout_closed: false,
+            stderr_closed: false,
+        };
+        match tokio::time::timeout(READY_TIMEOUT, session.next_reply()).await {
+            Ok(Ok(Reply::Ready { .. })) => Ok(session),
+            Ok(Ok(other)) => Err(EngineError::Protocol(format!(
+                "expected ready, got {other:?}"
+            ))),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(EngineError::Protocol(
+                "the agent did not become ready".into(),
+            )),
+        }
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    /// Why the session ended, if it has.
+    pub fn dead(&self) -> Option<DeathReason> {
+        self.dead
+    }
+
+    /// The host directory behind the session's `/workspace`.
+    pub fn workspace(&self) -> Option<&std::path::Path> {
+        self.sandbox.as_ref().map(|s| s.workspace())
+    }
+
+    /// Interrupts the running cell (Python sees KeyboardInterrupt); harmless when idle.
+    pub fn interrupt(&self) -> Result<(), EngineError> {
+        let sandbox = self
+            .sandbox
+            .as_ref()
+            .ok_or(EngineError::SessionDead(DeathReason::Closed))?;
+        sandbox.signal_program(libc::SIGINT)?;
+        Ok(())
+    }
+
+    /// The host pid of the interpreter (for tests and diagnostics).
+    pub fn agent_pid(&self) -> Option<i32> {
+        self.sandbox.as_ref().and_then(|s| s.program_pid())
+    }
+
+    /// Reads until one complete reply has arrived (output arriving meanwhile stays in
+    /// the pipes for the next cell).
+    async fn next_reply(&mut self) -> Result<Reply, EngineError> {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            if let Some(reply) = self.decoder.next_reply().map_err(EngineError::Protocol)? {
+                return Ok(reply);
+            }
+            self.replies.readable().await?;
+            match self.replies.try_read(&mut buf) {
+                Ok(0) => return Err(self.died().await),
+                Ok(n) => self.decoder.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Runs one cell. Output is passed to `on_event` as it happens and kept in the
+    /// result. A `timeout` interrupts the cell; if it has not stopped after the grace
+    /// period the session is killed and the error is `SessionDead(Timeout)`.
+    pub async fn execute(
+        &mut self,
+        code: &str,
+        timeout: Duration,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<CellResult, EngineError> {
+        if let Some(reason) = self.dead {
+            return Err(EngineError::SessionDead(reason));
+        }
+        let started = Instant::now();
+        let id = self.next_id;
+        self.next_id += 1;
+        let frame = protocol::encode(&Request::Execute { id, code });
+        if self.requests.write_all(&frame).await.is_err() {
+            return Err(self.died().await);
+        }
+
+        let cap = self.limits.cell_output_bytes;
+        let mut out = StreamOutput::default();
+        let mut err = StreamOutput::default();
+        let mut deadline = tokio::time::Instant::now() + timeout;
+        let mut timed_out = false;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            // Complete replies first: a reply means the cell is over.
+            while let Some(reply) = self.decoder.next_reply().map_err(EngineError::Protocol)? {
+                if let Reply::Result {
+                    id: rid,
+                    execution_count,
+                    status,
+                    value,
+                    error,
+                    outputs,
+                } = reply
+                {
+                    if rid != id {
+                        continue;
+                    }
+                    self.drain(&mut buf, &mut out, &mut err, cap, on_event);
+                    return Ok(CellResult {
+                        status: if status == "ok" {
+                            CellStatus::Ok
+                        } else {
+                            CellStatus::Error
+                        },
+                        execution_count,
+                        value,
+                        error,
+                        outputs,
+                        stdout: out,
+                        stderr: err,
+                        timed_out,
+                        duration: started.elapsed(),
+                    });
+                }
+            }
+            tokio::select! {
+                r = self.replies.readable() => {
+                    r?;
+                    match self.replies.try_read(&mut buf) {
+                        Ok(0) => {
+                            self.drain(&mut buf, &mut out, &mut err, cap, on_event);
+                            return Err(self.died().await);
+                        }
+                        Ok(n) => self.decoder.push(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                r = self.stdout.readable(), if !self.stdout_closed => {
+                    r?;
+                    if read_some(&self.stdout, &mut buf, &mut out, cap, on_event, Event::Stdout) == Read::Eof {
+                        self.stdout_closed = true;
+                    }
+                }
+                r = self.stderr.readable(), if !self.stderr_closed => {
+                    r?;
+                    if read_some(&self.stderr, &mut buf, &mut err, cap, on_event, Event::Stderr) == Read::Eof {
+                        self.stderr_closed = true;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    if timed_out {
+                        self.kill(DeathReason::Timeout).await;
+                        return Err(EngineError::SessionDead(DeathReason::Timeout));
+                    }
+                    timed_out = true;
+                    let _ = self.interrupt();
+                    deadline = tokio::time::Instant::now() + self.limits.interrupt_grace;
+                }
+            }
+        }
+    }
+
+    /// Reads whatever output is already in the pipes.
+    fn drain(
+        &self,
+        buf: &mut [u8],
+        out: &mut StreamOutput,
+        err: &mut StreamOutput,
+        cap: usize,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) {
+        while read_some(&self.stdout, buf, out, cap, on_event, Event::Stdout) == Read::Data {}
+        while read_some(&self.stderr, buf, err, cap, on_event, Event::Stderr) == Read::Data {}
+    }
+
+    /// The agent is gone: find out why, tear the sandbox down, and remember it.
+    async fn died(&mut self) -> EngineError {
+        let reason = match self.sandbox.take() {
+            Some(sandbox) => {
+                let outcome = tokio::task::spawn_blocking(move || sandbox.wait(&mut Discard)).await;
+                match outcome {
+                    Ok(Ok(o)) => reason_of(&o),
+                    _ => DeathReason::Exited,
+                }
+            }
+            None => self.dead.unwrap_or(DeathReason::Closed),
+        };
+        self.dead = Some(reason);
+        EngineError::SessionDead(reason)
+    }
+
+    async fn kill(&mut self, reason: DeathReason) -> Option<Outcome> {
+        self.dead = Some(reason);
+        let sandbox = self.sandbox.take()?;
+        sandbox.kill();
+        tokio::task::spawn_blocking(move || sandbox.wait(&mut Discard).ok())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Ends the session and its sandbox; every process, mount and cgroup is gone after.
+    pub async fn close(mut self) -> Option<Outcome> {
+        self.kill(DeathReason::Closed).await
+    }
+}
+
+fn reason_of(o: &Outcome) -> DeathReason {
+    match o.limit {
+        Some(LimitHit::Memory) => DeathReason::MemoryLimit,
+        Some(LimitHit::CpuTime) => DeathReason::CpuLimit,
+        Some(LimitHit::Timeout) => DeathReason::Timeout,
+        None => DeathReason::Exited,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Read {
+    Data,
+    Nothing,
+    Eof,
+}
+
+/// Reads one chunk if one is ready.
+fn read_some(
+    pipe: &pipe::Receiver,
+    buf: &mut [u8],
+    into: &mut StreamOutput,
+    cap: usize,
+    on_event: &mut (dyn FnMut(Event) + Send),
+    event: fn(Vec<u8>) -> Event,
+) -> Read {
+    match pipe.try_read(buf) {
+        Ok(0) => Read::Eof,
+        Ok(n) => {
+            into.push(&buf[..n], cap);
+            on_event(event(buf[..n].to_vec()));
+            Read::Data
+        }
+        Err(_) => Read::Nothing,
+    }
+}

@@ -1,0 +1,233 @@
+"""warden's Python session agent: runs cells in one persistent namespace.
+
+Runs inside a sandbox. Requests arrive on fd 3 and replies leave on fd 4, each frame a
+4-byte big-endian length followed by UTF-8 JSON, so nothing the user's code prints can
+forge a reply. The cell's stdout and stderr are the sandbox's own streams (fd 1 and 2),
+read by the supervisor as they happen.
+
+Requests:  {"op": "execute", "id": N, "code": "..."}   {"op": "ping", "id": N}
+Replies:   {"type": "ready", ...}  {"type": "pong", "id": N}
+           {"type": "result", "id": N, "execution_count": K, "status": "ok"|"error",
+            "value": {mime: data} | null, "error": {"name", "value", "traceback"} | null,
+            "outputs": [{mime: data}, ...]}
+Binary MIME data (image/png) is base64.
+"""
+
+import ast
+import base64
+import io
+import json
+import linecache
+import os
+import signal
+import struct
+import sys
+import traceback
+import types
+
+REQUESTS = 3
+REPLIES = 4
+AGENT_FILE = __file__
+
+_in_cell = False
+
+
+def _on_sigint(signum, frame):
+    # An interrupt only ever lands in user code: between cells it is ignored, so that it
+    # can never cut a protocol frame in half.
+    if _in_cell:
+        raise KeyboardInterrupt
+
+
+def read_exact(n):
+    chunks = []
+    while n:
+        chunk = os.read(REQUESTS, n)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame():
+    header = read_exact(4)
+    if header is None:
+        return None
+    (length,) = struct.unpack(">I", header)
+    body = read_exact(length)
+    if body is None:
+        return None
+    return json.loads(body)
+
+
+def write_frame(obj):
+    data = json.dumps(obj, default=repr).encode()
+    frame = struct.pack(">I", len(data)) + data
+    view = memoryview(frame)
+    while view:
+        written = os.write(REPLIES, view)
+        view = view[written:]
+
+
+def mime_bundle(obj):
+    """The representations of an object, as a notebook shows it."""
+    bundle = {"text/plain": repr(obj)}
+    for method, mime, binary in (
+        ("_repr_html_", "text/html", False),
+        ("_repr_svg_", "image/svg+xml", False),
+        ("_repr_png_", "image/png", True),
+        ("_repr_markdown_", "text/markdown", False),
+    ):
+        fn = getattr(obj, method, None)
+        if not callable(fn) or isinstance(obj, type):
+            continue
+        try:
+            data = fn()
+        except Exception:
+            continue
+        if data is None:
+            continue
+        if binary:
+            if isinstance(data, str):
+                data = data.encode("latin-1")
+            data = base64.b64encode(data).decode()
+        bundle[mime] = data
+    return bundle
+
+
+class Cell:
+    def __init__(self):
+        self.outputs = []
+
+
+_current = Cell()
+
+
+def display(*objs):
+    """Shows objects as rich outputs of the current cell (like IPython's display)."""
+    for obj in objs:
+        _current.outputs.append(mime_bundle(obj))
+
+
+def capture_figures(outputs):
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return
+    for number in pyplot.get_fignums():
+        figure = pyplot.figure(number)
+        buf = io.BytesIO()
+        try:
+            figure.savefig(buf, format="png", bbox_inches="tight")
+        except Exception:
+            continue
+        outputs.append(
+            {"image/png": base64.b64encode(buf.getvalue()).decode(), "text/plain": repr(figure)}
+        )
+    pyplot.close("all")
+
+
+def user_traceback(exc):
+    """The traceback without the agent's own frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == AGENT_FILE:
+        tb = tb.tb_next
+    return traceback.format_exception(type(exc), exc, tb)
+
+
+class Agent:
+    def __init__(self):
+        self.namespace = {"__name__": "__main__", "__builtins__": __builtins__, "display": display}
+        self.count = 0
+        self.loop = None
+
+    def run(self, code, filename):
+        flags = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
+        tree = ast.parse(code, filename=filename, mode="exec")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        value = self.evaluate(compile(tree, filename, "exec", flags=flags))
+        if last is not None:
+            value = self.evaluate(compile(last, filename, "eval", flags=flags))
+        return value
+
+    def evaluate(self, code):
+        result = eval(code, self.namespace)
+        if code.co_flags & 0x80 and isinstance(result, types.CoroutineType):  # CO_COROUTINE
+            import asyncio
+
+            if self.loop is None:
+                self.loop = asyncio.new_event_loop()
+            result = self.loop.run_until_complete(result)
+        return result
+
+    def execute(self, request):
+        global _in_cell, _current
+        self.count += 1
+        filename = "<cell-%d>" % self.count
+        code = request.get("code", "")
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        _current = Cell()
+        reply = {"type": "result", "id": request.get("id"), "execution_count": self.count}
+        value = None
+        error = None
+        _in_cell = True
+        try:
+            value = self.run(code, filename)
+        except BaseException as exc:  # KeyboardInterrupt and SystemExit included
+            if isinstance(exc, SystemExit) and exc.code in (None, 0):
+                exc = None
+            if exc is not None:
+                error = {
+                    "name": type(exc).__name__,
+                    "value": str(exc),
+                    "traceback": user_traceback(exc),
+                }
+        finally:
+            _in_cell = False
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        outputs = _current.outputs
+        try:
+            capture_figures(outputs)
+        except Exception:
+            pass
+        if value is not None:
+            self.namespace["_"] = value
+            try:
+                reply["value"] = mime_bundle(value)
+            except Exception as exc:
+                reply["value"] = {"text/plain": "<unrepresentable: %s>" % exc}
+        else:
+            reply["value"] = None
+        reply["status"] = "error" if error else "ok"
+        reply["error"] = error
+        reply["outputs"] = outputs
+        return reply
+
+
+def main():
+    signal.signal(signal.SIGINT, _on_sigint)
+    agent = Agent()
+    write_frame(
+        {"type": "ready", "pid": os.getpid(), "python": sys.version.split()[0]}
+    )
+    while True:
+        request = read_frame()
+        if request is None:
+            return
+        op = request.get("op")
+        if op == "execute":
+            write_frame(agent.execute(request))
+        elif op == "ping":
+            write_frame({"type": "pong", "id": request.get("id")})
+        else:
+            write_frame({"type": "error", "id": request.get("id"), "message": "unknown op %r" % op})
+
+
+if __name__ == "__main__":
+    main()
