@@ -3,6 +3,7 @@
 mod bench;
 mod doctor;
 mod run;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Commands {
     /// Run a program (Python, JavaScript or bash) once in a fresh sandbox.
     Run(run::RunArgs),
+    /// Serve the HTTP API: sessions, streaming execution, one-shot runs.
+    Serve(serve::ServeArgs),
     /// Report which kernel features are available and whether full isolation is possible.
     Doctor(doctor::DoctorArgs),
     /// Measure warden's start-up overhead against a bare interpreter and bubblewrap.
@@ -31,6 +34,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Commands::Run(args) => run::main(args),
+        Commands::Serve(args) => serve::main(args),
         Commands::Doctor(args) => doctor::main(args),
         Commands::Bench(args) => bench::main(args),
     };

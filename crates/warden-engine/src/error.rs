@@ -32,6 +32,20 @@ impl std::fmt::Display for DeathReason {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    #[error("no session {0}")]
+    SessionNotFound(String),
+    #[error("session {0} is running another cell")]
+    SessionBusy(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what} is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    #[error("{0}")]
+    Unavailable(String),
     #[error("the session is dead: {0}")]
     SessionDead(DeathReason),
     #[error("no session agent exists yet for {0}")]
@@ -48,6 +62,11 @@ impl EngineError {
     /// The stable code for this error on the wire.
     pub fn code(&self) -> ErrorCode {
         match self {
+            EngineError::SessionNotFound(_) => ErrorCode::SessionNotFound,
+            EngineError::SessionBusy(_) => ErrorCode::SessionBusy,
+            EngineError::Invalid(_) => ErrorCode::InvalidRequest,
+            EngineError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+            EngineError::Unavailable(_) => ErrorCode::Unavailable,
             EngineError::SessionDead(_) => ErrorCode::SessionDead,
             EngineError::UnsupportedLanguage(_) => ErrorCode::InvalidRequest,
             EngineError::Jail(JailError::Invalid(_)) => ErrorCode::InvalidRequest,

@@ -4,8 +4,10 @@
 
 pub mod agent;
 pub mod error;
+pub mod manager;
 pub mod protocol;
 pub mod session;
 
 pub use error::EngineError;
+pub use manager::{Engine, EngineConfig};
 pub use session::{CellResult, CellStatus, Event, Session, SessionLimits};

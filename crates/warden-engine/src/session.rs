@@ -192,6 +192,15 @@ impl Session {
         Ok(())
     }
 
+    /// A handle that interrupts this session's cells while it is busy.
+    pub fn interrupter(&self) -> Result<warden_jail::Signaller, EngineError> {
+        let sandbox = self
+            .sandbox
+            .as_ref()
+            .ok_or(EngineError::SessionDead(DeathReason::Closed))?;
+        Ok(sandbox.signaller()?)
+    }
+
     /// The host pid of the interpreter (for tests and diagnostics).
     pub fn agent_pid(&self) -> Option<i32> {
         self.sandbox.as_ref().and_then(|s| s.program_pid())

@@ -29,5 +29,5 @@ pub use error::{CgroupError, JailError, Stage};
 pub use runtime::Runtime;
 pub use sandbox::{
     is_run_dir_name, Captured, Command, Discard, Exit, Jail, LimitHit, Outcome, OutputSink,
-    Sandbox, Stdin, Stream, BASE_ENV,
+    Sandbox, Signaller, Stdin, Stream, BASE_ENV,
 };

@@ -643,6 +643,34 @@ impl Drop for Resources {
     }
 }
 
+/// Signals a sandbox's program from anywhere (see [`Sandbox::signaller`]).
+#[derive(Debug)]
+pub struct Signaller {
+    init: libc::pid_t,
+    pidfd: OwnedFd,
+}
+
+impl Signaller {
+    /// Sends `sig` to the program; fails once the sandbox has ended (the pidfd tells, so a
+    /// reused pid is never signalled).
+    pub fn signal_program(&self, sig: i32) -> Result<(), JailError> {
+        let gone = || {
+            JailError::supervise(
+                "signal the program",
+                io::Error::from_raw_os_error(libc::ESRCH),
+            )
+        };
+        let ended = sys::poll_readable(&[self.pidfd.as_raw_fd()], Some(Duration::ZERO))
+            .map(|r| r[0] != 0)
+            .unwrap_or(true);
+        if ended {
+            return Err(gone());
+        }
+        let pid = *sys::children_of(self.init).first().ok_or_else(gone)?;
+        sys::kill(pid, sig).map_err(|e| JailError::supervise("signal the program", e))
+    }
+}
+
 /// A running sandbox.
 pub struct Sandbox {
     pid: libc::pid_t,
@@ -683,6 +711,18 @@ impl Sandbox {
             )
         })?;
         sys::kill(pid, sig).map_err(|e| JailError::supervise("signal the program", e))
+    }
+
+    /// A handle that can signal the program while someone else holds the sandbox (to
+    /// interrupt a running cell).
+    pub fn signaller(&self) -> Result<Signaller, JailError> {
+        Ok(Signaller {
+            init: self.pid,
+            pidfd: self
+                .pidfd
+                .try_clone()
+                .map_err(|e| JailError::supervise("duplicate the pidfd", e))?,
+        })
     }
 
     /// Takes the read end of the program's stdout, for callers that read it themselves

@@ -6,9 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 /// A language warden can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
+    #[default]
     Python,
     Javascript,
     Bash,
@@ -77,6 +78,18 @@ pub enum ErrorCode {
     /// The session's sandbox has ended (a limit, a timeout that would not stop, or the
     /// interpreter died); create a new session.
     SessionDead,
+    /// No session with this id (or not yours).
+    SessionNotFound,
+    /// The session is running another cell.
+    SessionBusy,
+    /// The request body (or the code in it) is larger than the server accepts.
+    PayloadTooLarge,
+    /// The server is shutting down or cannot start more sandboxes now.
+    Unavailable,
+    /// No such route.
+    NotFound,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
     /// An internal error; details are in the server log, not the reply.
     Internal,
 }
@@ -94,6 +107,12 @@ impl ErrorCode {
             ErrorCode::RuntimeNotFound => "RUNTIME_NOT_FOUND",
             ErrorCode::InvalidRequest => "INVALID_REQUEST",
             ErrorCode::SessionDead => "SESSION_DEAD",
+            ErrorCode::SessionNotFound => "SESSION_NOT_FOUND",
+            ErrorCode::SessionBusy => "SESSION_BUSY",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -139,6 +158,75 @@ pub struct RunResult {
     pub peak_memory_bytes: Option<u64>,
 }
 
+/// `POST /v1/sessions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    #[serde(default = "default_language")]
+    pub language: Language,
+    /// Idle time in seconds after which the session is closed.
+    pub idle_ttl: Option<f64>,
+    /// Memory limit in MiB for the session's whole life.
+    pub memory_mb: Option<u64>,
+}
+
+fn default_language() -> Language {
+    Language::Python
+}
+
+/// A session as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub language: Language,
+    /// `idle`, `busy` or `dead`.
+    pub state: String,
+    pub created_at: f64,
+    pub last_used_at: f64,
+    pub idle_ttl: f64,
+    pub execution_count: u64,
+}
+
+/// `POST /v1/sessions/{id}/execute` and `POST /v1/execute`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    pub code: String,
+    /// Only for one-shot `POST /v1/execute`; a session has its own language.
+    #[serde(default)]
+    pub language: Option<Language>,
+    /// Seconds before the cell is interrupted.
+    pub timeout: Option<f64>,
+}
+
+/// An exception raised by a cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellErrorInfo {
+    pub name: String,
+    pub value: String,
+    pub traceback: Vec<String>,
+}
+
+/// The result of a cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResponse {
+    /// `ok` or `error`.
+    pub status: String,
+    pub execution_count: u64,
+    /// The final expression's value as a MIME bundle (`text/plain`, `text/html`, ...).
+    pub value: Option<std::collections::BTreeMap<String, String>>,
+    pub error: Option<CellErrorInfo>,
+    /// Rich outputs (figures as base64 `image/png`, `display(...)` calls).
+    pub outputs: Vec<std::collections::BTreeMap<String, String>>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    /// The cell's timeout fired and the cell was interrupted.
+    pub timed_out: bool,
+    pub duration_ms: f64,
+}
+
 /// The one error shape on the wire: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -178,6 +266,12 @@ mod tests {
             ErrorCode::RuntimeNotFound,
             ErrorCode::InvalidRequest,
             ErrorCode::SessionDead,
+            ErrorCode::SessionNotFound,
+            ErrorCode::SessionBusy,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::Unavailable,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

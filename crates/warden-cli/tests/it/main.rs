@@ -1,4 +1,7 @@
-//! The `warden` binary as a user runs it: streaming, exit statuses, `--json`, `doctor`.
+//! The `warden` binary as a user runs it: streaming, exit statuses, `--json`, `doctor`,
+//! and `warden serve`.
+
+mod serve;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,112 @@
+//! `warden serve`: the HTTP API on the embedded defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use warden_engine::{Engine, EngineConfig};
+use warden_jail::{Jail, JailConfig};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where warden keeps its data (created if missing).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Default idle time-to-live of a session, in seconds.
+    #[arg(long, default_value_t = 3600.0)]
+    idle_ttl: f64,
+    /// Maximum number of live sessions.
+    #[arg(long, default_value_t = 256)]
+    max_sessions: usize,
+    /// Largest code accepted in one request, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_code_bytes: usize,
+    /// How long shutdown waits for interrupted cells before killing them, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    shutdown_grace: f64,
+}
+
+fn default_data_dir() -> PathBuf {
+    if warden_jail::config::default_run_root().starts_with("/run") {
+        PathBuf::from("/var/lib/warden")
+    } else {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir)
+            .join(".local/share/warden")
+    }
+}
+
+pub fn main(args: ServeArgs) -> i32 {
+    match serve(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("warden: {e:#}");
+            1
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let jail = Arc::new(
+        Jail::new(JailConfig::default())
+            .context("cannot set up sandboxing (see `warden doctor`)")?,
+    );
+    let config = EngineConfig {
+        default_idle_ttl: Duration::try_from_secs_f64(args.idle_ttl).context("--idle-ttl")?,
+        max_sessions: args.max_sessions,
+        max_code_bytes: args.max_code_bytes,
+        ..EngineConfig::default()
+    };
+    let grace = Duration::try_from_secs_f64(args.shutdown_grace).context("--shutdown-grace")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let engine = Engine::new(jail, config);
+        let reaper = engine.spawn_reaper();
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "warden: listening on http://{addr} (data in {})",
+            data_dir.display()
+        );
+        let engine_for_stop = engine.clone();
+        let stop = async move {
+            wait_for_signal().await;
+            eprintln!("warden: shutting down");
+            engine_for_stop.shutdown(grace).await;
+        };
+        axum::serve(listener, warden_server::router(engine.clone()))
+            .with_graceful_shutdown(stop)
+            .await?;
+        reaper.abort();
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handling, serve until killed.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

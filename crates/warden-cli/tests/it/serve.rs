@@ -1,0 +1,536 @@
+//! `warden serve` as a client sees it: a real server on a free loopback port, stopped by
+//! pid at the end of each test.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Server {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM by pid, then a bounded wait; SIGKILL if it does not stop.
+    fn stop(&mut self) -> Duration {
+        let start = Instant::now();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        while start.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("the server did not stop within 15 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn create(s: &Server, body: Value) -> String {
+    let r = client()
+        .post(s.url("/v1/sessions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn exec(s: &Server, id: &str, code: &str) -> (StatusCode, Value) {
+    let r = client()
+        .post(s.url(&format!("/v1/sessions/{id}/execute")))
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+fn plain(v: &Value) -> &str {
+    v["value"]["text/plain"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn state_imports_and_errors_in_a_session() {
+    let mut s = Server::start(&[]);
+    let id = create(&s, json!({"language": "python"})).await;
+    assert_eq!(exec(&s, &id, "x = 1").await.0, StatusCode::OK);
+    assert_eq!(plain(&exec(&s, &id, "x + 1").await.1), "2");
+    exec(&s, &id, "import json").await;
+    assert_eq!(plain(&exec(&s, &id, "json.dumps([1])").await.1), "'[1]'");
+    let (code, v) = exec(&s, &id, "1 / 0").await;
+    assert_eq!(
+        code,
+        StatusCode::OK,
+        "a cell's exception is a result, not an HTTP error"
+    );
+    assert_eq!(v["status"], "error");
+    assert_eq!(v["error"]["name"], "ZeroDivisionError");
+    assert_eq!(plain(&exec(&s, &id, "x").await.1), "1");
+    let info: Value = client()
+        .get(s.url(&format!("/v1/sessions/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["state"], "idle");
+    assert_eq!(info["execution_count"], 6);
+    let list: Value = client()
+        .get(s.url("/v1/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 1);
+    let r = client()
+        .delete(s.url(&format!("/v1/sessions/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(exec(&s, &id, "x").await.0, StatusCode::NOT_FOUND);
+    s.stop();
+}
+
+#[tokio::test]
+async fn a_plot_comes_back_as_png_over_http() {
+    let mut s = Server::start(&[]);
+    let id = create(&s, json!({})).await;
+    let (_, v) = exec(
+        &s,
+        &id,
+        "import matplotlib.pyplot as plt\nplt.bar(['a', 'b'], [3, 5])\nplt.show()",
+    )
+    .await;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(v["outputs"][0]["image/png"].as_str().expect("a PNG output"))
+        .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    s.stop();
+}
+
+#[tokio::test]
+async fn interrupt_busy_and_state_survival() {
+    let mut s = Server::start(&[]);
+    let id = create(&s, json!({})).await;
+    exec(&s, &id, "x = 7").await;
+    let url = s.url(&format!("/v1/sessions/{id}/execute"));
+    let running = tokio::spawn(async move {
+        let r = client()
+            .post(url)
+            .json(&json!({"code": "while True: pass"}))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json::<Value>().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, v) = exec(&s, &id, "x").await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(v["error"]["code"], "SESSION_BUSY");
+    let r = client()
+        .post(s.url(&format!("/v1/sessions/{id}/interrupt")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let (code, v) = tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(v["error"]["name"], "KeyboardInterrupt");
+    assert_eq!(plain(&exec(&s, &id, "x").await.1), "7");
+    s.stop();
+}
+
+#[tokio::test]
+async fn sse_events_arrive_before_the_cell_ends() {
+    let mut s = Server::start(&[]);
+    let id = create(&s, json!({})).await;
+    let start = Instant::now();
+    let r = client()
+        .post(s.url(&format!("/v1/sessions/{id}/execute")))
+        .header("accept", "text/event-stream")
+        .json(&json!({"code": "import time\nprint('first', flush=True)\ntime.sleep(1)\nprint('second')"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut stream = r.bytes_stream();
+    let mut text = String::new();
+    let mut first_stdout = None;
+    let mut result_at = None;
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+    {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        if first_stdout.is_none() && text.contains("event: stdout") {
+            first_stdout = Some(start.elapsed());
+        }
+        if text.contains("event: result") && text.ends_with("\n\n") {
+            result_at = Some(start.elapsed());
+            break;
+        }
+    }
+    let (first, last) = (first_stdout.unwrap(), result_at.unwrap());
+    assert!(
+        last - first >= Duration::from_millis(800),
+        "first {first:?}, result {last:?}"
+    );
+    let result_line = text
+        .lines()
+        .skip_while(|l| *l != "event: result")
+        .nth(1)
+        .unwrap();
+    let v: Value = serde_json::from_str(result_line.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(v["stdout"], "first\nsecond\n");
+    s.stop();
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let mut s = Server::start(&[]);
+    let id = create(&s, json!({"idle_ttl": 1})).await;
+    let keep = create(&s, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let r = client()
+        .get(s.url(&format!("/v1/sessions/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        client()
+            .get(s.url(&format!("/v1/sessions/{keep}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    s.stop();
+}
+
+#[tokio::test]
+async fn a_dead_interpreter_answers_410() {
+    let mut s = Server::start(&[]);
+    let id = create(&s, json!({})).await;
+    let (code, v) = exec(
+        &s,
+        &id,
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+    )
+    .await;
+    assert_eq!(code, StatusCode::GONE, "{v}");
+    assert_eq!(v["error"]["code"], "SESSION_DEAD");
+    let start = Instant::now();
+    assert_eq!(exec(&s, &id, "1").await.0, StatusCode::GONE);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    // A restart brings it back with a fresh interpreter.
+    let r = client()
+        .post(s.url(&format!("/v1/sessions/{id}/restart")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(plain(&exec(&s, &id, "1 + 1").await.1), "2");
+    s.stop();
+}
+
+#[tokio::test]
+async fn fifty_concurrent_sessions_keep_their_variables_apart() {
+    let mut s = Server::start(&[]);
+    let base = s.base.clone();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                let c = client();
+                let r = c
+                    .post(format!("{base}/v1/sessions"))
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                let id = r.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                let url = format!("{base}/v1/sessions/{id}/execute");
+                c.post(&url)
+                    .json(&json!({"code": format!("v = {i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                let v: Value = c
+                    .post(&url)
+                    .json(&json!({"code": "v * 3"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                v["value"]["text/plain"].as_str().unwrap().to_string()
+            })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        assert_eq!(t.await.unwrap(), (i * 3).to_string());
+    }
+    s.stop();
+}
+
+#[tokio::test]
+async fn one_shot_execute_runs_each_language() {
+    let mut s = Server::start(&[]);
+    let run = |body: Value| {
+        let url = s.url("/v1/execute");
+        async move {
+            let r = client().post(url).json(&body).send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (code, v) = run(json!({"code": "print(1)\n2 + 2"})).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(v["stdout"], "1\n");
+    assert_eq!(plain(&v), "4");
+    let (_, v) = run(json!({"language": "javascript", "code": "console.log([1,2].length)"})).await;
+    assert_eq!(v["stdout"], "2\n");
+    let (_, v) = run(json!({"language": "bash", "code": "echo hi; exit 3"})).await;
+    assert_eq!(v["stdout"], "hi\n");
+    assert_eq!(v["status"], "error");
+    s.stop();
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_4xx_codes() {
+    let mut s = Server::start(&[]);
+    let id = create(&s, json!({})).await;
+    let post_raw = |path: &str, body: &'static str| {
+        let url = s.url(path);
+        async move {
+            let r = client()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let exec_path = format!("/v1/sessions/{id}/execute");
+    let cases: Vec<(StatusCode, &str, (StatusCode, Value))> = vec![
+        (
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            post_raw(&exec_path, "{not json").await,
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            post_raw("/v1/sessions", r#"{"language": "cobol"}"#).await,
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            post_raw(&exec_path, r#"{"code": "1", "timeout": 100000}"#).await,
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            post_raw(&exec_path, r#"{"code": "1", "timeout": -1}"#).await,
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            post_raw("/v1/sessions", r#"{"memory_mb": 999999}"#).await,
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            post_raw(&exec_path, r#"{"code": "1", "surprise": true}"#).await,
+        ),
+        (
+            StatusCode::NOT_FOUND,
+            "SESSION_NOT_FOUND",
+            post_raw("/v1/sessions/ses_nope/execute", r#"{"code": "1"}"#).await,
+        ),
+        (
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            post_raw("/v1/nothing", "{}").await,
+        ),
+    ];
+    for (status, code, (got_status, body)) in cases {
+        assert_eq!(got_status, status, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    // Code over the 1 MiB limit.
+    let big = "x".repeat((1 << 20) + 10);
+    let r = client()
+        .post(s.url(&exec_path))
+        .json(&json!({"code": big}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "PAYLOAD_TOO_LARGE"
+    );
+    let r = client().put(s.url("/v1/sessions")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "METHOD_NOT_ALLOWED"
+    );
+    // The session is still fine after all that.
+    assert_eq!(plain(&exec(&s, &id, "1 + 1").await.1), "2");
+    s.stop();
+}
+
+#[tokio::test]
+async fn a_body_far_over_the_limit_is_refused_before_it_is_parsed() {
+    // With a 1000-byte code limit the body limit is about 66 KiB; 200 KiB is refused by
+    // its length (and still fits the socket buffers, so the client reads the reply).
+    let mut s = Server::start(&["--max-code-bytes", "1000"]);
+    let id = create(&s, json!({})).await;
+    let huge = format!("{{\"code\": \"{}\"}}", "y".repeat(200 << 10));
+    let r = client()
+        .post(s.url(&format!("/v1/sessions/{id}/execute")))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "PAYLOAD_TOO_LARGE"
+    );
+    let (code, v) = exec(&s, &id, &"z".repeat(1001)).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    s.stop();
+}
+
+#[tokio::test]
+async fn shutdown_interrupts_cells_and_leaves_nothing_behind() {
+    let mut s = Server::start(&["--shutdown-grace", "2"]);
+    let pid = s.pid();
+    let mut ids = vec![];
+    for _ in 0..3 {
+        ids.push(create(&s, json!({})).await);
+    }
+    // One busy cell that would run for ever.
+    let url = s.url(&format!("/v1/sessions/{}/execute", ids[0]));
+    let busy = tokio::spawn(async move {
+        client()
+            .post(url)
+            .json(&json!({"code": "while True: pass"}))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let took = s.stop();
+    assert!(took < Duration::from_secs(8), "shutdown took {took:?}");
+    let _ = busy.await;
+    // Nothing of this server's sandboxes remains: run directories and cgroups are named
+    // after the supervisor's pid.
+    let prefix = format!("{pid}-");
+    let leftovers: Vec<String> = std::fs::read_dir("/run/warden")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(leftovers.is_empty(), "run directories left: {leftovers:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&format!("/run/warden/{prefix}")),
+        "a workspace is still mounted"
+    );
+    for hierarchy in ["/sys/fs/cgroup/pids/warden", "/sys/fs/cgroup/memory"] {
+        let out = Command::new("find")
+            .args([hierarchy, "-maxdepth", "4", "-name", &format!("{prefix}*")])
+            .output()
+            .unwrap();
+        assert!(
+            out.stdout.is_empty(),
+            "cgroups left: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

@@ -1,0 +1,540 @@
+//! The session manager: every live session by id, with the operations the transports
+//! call (create, list, execute, interrupt, restart, delete), idle expiry and shutdown.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use warden_jail::{Command, Discard, Exit, Jail, LimitHit, Runtime, Signaller};
+use warden_protocol::{
+    CellErrorInfo, CellResponse, CreateSession, ExecuteRequest, Language, SessionInfo,
+};
+
+use crate::error::{DeathReason, EngineError};
+use crate::session::{CellResult, CellStatus, Event, Session, SessionLimits};
+
+/// Settings of the engine, with the server's maximums.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub default_idle_ttl: Duration,
+    pub max_idle_ttl: Duration,
+    pub max_sessions: usize,
+    pub max_code_bytes: usize,
+    pub default_cell_timeout: Duration,
+    pub max_cell_timeout: Duration,
+    pub max_memory_mb: u64,
+    pub session_limits: SessionLimits,
+    /// How often idle sessions are looked for.
+    pub reap_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            default_idle_ttl: Duration::from_secs(3600),
+            max_idle_ttl: Duration::from_secs(24 * 3600),
+            max_sessions: 256,
+            max_code_bytes: 1 << 20,
+            default_cell_timeout: Duration::from_secs(30),
+            max_cell_timeout: Duration::from_secs(600),
+            max_memory_mb: 4096,
+            session_limits: SessionLimits::default(),
+            reap_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+struct Slot {
+    id: String,
+    language: Language,
+    created_at: SystemTime,
+    idle_ttl: Duration,
+    last_used: Mutex<(Instant, SystemTime)>,
+    execution_count: AtomicU64,
+    dead: Mutex<Option<DeathReason>>,
+    interrupter: Mutex<Option<Signaller>>,
+    session: tokio::sync::Mutex<Option<Session>>,
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Slot {
+    fn info(&self) -> SessionInfo {
+        let dead = self.dead.lock().map(|d| d.is_some()).unwrap_or(false);
+        let busy = self.session.try_lock().is_err();
+        SessionInfo {
+            id: self.id.clone(),
+            language: self.language,
+            state: if dead {
+                "dead"
+            } else if busy {
+                "busy"
+            } else {
+                "idle"
+            }
+            .into(),
+            created_at: unix(self.created_at),
+            last_used_at: self.last_used.lock().map(|l| unix(l.1)).unwrap_or(0.0),
+            idle_ttl: self.idle_ttl.as_secs_f64(),
+            execution_count: self.execution_count.load(Ordering::Relaxed),
+        }
+    }
+
+    fn touch(&self) {
+        if let Ok(mut l) = self.last_used.lock() {
+            *l = (Instant::now(), SystemTime::now());
+        }
+    }
+}
+
+/// Owns every session of the server.
+pub struct Engine {
+    jail: Arc<Jail>,
+    config: EngineConfig,
+    sessions: Mutex<HashMap<String, Arc<Slot>>>,
+    shutting_down: AtomicBool,
+}
+
+fn seconds(
+    value: Option<f64>,
+    default: Duration,
+    max: Duration,
+    what: &str,
+) -> Result<Duration, EngineError> {
+    let Some(v) = value else { return Ok(default) };
+    let d = Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            EngineError::Invalid(format!("{what} must be a positive number of seconds"))
+        })?;
+    if d > max {
+        return Err(EngineError::Invalid(format!(
+            "{what} of {v} s is over the server's maximum of {} s",
+            max.as_secs_f64()
+        )));
+    }
+    Ok(d)
+}
+
+impl Engine {
+    pub fn new(jail: Arc<Jail>, config: EngineConfig) -> Arc<Engine> {
+        Arc::new(Engine {
+            jail,
+            config,
+            sessions: Mutex::new(HashMap::new()),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn slot(&self, id: &str) -> Result<Arc<Slot>, EngineError> {
+        self.sessions
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+            .ok_or_else(|| EngineError::SessionNotFound(id.to_string()))
+    }
+
+    fn check_open(&self) -> Result<(), EngineError> {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Err(EngineError::Unavailable(
+                "the server is shutting down".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn limits_for(&self, memory_mb: Option<u64>) -> Result<SessionLimits, EngineError> {
+        let mut limits = self.config.session_limits.clone();
+        if let Some(mb) = memory_mb {
+            if mb < 16 || mb > self.config.max_memory_mb {
+                return Err(EngineError::Invalid(format!(
+                    "memory_mb must be between 16 and the server's maximum of {}",
+                    self.config.max_memory_mb
+                )));
+            }
+            limits.sandbox.memory_bytes = mb << 20;
+        }
+        Ok(limits)
+    }
+
+    pub async fn create_session(&self, req: CreateSession) -> Result<SessionInfo, EngineError> {
+        self.check_open()?;
+        let idle_ttl = seconds(
+            req.idle_ttl,
+            self.config.default_idle_ttl,
+            self.config.max_idle_ttl,
+            "idle_ttl",
+        )?;
+        let limits = self.limits_for(req.memory_mb)?;
+        if self.sessions.lock().map(|m| m.len()).unwrap_or(0) >= self.config.max_sessions {
+            return Err(EngineError::Unavailable(format!(
+                "the server holds its maximum of {} sessions",
+                self.config.max_sessions
+            )));
+        }
+        let session = Session::start(self.jail.clone(), req.language, limits).await?;
+        let now = SystemTime::now();
+        let slot = Arc::new(Slot {
+            id: new_id(),
+            language: req.language,
+            created_at: now,
+            idle_ttl,
+            last_used: Mutex::new((Instant::now(), now)),
+            execution_count: AtomicU64::new(0),
+            dead: Mutex::new(None),
+            interrupter: Mutex::new(session.interrupter().ok()),
+            session: tokio::sync::Mutex::new(Some(session)),
+        });
+        let info = slot.info();
+        if let Ok(mut m) = self.sessions.lock() {
+            m.insert(slot.id.clone(), slot);
+        }
+        Ok(info)
+    }
+
+    pub fn list_sessions(&self) -> Vec<SessionInfo> {
+        let mut v: Vec<SessionInfo> = self
+            .sessions
+            .lock()
+            .map(|m| m.values().map(|s| s.info()).collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.created_at.total_cmp(&b.created_at));
+        v
+    }
+
+    pub fn get_session(&self, id: &str) -> Result<SessionInfo, EngineError> {
+        Ok(self.slot(id)?.info())
+    }
+
+    /// Closes a session and forgets it. A running cell is killed with it.
+    pub async fn delete_session(&self, id: &str) -> Result<(), EngineError> {
+        let slot = self
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(id))
+            .ok_or_else(|| EngineError::SessionNotFound(id.to_string()))?;
+        close_slot(&slot).await;
+        Ok(())
+    }
+
+    /// Runs a cell in a session. A second call while one runs gets `SessionBusy`.
+    pub async fn execute(
+        &self,
+        id: &str,
+        req: ExecuteRequest,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<CellResponse, EngineError> {
+        self.check_open()?;
+        self.check_code(&req.code)?;
+        let timeout = seconds(
+            req.timeout,
+            self.config.default_cell_timeout,
+            self.config.max_cell_timeout,
+            "timeout",
+        )?;
+        let slot = self.slot(id)?;
+        if let Some(lang) = req.language {
+            if lang != slot.language {
+                return Err(EngineError::Invalid(format!(
+                    "session {id} runs {}, not {lang}",
+                    slot.language
+                )));
+            }
+        }
+        let mut guard = slot
+            .session
+            .try_lock()
+            .map_err(|_| EngineError::SessionBusy(id.to_string()))?;
+        slot.touch();
+        let session = guard
+            .as_mut()
+            .ok_or(EngineError::SessionDead(DeathReason::Closed))?;
+        let result = session.execute(&req.code, timeout, on_event).await;
+        slot.touch();
+        match result {
+            Ok(r) => {
+                slot.execution_count
+                    .store(r.execution_count, Ordering::Relaxed);
+                Ok(to_response(r))
+            }
+            Err(e) => {
+                if let EngineError::SessionDead(reason) = &e {
+                    if let Ok(mut d) = slot.dead.lock() {
+                        *d = Some(*reason);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn check_code(&self, code: &str) -> Result<(), EngineError> {
+        if code.len() > self.config.max_code_bytes {
+            return Err(EngineError::TooLarge {
+                what: "code",
+                size: code.len(),
+                limit: self.config.max_code_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Interrupts the session's running cell; harmless when it is idle.
+    pub fn interrupt(&self, id: &str) -> Result<(), EngineError> {
+        let slot = self.slot(id)?;
+        if let Some(reason) = *slot
+            .dead
+            .lock()
+            .map_err(|_| EngineError::Unavailable("poisoned".into()))?
+        {
+            return Err(EngineError::SessionDead(reason));
+        }
+        let guard = slot
+            .interrupter
+            .lock()
+            .map_err(|_| EngineError::Unavailable("poisoned".into()))?;
+        match guard.as_ref() {
+            Some(s) => s
+                .signal_program(libc::SIGINT)
+                .map_err(|_| EngineError::SessionDead(DeathReason::Exited)),
+            None => Err(EngineError::SessionDead(DeathReason::Exited)),
+        }
+    }
+
+    /// Replaces the session's interpreter with a fresh one (variables are lost; a new
+    /// workspace). The id stays.
+    pub async fn restart(&self, id: &str) -> Result<SessionInfo, EngineError> {
+        self.check_open()?;
+        let slot = self.slot(id)?;
+        // A running cell ends with the old interpreter.
+        signal(&slot, libc::SIGKILL);
+        let mut guard = slot.session.lock().await;
+        if let Some(old) = guard.take() {
+            old.close().await;
+        }
+        let session = Session::start(
+            self.jail.clone(),
+            slot.language,
+            self.config.session_limits.clone(),
+        )
+        .await?;
+        if let Ok(mut i) = slot.interrupter.lock() {
+            *i = session.interrupter().ok();
+        }
+        *guard = Some(session);
+        drop(guard);
+        if let Ok(mut d) = slot.dead.lock() {
+            *d = None;
+        }
+        slot.execution_count.store(0, Ordering::Relaxed);
+        slot.touch();
+        Ok(slot.info())
+    }
+
+    /// One-shot: a fresh sandbox runs the code and is discarded.
+    pub async fn execute_once(
+        &self,
+        req: ExecuteRequest,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<CellResponse, EngineError> {
+        self.check_open()?;
+        self.check_code(&req.code)?;
+        let timeout = seconds(
+            req.timeout,
+            self.config.default_cell_timeout,
+            self.config.max_cell_timeout,
+            "timeout",
+        )?;
+        let language = req.language.unwrap_or(Language::Python);
+        if language == Language::Python {
+            let mut session = Session::start(
+                self.jail.clone(),
+                language,
+                self.config.session_limits.clone(),
+            )
+            .await?;
+            let result = session.execute(&req.code, timeout, on_event).await;
+            session.close().await;
+            return result.map(to_response);
+        }
+        // Languages without a session agent yet run as a plain program.
+        let runtime = match language {
+            Language::Javascript => Runtime::javascript(),
+            _ => Runtime::bash(),
+        };
+        let mut cmd = Command::for_runtime(&runtime, req.code.clone());
+        cmd.limits = self.config.session_limits.sandbox.clone();
+        cmd.limits.timeout = timeout;
+        let jail = self.jail.clone();
+        let o = tokio::task::spawn_blocking(move || jail.run(cmd, &mut Discard))
+            .await
+            .map_err(|e| EngineError::Protocol(format!("run task failed: {e}")))??;
+        if !o.stdout.bytes.is_empty() {
+            on_event(Event::Stdout(o.stdout.bytes.clone()));
+        }
+        if !o.stderr.bytes.is_empty() {
+            on_event(Event::Stderr(o.stderr.bytes.clone()));
+        }
+        if o.limit == Some(LimitHit::Memory) {
+            return Err(EngineError::SessionDead(DeathReason::MemoryLimit));
+        }
+        let error = match o.exit {
+            Exit::Code(0) => None,
+            Exit::Code(c) => Some(CellErrorInfo {
+                name: "ExitStatus".into(),
+                value: format!("the program exited with status {c}"),
+                traceback: vec![],
+            }),
+            Exit::Signal(s) => Some(CellErrorInfo {
+                name: "Signal".into(),
+                value: format!("the program was killed by signal {s}"),
+                traceback: vec![],
+            }),
+        };
+        Ok(CellResponse {
+            status: if error.is_some() { "error" } else { "ok" }.into(),
+            execution_count: 1,
+            value: None,
+            error,
+            outputs: vec![],
+            stdout: String::from_utf8_lossy(&o.stdout.bytes).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr.bytes).into_owned(),
+            stdout_truncated: o.stdout.truncated,
+            stderr_truncated: o.stderr.truncated,
+            timed_out: o.limit == Some(LimitHit::Timeout),
+            duration_ms: o.duration.as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// Closes sessions idle for longer than their TTL, and dead ones no one asked about
+    /// for as long.
+    pub async fn reap_idle(&self) -> usize {
+        let now = Instant::now();
+        let expired: Vec<Arc<Slot>> = match self.sessions.lock() {
+            Ok(mut m) => {
+                let ids: Vec<String> = m
+                    .values()
+                    .filter(|s| {
+                        let idle = s
+                            .last_used
+                            .lock()
+                            .map(|l| now.duration_since(l.0))
+                            .unwrap_or_default();
+                        idle >= s.idle_ttl && s.session.try_lock().is_ok()
+                    })
+                    .map(|s| s.id.clone())
+                    .collect();
+                ids.iter().filter_map(|id| m.remove(id)).collect()
+            }
+            Err(_) => vec![],
+        };
+        for slot in &expired {
+            close_slot(slot).await;
+        }
+        expired.len()
+    }
+
+    /// Runs [`Engine::reap_idle`] every `reap_interval` until shutdown.
+    pub fn spawn_reaper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(engine.config.reap_interval);
+            while !engine.shutting_down.load(Ordering::Relaxed) {
+                tick.tick().await;
+                engine.reap_idle().await;
+            }
+        })
+    }
+
+    /// Refuses new work, interrupts running cells, waits up to `grace` for them, then
+    /// closes every session.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        let slots: Vec<Arc<Slot>> = self
+            .sessions
+            .lock()
+            .map(|mut m| m.drain().map(|(_, s)| s).collect())
+            .unwrap_or_default();
+        for slot in &slots {
+            signal(slot, libc::SIGINT);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        for slot in &slots {
+            let _ = tokio::time::timeout_at(deadline, slot.session.lock()).await;
+        }
+        for slot in &slots {
+            close_slot(slot).await;
+        }
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// Signals a session's interpreter, if it still runs.
+fn signal(slot: &Slot, sig: i32) {
+    if let Ok(g) = slot.interrupter.lock() {
+        if let Some(s) = g.as_ref() {
+            let _ = s.signal_program(sig);
+        }
+    }
+}
+
+/// Kills the session's sandbox, even if a cell holds it.
+async fn close_slot(slot: &Slot) {
+    signal(slot, libc::SIGKILL);
+    let mut guard = slot.session.lock().await;
+    if let Some(session) = guard.take() {
+        session.close().await;
+    }
+}
+
+fn new_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut bytes = [0u8; 12];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_err()
+    {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed) ^ unix(SystemTime::now()).to_bits();
+        bytes[..8].copy_from_slice(&n.to_le_bytes());
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("ses_{hex}")
+}
+
+fn to_response(r: CellResult) -> CellResponse {
+    CellResponse {
+        status: match r.status {
+            CellStatus::Ok => "ok",
+            CellStatus::Error => "error",
+        }
+        .into(),
+        execution_count: r.execution_count,
+        value: r.value,
+        error: r.error.map(|e| CellErrorInfo {
+            name: e.name,
+            value: e.value,
+            traceback: e.traceback,
+        }),
+        outputs: r.outputs,
+        stdout: r.stdout.text(),
+        stderr: r.stderr.text(),
+        stdout_truncated: r.stdout.truncated,
+        stderr_truncated: r.stderr.truncated,
+        timed_out: r.timed_out,
+        duration_ms: r.duration.as_secs_f64() * 1000.0,
+    }
+}

@@ -1,0 +1,9 @@
+//! warden's HTTP transport. Handlers parse, call one engine function and map the result;
+//! errors become HTTP statuses in one place ([`ApiError`]).
+
+mod error;
+mod routes;
+mod utf8;
+
+pub use error::ApiError;
+pub use routes::router;

@@ -1,0 +1,205 @@
+//! Routes under `/v1`, plus `/healthz`. Each handler parses, calls one engine function
+//! and maps the result.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::de::DeserializeOwned;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::StreamExt;
+use warden_engine::{Engine, Event};
+use warden_protocol::{CreateSession, ErrorBody, ErrorCode, ExecuteRequest};
+
+use crate::error::ApiError;
+use crate::utf8::Utf8Chunks;
+
+type AppState = Arc<Engine>;
+
+/// The HTTP API over an engine.
+pub fn router(engine: Arc<Engine>) -> Router {
+    // Room for the code limit plus JSON escaping; larger bodies get 413.
+    let body_limit = engine.config().max_code_bytes * 2 + (64 << 10);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/execute", post(execute_once))
+        .route("/v1/sessions", post(create_session).get(list_sessions))
+        .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
+        .route("/v1/sessions/{id}/execute", post(execute))
+        .route("/v1/sessions/{id}/interrupt", post(interrupt))
+        .route("/v1/sessions/{id}/restart", post(restart))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(engine)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this route does not take that method",
+    )
+}
+
+/// A JSON body, or the one error shape: 400 for malformed JSON, 413 for too large.
+fn body<T: DeserializeOwned>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    match b {
+        Ok(Json(v)) => Ok(v),
+        Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is too large",
+            ))
+        }
+        Err(e) => Err(ApiError::new(ErrorCode::InvalidRequest, e.body_text())),
+    }
+}
+
+async fn healthz(State(engine): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "sessions": engine.session_count()}))
+}
+
+async fn create_session(
+    State(engine): State<AppState>,
+    b: Result<Json<CreateSession>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let info = engine.create_session(body(b)?).await?;
+    Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+async fn list_sessions(State(engine): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"sessions": engine.list_sessions()}))
+}
+
+async fn get_session(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(engine.get_session(&id)?).into_response())
+}
+
+async fn delete_session(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    engine.delete_session(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn interrupt(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    engine.interrupt(&id)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn restart(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(engine.restart(&id).await?).into_response())
+}
+
+async fn execute_once(
+    State(engine): State<AppState>,
+    b: Result<Json<ExecuteRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let req = body(b)?;
+    Ok(Json(engine.execute_once(req, &mut |_| {}).await?).into_response())
+}
+
+fn wants_events(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// `POST /v1/sessions/{id}/execute`: one JSON result, or with
+/// `Accept: text/event-stream` Server-Sent Events as things happen: `stdout` and `stderr`
+/// (`{"text": ...}`), then `result` (the JSON result) or `error` (the error shape).
+async fn execute(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Result<Json<ExecuteRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let req = body(b)?;
+    if !wants_events(&headers) {
+        return Ok(Json(engine.execute(&id, req, &mut |_| {}).await?).into_response());
+    }
+    // Refuse what can be refused up front with a status code, before the stream starts.
+    let info = engine.get_session(&id)?;
+    if info.state == "busy" {
+        return Err(ApiError::new(
+            ErrorCode::SessionBusy,
+            format!("session {id} is running another cell"),
+        ));
+    }
+    if info.state == "dead" {
+        return Err(ApiError::new(
+            ErrorCode::SessionDead,
+            format!("session {id} is dead"),
+        ));
+    }
+    Ok(Sse::new(event_stream(engine, id, req))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+fn event_stream(
+    engine: AppState,
+    id: String,
+    req: ExecuteRequest,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<SseEvent>();
+    tokio::spawn(async move {
+        let (mut out, mut err) = (Utf8Chunks::default(), Utf8Chunks::default());
+        let events = tx.clone();
+        let text_event = |name: &str, text: String| {
+            SseEvent::default()
+                .event(name)
+                .data(serde_json::json!({"text": text}).to_string())
+        };
+        let mut on_event = |e: Event| {
+            let (name, text) = match e {
+                Event::Stdout(b) => ("stdout", out.push(&b)),
+                Event::Stderr(b) => ("stderr", err.push(&b)),
+            };
+            if !text.is_empty() {
+                let _ = events.send(text_event(name, text));
+            }
+        };
+        let result = engine.execute(&id, req, &mut on_event).await;
+        for (name, rest) in [("stdout", out.finish()), ("stderr", err.finish())] {
+            if !rest.is_empty() {
+                let _ = tx.send(text_event(name, rest));
+            }
+        }
+        let last = match result {
+            Ok(r) => SseEvent::default()
+                .event("result")
+                .data(serde_json::to_string(&r).unwrap_or_default()),
+            Err(e) => {
+                let e = ApiError::from(e);
+                SseEvent::default().event("error").data(
+                    serde_json::to_string(&ErrorBody::new(e.code, e.message)).unwrap_or_default(),
+                )
+            }
+        };
+        let _ = tx.send(last);
+    });
+    UnboundedReceiverStream::new(rx).map(Ok)
+}
