@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// Maximum number of live sessions.
     #[arg(long, default_value_t = 256)]
     max_sessions: usize,
+    /// Python sessions kept started and idle, ready to hand out.
+    #[arg(long, default_value_t = 2)]
+    pool_size: usize,
     /// Largest code accepted in one request, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_code_bytes: usize,
@@ -65,6 +68,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         default_idle_ttl: Duration::try_from_secs_f64(args.idle_ttl).context("--idle-ttl")?,
         max_sessions: args.max_sessions,
         max_code_bytes: args.max_code_bytes,
+        pool_size: args.pool_size,
         ..EngineConfig::default()
     };
     let grace = Duration::try_from_secs_f64(args.shutdown_grace).context("--shutdown-grace")?;
@@ -74,6 +78,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let engine = Engine::new(jail, config);
         let reaper = engine.spawn_reaper();
+        let pool = engine.spawn_pool();
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -92,6 +97,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_graceful_shutdown(stop)
             .await?;
         reaper.abort();
+        pool.abort();
         Ok(())
     })
 }

@@ -1,7 +1,7 @@
 //! The session manager: every live session by id, with the operations the transports
 //! call (create, list, execute, interrupt, restart, delete), idle expiry and shutdown.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,6 +27,9 @@ pub struct EngineConfig {
     pub session_limits: SessionLimits,
     /// How often idle sessions are looked for.
     pub reap_interval: Duration,
+    /// Python sessions kept started and idle, so that creating a session or a one-shot
+    /// run does not wait for a sandbox and an interpreter to start.
+    pub pool_size: usize,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +44,7 @@ impl Default for EngineConfig {
             max_memory_mb: 4096,
             session_limits: SessionLimits::default(),
             reap_interval: Duration::from_secs(1),
+            pool_size: 2,
         }
     }
 }
@@ -98,6 +102,9 @@ pub struct Engine {
     config: EngineConfig,
     sessions: Mutex<HashMap<String, Arc<Slot>>>,
     shutting_down: AtomicBool,
+    /// Pre-started Python sessions with the default limits.
+    pool: Mutex<VecDeque<Session>>,
+    pool_wake: tokio::sync::Notify,
 }
 
 fn seconds(
@@ -129,6 +136,8 @@ impl Engine {
             config,
             sessions: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
+            pool: Mutex::new(VecDeque::new()),
+            pool_wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -153,6 +162,64 @@ impl Engine {
         Ok(())
     }
 
+    /// A ready session: from the pool when the defaults fit, else a fresh one.
+    async fn obtain(
+        &self,
+        language: Language,
+        limits: Option<SessionLimits>,
+    ) -> Result<Session, EngineError> {
+        if language == Language::Python && limits.is_none() {
+            loop {
+                let pooled = self.pool.lock().ok().and_then(|mut p| p.pop_front());
+                let Some(session) = pooled else { break };
+                self.pool_wake.notify_one();
+                if session.alive() {
+                    return Ok(session);
+                }
+                session.close().await;
+            }
+        }
+        let limits = limits.unwrap_or_else(|| self.config.session_limits.clone());
+        Session::start(self.jail.clone(), language, limits).await
+    }
+
+    /// Sessions waiting in the pool.
+    pub fn pool_len(&self) -> usize {
+        self.pool.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Keeps the pool at its size until shutdown.
+    pub fn spawn_pool(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            while !engine.shutting_down.load(Ordering::Relaxed) {
+                if engine.pool_len() < engine.config.pool_size {
+                    let limits = engine.config.session_limits.clone();
+                    match Session::start(engine.jail.clone(), Language::Python, limits).await {
+                        Ok(session) => {
+                            if engine.shutting_down.load(Ordering::Relaxed) {
+                                session.close().await;
+                                break;
+                            }
+                            if let Ok(mut p) = engine.pool.lock() {
+                                p.push_back(session);
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("warden: cannot start a pooled session: {e}");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                    continue;
+                }
+                tokio::select! {
+                    _ = engine.pool_wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        })
+    }
+
     fn limits_for(&self, memory_mb: Option<u64>) -> Result<SessionLimits, EngineError> {
         let mut limits = self.config.session_limits.clone();
         if let Some(mb) = memory_mb {
@@ -175,14 +242,17 @@ impl Engine {
             self.config.max_idle_ttl,
             "idle_ttl",
         )?;
-        let limits = self.limits_for(req.memory_mb)?;
+        let limits = match req.memory_mb {
+            Some(_) => Some(self.limits_for(req.memory_mb)?),
+            None => None,
+        };
         if self.sessions.lock().map(|m| m.len()).unwrap_or(0) >= self.config.max_sessions {
             return Err(EngineError::Unavailable(format!(
                 "the server holds its maximum of {} sessions",
                 self.config.max_sessions
             )));
         }
-        let session = Session::start(self.jail.clone(), req.language, limits).await?;
+        let session = self.obtain(req.language, limits).await?;
         let now = SystemTime::now();
         let slot = Arc::new(Slot {
             id: new_id(),
@@ -358,14 +428,11 @@ impl Engine {
         )?;
         let language = req.language.unwrap_or(Language::Python);
         if language == Language::Python {
-            let mut session = Session::start(
-                self.jail.clone(),
-                language,
-                self.config.session_limits.clone(),
-            )
-            .await?;
+            let mut session = self.obtain(language, None).await?;
             let result = session.execute(&req.code, timeout, on_event).await;
-            session.close().await;
+            // The reply need not wait for the teardown. If the task is cancelled (at
+            // shutdown), dropping the session still tears the sandbox down.
+            tokio::spawn(session.close());
             return result.map(to_response);
         }
         // Languages without a session agent yet run as a plain program.
@@ -475,6 +542,14 @@ impl Engine {
         }
         for slot in &slots {
             close_slot(slot).await;
+        }
+        let pooled: Vec<Session> = self
+            .pool
+            .lock()
+            .map(|mut p| p.drain(..).collect())
+            .unwrap_or_default();
+        for session in pooled {
+            session.close().await;
         }
     }
 

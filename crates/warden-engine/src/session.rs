@@ -108,6 +108,10 @@ pub struct Session {
     replies: pipe::Receiver,
     stdout: pipe::Receiver,
     stderr: pipe::Receiver,
+    /// The same pipes, for draining with real `read` calls: tokio's `try_read` answers
+    /// from cached readiness and can miss bytes the kernel already holds.
+    stdout_raw: std::fs::File,
+    stderr_raw: std::fs::File,
     decoder: Decoder,
     next_id: u64,
     dead: Option<DeathReason>,
@@ -142,12 +146,16 @@ impl Session {
         let stderr = sandbox
             .take_stderr()
             .ok_or_else(|| EngineError::Protocol("no stderr".into()))?;
+        let stdout_raw = std::fs::File::from(stdout.try_clone()?);
+        let stderr_raw = std::fs::File::from(stderr.try_clone()?);
         let mut session = Session {
             language,
             requests: pipe::Sender::from_owned_fd(OwnedFd::from(req_w))?,
             replies: receiver(OwnedFd::from(rep_r))?,
             stdout: receiver(stdout)?,
             stderr: receiver(stderr)?,
+            stdout_raw,
+            stderr_raw,
             sandbox: Some(sandbox),
             decoder: Decoder::default(),
             next_id: 1,
@@ -199,6 +207,11 @@ impl Session {
             .as_ref()
             .ok_or(EngineError::SessionDead(DeathReason::Closed))?;
         Ok(sandbox.signaller()?)
+    }
+
+    /// Whether the sandbox still runs (a pooled session may have been killed meanwhile).
+    pub fn alive(&self) -> bool {
+        self.dead.is_none() && self.sandbox.as_ref().is_some_and(|s| !s.has_ended())
     }
 
     /// The host pid of the interpreter (for tests and diagnostics).
@@ -330,8 +343,8 @@ impl Session {
         cap: usize,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) {
-        while read_some(&self.stdout, buf, out, cap, on_event, Event::Stdout) == Read::Data {}
-        while read_some(&self.stderr, buf, err, cap, on_event, Event::Stderr) == Read::Data {}
+        while drain_once(&self.stdout_raw, buf, out, cap, on_event, Event::Stdout) {}
+        while drain_once(&self.stderr_raw, buf, err, cap, on_event, Event::Stderr) {}
     }
 
     /// The agent is gone: find out why, tear the sandbox down, and remember it.
@@ -372,6 +385,26 @@ fn reason_of(o: &Outcome) -> DeathReason {
         Some(LimitHit::CpuTime) => DeathReason::CpuLimit,
         Some(LimitHit::Timeout) => DeathReason::Timeout,
         None => DeathReason::Exited,
+    }
+}
+
+/// One real, non-blocking `read` (the pipe is O_NONBLOCK); true when data came.
+fn drain_once(
+    mut file: &std::fs::File,
+    buf: &mut [u8],
+    into: &mut StreamOutput,
+    cap: usize,
+    on_event: &mut (dyn FnMut(Event) + Send),
+    event: fn(Vec<u8>) -> Event,
+) -> bool {
+    use std::io::Read as _;
+    match file.read(buf) {
+        Ok(n) if n > 0 => {
+            into.push(&buf[..n], cap);
+            on_event(event(buf[..n].to_vec()));
+            true
+        }
+        _ => false,
     }
 }
 

@@ -736,6 +736,13 @@ impl Sandbox {
         self.stderr.take()
     }
 
+    /// Whether the sandbox's init has exited (the program ended or was killed).
+    pub fn has_ended(&self) -> bool {
+        sys::poll_readable(&[self.pidfd.as_raw_fd()], Some(Duration::ZERO))
+            .map(|r| r[0] != 0)
+            .unwrap_or(true)
+    }
+
     /// A descriptor that becomes readable when the sandbox has ended.
     pub fn pidfd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;

@@ -67,7 +67,9 @@ fn body<T: DeserializeOwned>(b: Result<Json<T>, JsonRejection>) -> Result<T, Api
 }
 
 async fn healthz(State(engine): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok", "sessions": engine.session_count()}))
+    Json(
+        serde_json::json!({"status": "ok", "sessions": engine.session_count(), "pool": engine.pool_len()}),
+    )
 }
 
 async fn create_session(
