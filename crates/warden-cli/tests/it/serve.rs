@@ -534,3 +534,38 @@ async fn shutdown_interrupts_cells_and_leaves_nothing_behind() {
         );
     }
 }
+
+#[tokio::test]
+async fn pooled_one_shot_runs_each_return_their_own_output() {
+    let mut s = Server::start(&["--pool-size", "3"]);
+    // Wait (bounded) until the pool is full.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let h: Value = client()
+            .get(s.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if h["pool"] == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pool did not fill: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 0..40 {
+        let v: Value = client()
+            .post(s.url("/v1/execute"))
+            .json(&json!({"code": format!("print({i})")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["stdout"], format!("{i}\n"), "run {i}: {v}");
+    }
+    s.stop();
+}
