@@ -1,6 +1,8 @@
 //! Errors of the engine, each mapping to one stable wire code.
 
 use warden_jail::JailError;
+
+use crate::files::FileError;
 use warden_protocol::ErrorCode;
 
 /// Why a session can no longer run code.
@@ -53,6 +55,8 @@ pub enum EngineError {
     #[error("the session agent broke the protocol: {0}")]
     Protocol(String),
     #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
     Jail(#[from] JailError),
     #[error("session I/O failed: {0}")]
     Io(#[from] std::io::Error),
@@ -69,6 +73,11 @@ impl EngineError {
             EngineError::Unavailable(_) => ErrorCode::Unavailable,
             EngineError::SessionDead(_) => ErrorCode::SessionDead,
             EngineError::UnsupportedLanguage(_) => ErrorCode::InvalidRequest,
+            EngineError::File(FileError::InvalidPath { .. }) => ErrorCode::InvalidPath,
+            EngineError::File(FileError::Forbidden { .. }) => ErrorCode::PathForbidden,
+            EngineError::File(FileError::NotFound(_)) => ErrorCode::FileNotFound,
+            EngineError::File(FileError::NoSpace { .. }) => ErrorCode::PayloadTooLarge,
+            EngineError::File(FileError::Io { .. }) => ErrorCode::Internal,
             EngineError::Jail(JailError::Invalid(_)) => ErrorCode::InvalidRequest,
             EngineError::Jail(JailError::RuntimeNotFound { .. }) => ErrorCode::RuntimeNotFound,
             EngineError::Jail(_) => ErrorCode::SandboxSetupFailed,

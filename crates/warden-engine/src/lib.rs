@@ -4,10 +4,12 @@
 
 pub mod agent;
 pub mod error;
+pub mod files;
 pub mod manager;
 pub mod protocol;
 pub mod session;
 
 pub use error::EngineError;
+pub use files::{FileEntry, FileError, Workspace};
 pub use manager::{Engine, EngineConfig};
 pub use session::{CellResult, CellStatus, Event, Session, SessionLimits};

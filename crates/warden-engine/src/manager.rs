@@ -1,17 +1,21 @@
 //! The session manager: every live session by id, with the operations the transports
 //! call (create, list, execute, interrupt, restart, delete), idle expiry and shutdown.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use warden_jail::{Command, Discard, Exit, Jail, LimitHit, Runtime, Signaller};
 use warden_protocol::{
-    CellErrorInfo, CellResponse, CreateSession, ExecuteRequest, Language, SessionInfo,
+    CellErrorInfo, CellResponse, CreateSession, ExecuteRequest, FileChange, FileContent, Language,
+    SessionInfo,
 };
 
 use crate::error::{DeathReason, EngineError};
+use crate::files::{FileEntry, OpenFile, Workspace};
 use crate::session::{CellResult, CellStatus, Event, Session, SessionLimits};
 
 /// Settings of the engine, with the server's maximums.
@@ -24,6 +28,11 @@ pub struct EngineConfig {
     pub default_cell_timeout: Duration,
     pub max_cell_timeout: Duration,
     pub max_memory_mb: u64,
+    pub max_disk_mb: u64,
+    /// Total decoded bytes of the `files` sent inline with an execute request.
+    pub max_inline_file_bytes: usize,
+    /// Changed files up to this size come back inline from a one-shot execution.
+    pub inline_result_file_bytes: u64,
     pub session_limits: SessionLimits,
     /// How often idle sessions are looked for.
     pub reap_interval: Duration,
@@ -42,6 +51,9 @@ impl Default for EngineConfig {
             default_cell_timeout: Duration::from_secs(30),
             max_cell_timeout: Duration::from_secs(600),
             max_memory_mb: 4096,
+            max_disk_mb: 8192,
+            max_inline_file_bytes: 10 << 20,
+            inline_result_file_bytes: 64 << 10,
             session_limits: SessionLimits::default(),
             reap_interval: Duration::from_secs(1),
             pool_size: 2,
@@ -58,6 +70,8 @@ struct Slot {
     execution_count: AtomicU64,
     dead: Mutex<Option<DeathReason>>,
     interrupter: Mutex<Option<Signaller>>,
+    /// The session's `/workspace`, reachable while a cell runs.
+    workspace: Mutex<Option<Arc<Workspace>>>,
     session: tokio::sync::Mutex<Option<Session>>,
 }
 
@@ -220,7 +234,16 @@ impl Engine {
         })
     }
 
-    fn limits_for(&self, memory_mb: Option<u64>) -> Result<SessionLimits, EngineError> {
+    /// The session limits for a request, or `None` when it asks for the defaults (so a
+    /// pooled sandbox fits).
+    fn limits_for(
+        &self,
+        memory_mb: Option<u64>,
+        disk_mb: Option<u64>,
+    ) -> Result<Option<SessionLimits>, EngineError> {
+        if memory_mb.is_none() && disk_mb.is_none() {
+            return Ok(None);
+        }
         let mut limits = self.config.session_limits.clone();
         if let Some(mb) = memory_mb {
             if mb < 16 || mb > self.config.max_memory_mb {
@@ -231,7 +254,53 @@ impl Engine {
             }
             limits.sandbox.memory_bytes = mb << 20;
         }
-        Ok(limits)
+        if let Some(mb) = disk_mb {
+            if mb < 1 || mb > self.config.max_disk_mb {
+                return Err(EngineError::Invalid(format!(
+                    "disk_mb must be between 1 and the server's maximum of {}",
+                    self.config.max_disk_mb
+                )));
+            }
+            limits.sandbox.workspace_bytes = mb << 20;
+            limits.sandbox.file_size_bytes = limits.sandbox.file_size_bytes.max(mb << 20);
+        }
+        Ok(Some(limits))
+    }
+
+    /// Decodes the files of a request, checking their total size.
+    fn decode_files(
+        &self,
+        files: &BTreeMap<String, FileContent>,
+    ) -> Result<Vec<(String, Vec<u8>)>, EngineError> {
+        let mut total = 0usize;
+        let mut out = Vec::with_capacity(files.len());
+        for (path, content) in files {
+            crate::files::components(path)?;
+            let bytes = match content {
+                FileContent::Text(t) => t.clone().into_bytes(),
+                FileContent::Encoded { content, encoding } => match encoding.as_deref() {
+                    None | Some("utf-8") | Some("utf8") => content.clone().into_bytes(),
+                    Some("base64") => BASE64.decode(content.as_bytes()).map_err(|e| {
+                        EngineError::Invalid(format!("file {path:?} is not valid base64: {e}"))
+                    })?,
+                    Some(other) => {
+                        return Err(EngineError::Invalid(format!(
+                            "file {path:?} has unknown encoding {other:?} (utf-8 or base64)"
+                        )))
+                    }
+                },
+            };
+            total += bytes.len();
+            if total > self.config.max_inline_file_bytes {
+                return Err(EngineError::TooLarge {
+                    what: "the inline files",
+                    size: total,
+                    limit: self.config.max_inline_file_bytes,
+                });
+            }
+            out.push((path.clone(), bytes));
+        }
+        Ok(out)
     }
 
     pub async fn create_session(&self, req: CreateSession) -> Result<SessionInfo, EngineError> {
@@ -242,10 +311,7 @@ impl Engine {
             self.config.max_idle_ttl,
             "idle_ttl",
         )?;
-        let limits = match req.memory_mb {
-            Some(_) => Some(self.limits_for(req.memory_mb)?),
-            None => None,
-        };
+        let limits = self.limits_for(req.memory_mb, req.disk_mb)?;
         if self.sessions.lock().map(|m| m.len()).unwrap_or(0) >= self.config.max_sessions {
             return Err(EngineError::Unavailable(format!(
                 "the server holds its maximum of {} sessions",
@@ -263,6 +329,7 @@ impl Engine {
             execution_count: AtomicU64::new(0),
             dead: Mutex::new(None),
             interrupter: Mutex::new(session.interrupter().ok()),
+            workspace: Mutex::new(workspace_of(&session)),
             session: tokio::sync::Mutex::new(Some(session)),
         });
         let info = slot.info();
@@ -322,6 +389,16 @@ impl Engine {
                 )));
             }
         }
+        if req.memory_mb.is_some() || req.disk_mb.is_some() {
+            return Err(EngineError::Invalid(
+                "memory_mb and disk_mb are set when a session is created, not per cell".into(),
+            ));
+        }
+        let files = self.decode_files(&req.files)?;
+        if !files.is_empty() {
+            let ws = self.workspace(id)?;
+            place_files(&ws, files).await?;
+        }
         let mut guard = slot
             .session
             .try_lock()
@@ -358,6 +435,57 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// The workspace of a live session (files can be used while a cell runs).
+    fn workspace(&self, id: &str) -> Result<Arc<Workspace>, EngineError> {
+        let slot = self.slot(id)?;
+        if let Some(reason) = slot.dead.lock().ok().and_then(|d| *d) {
+            return Err(EngineError::SessionDead(reason));
+        }
+        slot.touch();
+        let ws = slot.workspace.lock().ok().and_then(|w| w.clone());
+        ws.ok_or(EngineError::SessionDead(DeathReason::Exited))
+    }
+
+    /// Opens a regular file of the session's workspace for reading.
+    pub fn read_file(&self, id: &str, path: &str) -> Result<OpenFile, EngineError> {
+        Ok(self.workspace(id)?.read(path)?)
+    }
+
+    /// Writes a file into the session's workspace from a stream (never held whole in
+    /// memory). `size`, when known in advance, is checked against the free space first.
+    pub async fn write_file(
+        &self,
+        id: &str,
+        path: &str,
+        size: Option<u64>,
+        data: impl tokio::io::AsyncRead + Unpin,
+    ) -> Result<FileEntry, EngineError> {
+        self.check_open()?;
+        let ws = self.workspace(id)?;
+        crate::files::components(path)?;
+        if let Some(size) = size {
+            let free = ws.available();
+            if size > free {
+                return Err(EngineError::TooLarge {
+                    what: "the file",
+                    size: size as usize,
+                    limit: free as usize,
+                });
+            }
+        }
+        Ok(ws.write(path, data).await?)
+    }
+
+    /// Deletes a file, symlink or directory tree of the session's workspace.
+    pub fn delete_file(&self, id: &str, path: &str) -> Result<(), EngineError> {
+        Ok(self.workspace(id)?.remove(path)?)
+    }
+
+    /// Lists a directory of the session's workspace.
+    pub fn list_files(&self, id: &str, path: &str) -> Result<Vec<FileEntry>, EngineError> {
+        Ok(self.workspace(id)?.list(path)?)
     }
 
     /// Interrupts the session's running cell; harmless when it is idle.
@@ -402,6 +530,9 @@ impl Engine {
         if let Ok(mut i) = slot.interrupter.lock() {
             *i = session.interrupter().ok();
         }
+        if let Ok(mut w) = slot.workspace.lock() {
+            *w = workspace_of(&session);
+        }
         *guard = Some(session);
         drop(guard);
         if let Ok(mut d) = slot.dead.lock() {
@@ -427,13 +558,13 @@ impl Engine {
             "timeout",
         )?;
         let language = req.language.unwrap_or(Language::Python);
+        let limits = self.limits_for(req.memory_mb, req.disk_mb)?;
+        let files = self.decode_files(&req.files)?;
         if language == Language::Python {
-            let mut session = self.obtain(language, None).await?;
-            let result = session.execute(&req.code, timeout, on_event).await;
-            // The reply need not wait for the teardown. If the task is cancelled (at
-            // shutdown), dropping the session still tears the sandbox down.
-            tokio::spawn(session.close());
-            return result.map(to_response);
+            let session = self.obtain(language, limits).await?;
+            return self
+                .run_once(session, &req.code, files, timeout, on_event)
+                .await;
         }
         // Languages without a session agent yet run as a plain program.
         let runtime = match language {
@@ -481,7 +612,68 @@ impl Engine {
             stderr_truncated: o.stderr.truncated,
             timed_out: o.limit == Some(LimitHit::Timeout),
             duration_ms: o.duration.as_secs_f64() * 1000.0,
+            files: None,
         })
+    }
+
+    /// Runs one cell in a fresh session and discards it: the request's files are placed
+    /// first, and the files the cell created or changed are reported.
+    async fn run_once(
+        &self,
+        mut session: Session,
+        code: &str,
+        files: Vec<(String, Vec<u8>)>,
+        timeout: Duration,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<CellResponse, EngineError> {
+        let ws = workspace_of(&session);
+        let result = async {
+            if let Some(ws) = &ws {
+                place_files(ws, files).await?;
+            }
+            let before = ws.as_ref().map(|w| w.snapshot()).unwrap_or_default();
+            let r = session.execute(code, timeout, on_event).await?;
+            let mut response = to_response(r);
+            if let Some(ws) = &ws {
+                response.files = Some(self.changed_files(ws, &before));
+            }
+            Ok(response)
+        }
+        .await;
+        // The reply need not wait for the teardown. If the task is cancelled (at
+        // shutdown), dropping the session still tears the sandbox down.
+        tokio::spawn(session.close());
+        result
+    }
+
+    /// Files created or changed since `before`; small ones with their content.
+    fn changed_files(&self, ws: &Workspace, before: &crate::files::Snapshot) -> Vec<FileChange> {
+        let limit = self.config.inline_result_file_bytes;
+        ws.snapshot()
+            .changed_since(before)
+            .into_iter()
+            .map(|(path, size)| {
+                let data = (size <= limit)
+                    .then(|| ws.read_small(&path, limit))
+                    .flatten();
+                let (content, encoding) = match data {
+                    Some(d) => match String::from_utf8(d) {
+                        Ok(text) => (Some(text), Some("utf-8".to_string())),
+                        Err(e) => (
+                            Some(BASE64.encode(e.into_bytes())),
+                            Some("base64".to_string()),
+                        ),
+                    },
+                    None => (None, None),
+                };
+                FileChange {
+                    path,
+                    size,
+                    content,
+                    encoding,
+                }
+            })
+            .collect()
     }
 
     /// Closes sessions idle for longer than their TTL, and dead ones no one asked about
@@ -558,6 +750,21 @@ impl Engine {
     }
 }
 
+/// Writes the decoded files of a request into a workspace.
+async fn place_files(ws: &Workspace, files: Vec<(String, Vec<u8>)>) -> Result<(), EngineError> {
+    for (path, data) in files {
+        ws.write(&path, &data[..]).await?;
+    }
+    Ok(())
+}
+
+fn workspace_of(session: &Session) -> Option<Arc<Workspace>> {
+    session
+        .workspace()
+        .and_then(|p| Workspace::open(p).ok())
+        .map(Arc::new)
+}
+
 /// Signals a session's interpreter, if it still runs.
 fn signal(slot: &Slot, sig: i32) {
     if let Ok(g) = slot.interrupter.lock() {
@@ -611,5 +818,6 @@ fn to_response(r: CellResult) -> CellResponse {
         stderr_truncated: r.stderr.truncated,
         timed_out: r.timed_out,
         duration_ms: r.duration.as_secs_f64() * 1000.0,
+        files: None,
     }
 }

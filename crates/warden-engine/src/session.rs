@@ -40,6 +40,8 @@ impl Default for SessionLimits {
             sandbox: Limits {
                 timeout: Duration::from_secs(24 * 3600),
                 cpu_time: Some(Duration::from_secs(24 * 3600)),
+                workspace_bytes: 512 << 20,
+                file_size_bytes: 512 << 20,
                 ..Limits::default()
             },
             interrupt_grace: Duration::from_secs(2),

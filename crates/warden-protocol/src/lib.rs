@@ -90,6 +90,14 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists but not with this method.
     MethodNotAllowed,
+    /// A file path is malformed: absolute, `..`, empty components, or a directory where
+    /// a file is needed.
+    InvalidPath,
+    /// A file path names or passes through a symlink, fifo, socket or device: never
+    /// followed or read.
+    PathForbidden,
+    /// No such file in the workspace.
+    FileNotFound,
     /// An internal error; details are in the server log, not the reply.
     Internal,
 }
@@ -113,6 +121,9 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::InvalidPath => "INVALID_PATH",
+            ErrorCode::PathForbidden => "PATH_FORBIDDEN",
+            ErrorCode::FileNotFound => "FILE_NOT_FOUND",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -168,6 +179,8 @@ pub struct CreateSession {
     pub idle_ttl: Option<f64>,
     /// Memory limit in MiB for the session's whole life.
     pub memory_mb: Option<u64>,
+    /// Size of `/workspace` in MiB.
+    pub disk_mb: Option<u64>,
 }
 
 fn default_language() -> Language {
@@ -197,6 +210,41 @@ pub struct ExecuteRequest {
     pub language: Option<Language>,
     /// Seconds before the cell is interrupted.
     pub timeout: Option<f64>,
+    /// Files placed in `/workspace` before the code runs: path → content.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, FileContent>,
+    /// Only for one-shot: memory limit in MiB of the fresh sandbox.
+    pub memory_mb: Option<u64>,
+    /// Only for one-shot: size of `/workspace` in MiB.
+    pub disk_mb: Option<u64>,
+}
+
+/// The content of a file sent inline: a UTF-8 string, or `{"content": "...",
+/// "encoding": "base64"}` for any bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FileContent {
+    Text(String),
+    Encoded {
+        content: String,
+        /// `utf-8` (the default) or `base64`.
+        #[serde(default)]
+        encoding: Option<String>,
+    },
+}
+
+/// A file a one-shot execution created or changed in `/workspace`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileChange {
+    /// Path relative to `/workspace`.
+    pub path: String,
+    pub size: u64,
+    /// The content, when the file is small enough to be sent inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// `utf-8` or `base64`, with `content`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
 }
 
 /// An exception raised by a cell.
@@ -225,6 +273,9 @@ pub struct CellResponse {
     /// The cell's timeout fired and the cell was interrupted.
     pub timed_out: bool,
     pub duration_ms: f64,
+    /// One-shot only: files created or changed in `/workspace`, sorted by path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<FileChange>>,
 }
 
 /// The one error shape on the wire: `{"error": {"code": "...", "message": "..."}}`.
@@ -272,6 +323,9 @@ mod tests {
             ErrorCode::Unavailable,
             ErrorCode::NotFound,
             ErrorCode::MethodNotAllowed,
+            ErrorCode::InvalidPath,
+            ErrorCode::PathForbidden,
+            ErrorCode::FileNotFound,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

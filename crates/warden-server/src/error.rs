@@ -23,8 +23,11 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self.code {
-            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::NotFound | ErrorCode::SessionNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::InvalidRequest | ErrorCode::InvalidPath => StatusCode::BAD_REQUEST,
+            ErrorCode::PathForbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound | ErrorCode::SessionNotFound | ErrorCode::FileNotFound => {
+                StatusCode::NOT_FOUND
+            }
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::SessionBusy => StatusCode::CONFLICT,
             ErrorCode::SessionDead => StatusCode::GONE,

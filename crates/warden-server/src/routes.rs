@@ -4,9 +4,10 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,6 +16,7 @@ use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::StreamExt;
+use tokio_util::io::{ReaderStream, StreamReader};
 use warden_engine::{Engine, Event};
 use warden_protocol::{CreateSession, ErrorBody, ErrorCode, ExecuteRequest};
 
@@ -25,8 +27,10 @@ type AppState = Arc<Engine>;
 
 /// The HTTP API over an engine.
 pub fn router(engine: Arc<Engine>) -> Router {
-    // Room for the code limit plus JSON escaping; larger bodies get 413.
-    let body_limit = engine.config().max_code_bytes * 2 + (64 << 10);
+    // Room for the code and inline files limits plus JSON escaping and base64; larger
+    // JSON bodies get 413 (file uploads stream and are bounded by the workspace).
+    let config = engine.config();
+    let body_limit = config.max_code_bytes * 2 + config.max_inline_file_bytes * 2 + (64 << 10);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/execute", post(execute_once))
@@ -35,6 +39,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/v1/sessions/{id}/execute", post(execute))
         .route("/v1/sessions/{id}/interrupt", post(interrupt))
         .route("/v1/sessions/{id}/restart", post(restart))
+        .route("/v1/sessions/{id}/files", get(list_files))
+        .route(
+            "/v1/sessions/{id}/files/{*path}",
+            get(read_file).put(write_file).delete(delete_file),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -112,6 +121,68 @@ async fn restart(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(engine.restart(&id).await?).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    path: String,
+}
+
+/// `GET /v1/sessions/{id}/files?path=DIR`: the entries of a workspace directory.
+async fn list_files(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    let entries = engine.list_files(&id, &q.path)?;
+    Ok(Json(serde_json::json!({"path": q.path, "entries": entries})).into_response())
+}
+
+/// `GET /v1/sessions/{id}/files/{path}`: the file's bytes, streamed from the workspace.
+async fn read_file(
+    State(engine): State<AppState>,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let open = engine.read_file(&id, &path)?;
+    let stream = ReaderStream::new(tokio::fs::File::from_std(open.file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, open.entry.size.to_string()),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `PUT /v1/sessions/{id}/files/{path}`: writes the request body, streamed, to the file.
+async fn write_file(
+    State(engine): State<AppState>,
+    Path((id, path)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let size = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let data = StreamReader::new(
+        body.into_data_stream()
+            .map(|r| r.map_err(std::io::Error::other)),
+    );
+    let entry = engine.write_file(&id, &path, size, data).await?;
+    Ok((StatusCode::CREATED, Json(entry)).into_response())
+}
+
+/// `DELETE /v1/sessions/{id}/files/{path}`: a file, a symlink, or a directory tree.
+async fn delete_file(
+    State(engine): State<AppState>,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    engine.delete_file(&id, &path)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn execute_once(

@@ -10,13 +10,13 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Server {
-    fn start(extra: &[&str]) -> Server {
+    pub(crate) fn start(extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
@@ -41,16 +41,16 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// SIGTERM by pid, then a bounded wait; SIGKILL if it does not stop.
-    fn stop(&mut self) -> Duration {
+    pub(crate) fn stop(&mut self) -> Duration {
         let start = Instant::now();
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
@@ -76,11 +76,11 @@ impl Drop for Server {
     }
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-async fn create(s: &Server, body: Value) -> String {
+pub(crate) async fn create(s: &Server, body: Value) -> String {
     let r = client()
         .post(s.url("/v1/sessions"))
         .json(&body)
@@ -94,7 +94,7 @@ async fn create(s: &Server, body: Value) -> String {
         .to_string()
 }
 
-async fn exec(s: &Server, id: &str, code: &str) -> (StatusCode, Value) {
+pub(crate) async fn exec(s: &Server, id: &str, code: &str) -> (StatusCode, Value) {
     let r = client()
         .post(s.url(&format!("/v1/sessions/{id}/execute")))
         .json(&json!({ "code": code }))
@@ -104,7 +104,7 @@ async fn exec(s: &Server, id: &str, code: &str) -> (StatusCode, Value) {
     (r.status(), r.json().await.unwrap())
 }
 
-fn plain(v: &Value) -> &str {
+pub(crate) fn plain(v: &Value) -> &str {
     v["value"]["text/plain"].as_str().unwrap_or("<none>")
 }
 
