@@ -6,6 +6,7 @@ pub mod agent;
 pub mod error;
 pub mod files;
 pub mod manager;
+pub mod metrics;
 pub mod protocol;
 pub mod session;
 

@@ -16,6 +16,7 @@ use warden_protocol::{
 
 use crate::error::{DeathReason, EngineError};
 use crate::files::{FileEntry, OpenFile, Workspace};
+use crate::metrics::{Kind, Metrics};
 use crate::session::{CellResult, CellStatus, Event, Session, SessionLimits};
 
 /// Settings of the engine, with the server's maximums.
@@ -119,6 +120,7 @@ pub struct Engine {
     /// Pre-started Python sessions with the default limits.
     pool: Mutex<VecDeque<Session>>,
     pool_wake: tokio::sync::Notify,
+    metrics: Metrics,
 }
 
 fn seconds(
@@ -152,11 +154,33 @@ impl Engine {
             shutting_down: AtomicBool::new(false),
             pool: Mutex::new(VecDeque::new()),
             pool_wake: tokio::sync::Notify::new(),
+            metrics: Metrics::default(),
         })
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The metrics as OpenMetrics text (see [`crate::metrics::CONTENT_TYPE`]).
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(self.session_count(), self.pool_len())
+    }
+
+    fn record(
+        &self,
+        kind: Kind,
+        language: Language,
+        result: &Result<CellResponse, EngineError>,
+        started: Instant,
+    ) {
+        let status = match result {
+            Ok(r) if r.timed_out => "timeout".to_string(),
+            Ok(r) => r.status.clone(),
+            Err(e) => e.code().as_str().to_ascii_lowercase(),
+        };
+        self.metrics
+            .execution(kind, language, status, started.elapsed());
     }
 
     fn slot(&self, id: &str) -> Result<Arc<Slot>, EngineError> {
@@ -336,6 +360,7 @@ impl Engine {
         if let Ok(mut m) = self.sessions.lock() {
             m.insert(slot.id.clone(), slot);
         }
+        self.metrics.session_created();
         Ok(info)
     }
 
@@ -362,11 +387,25 @@ impl Engine {
             .and_then(|mut m| m.remove(id))
             .ok_or_else(|| EngineError::SessionNotFound(id.to_string()))?;
         close_slot(&slot).await;
+        self.metrics.session_closed("deleted");
         Ok(())
     }
 
     /// Runs a cell in a session. A second call while one runs gets `SessionBusy`.
     pub async fn execute(
+        &self,
+        id: &str,
+        req: ExecuteRequest,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<CellResponse, EngineError> {
+        let started = Instant::now();
+        let language = self.slot(id)?.language;
+        let result = self.execute_in_session(id, req, on_event).await;
+        self.record(Kind::Cell, language, &result, started);
+        result
+    }
+
+    async fn execute_in_session(
         &self,
         id: &str,
         req: ExecuteRequest,
@@ -549,6 +588,18 @@ impl Engine {
         req: ExecuteRequest,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> Result<CellResponse, EngineError> {
+        let started = Instant::now();
+        let language = req.language.unwrap_or(Language::Python);
+        let result = self.run_one_shot(req, on_event).await;
+        self.record(Kind::OneShot, language, &result, started);
+        result
+    }
+
+    async fn run_one_shot(
+        &self,
+        req: ExecuteRequest,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<CellResponse, EngineError> {
         self.check_open()?;
         self.check_code(&req.code)?;
         let timeout = seconds(
@@ -700,6 +751,7 @@ impl Engine {
         };
         for slot in &expired {
             close_slot(slot).await;
+            self.metrics.session_closed("expired");
         }
         expired.len()
     }
@@ -734,6 +786,7 @@ impl Engine {
         }
         for slot in &slots {
             close_slot(slot).await;
+            self.metrics.session_closed("shutdown");
         }
         let pooled: Vec<Session> = self
             .pool

@@ -33,6 +33,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     let body_limit = config.max_code_bytes * 2 + config.max_inline_file_bytes * 2 + (64 << 10);
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/v1/execute", post(execute_once))
         .route("/v1/sessions", post(create_session).get(list_sessions))
         .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
@@ -79,6 +80,14 @@ async fn healthz(State(engine): State<AppState>) -> Json<serde_json::Value> {
     Json(
         serde_json::json!({"status": "ok", "sessions": engine.session_count(), "pool": engine.pool_len()}),
     )
+}
+
+async fn metrics(State(engine): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, warden_engine::metrics::CONTENT_TYPE)],
+        engine.metrics_text(),
+    )
+        .into_response()
 }
 
 async fn create_session(

@@ -569,3 +569,61 @@ async fn pooled_one_shot_runs_each_return_their_own_output() {
     }
     s.stop();
 }
+
+/// The value of one sample line of the metrics text, by its exact name and labels.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_sessions_and_executions_by_status() {
+    let mut s = Server::start(&[]);
+    let id = create(&s, json!({})).await;
+    exec(&s, &id, "1").await;
+    exec(&s, &id, "2").await;
+    exec(&s, &id, "1/0").await;
+    let r = client()
+        .post(s.url("/v1/execute"))
+        .json(&json!({"code": "print(1)"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = client().get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = r.text().await.unwrap();
+    let cell = |status: &str| {
+        sample(
+            &text,
+            &format!(
+                "warden_executions_total{{kind=\"cell\",language=\"python\",status=\"{status}\"}}"
+            ),
+        )
+    };
+    assert_eq!(cell("ok"), Some(2.0), "{text}");
+    assert_eq!(cell("error"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "warden_executions_total{kind=\"oneshot\",language=\"python\",status=\"ok\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "warden_sessions"), Some(1.0));
+    assert_eq!(sample(&text, "warden_sessions_created_total"), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            "warden_execution_duration_seconds_count{kind=\"cell\"}"
+        ),
+        Some(3.0)
+    );
+    assert!(text.contains("warden_pool_sessions "));
+    s.stop();
+}

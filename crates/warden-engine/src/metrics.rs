@@ -1,0 +1,152 @@
+//! The engine's Prometheus metrics (OpenMetrics text): live sessions, the pool, and
+//! executions by kind, language and outcome with their durations.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use warden_protocol::Language;
+
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Whether an execution ran in a session or one-shot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Cell,
+    OneShot,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ExecLabels {
+    kind: &'static str,
+    language: &'static str,
+    /// `ok`, `error` (the code raised), `timeout` (interrupted by its timeout), or the
+    /// error code of a refused or failed execution in lower case.
+    status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Cell => "cell",
+        Kind::OneShot => "oneshot",
+    }
+}
+
+fn duration_histogram() -> Histogram {
+    // 0.25 ms .. ~65 s.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.000_25, 2.0, 19,
+    ))
+}
+
+/// Counters and gauges, shared by every transport.
+pub struct Metrics {
+    registry: Registry,
+    sessions: Gauge,
+    pool: Gauge,
+    executions: Family<ExecLabels, Counter>,
+    durations: Family<KindLabels, Histogram>,
+    sessions_created: Counter,
+    sessions_closed: Family<ReasonLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("warden");
+        let sessions = Gauge::default();
+        let pool = Gauge::default();
+        let executions = Family::<ExecLabels, Counter>::default();
+        let durations =
+            Family::<KindLabels, Histogram>::new_with_constructor(duration_histogram as fn() -> _);
+        let sessions_created = Counter::default();
+        let sessions_closed = Family::<ReasonLabels, Counter>::default();
+        registry.register("sessions", "Live sessions", sessions.clone());
+        registry.register(
+            "pool_sessions",
+            "Pre-started sessions waiting in the pool",
+            pool.clone(),
+        );
+        registry.register(
+            "executions",
+            "Executions by kind, language and outcome",
+            executions.clone(),
+        );
+        registry.register(
+            "execution_duration_seconds",
+            "Wall time of executions, as the engine saw it",
+            durations.clone(),
+        );
+        registry.register(
+            "sessions_created",
+            "Sessions created",
+            sessions_created.clone(),
+        );
+        registry.register(
+            "sessions_closed",
+            "Sessions closed, by reason",
+            sessions_closed.clone(),
+        );
+        Metrics {
+            registry,
+            sessions,
+            pool,
+            executions,
+            durations,
+            sessions_created,
+            sessions_closed,
+        }
+    }
+}
+
+impl Metrics {
+    pub(crate) fn execution(&self, kind: Kind, language: Language, status: String, took: Duration) {
+        self.executions
+            .get_or_create(&ExecLabels {
+                kind: kind_name(kind),
+                language: language.as_str(),
+                status,
+            })
+            .inc();
+        self.durations
+            .get_or_create(&KindLabels {
+                kind: kind_name(kind),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn session_created(&self) {
+        self.sessions_created.inc();
+    }
+
+    /// `reason`: `deleted`, `expired` or `shutdown`.
+    pub(crate) fn session_closed(&self, reason: &'static str) {
+        self.sessions_closed
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// The metrics as OpenMetrics text, with the gauges read now.
+    pub fn render(&self, sessions: usize, pool: usize) -> String {
+        self.sessions.set(sessions as i64);
+        self.pool.set(pool as i64);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
