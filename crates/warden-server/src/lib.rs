@@ -3,7 +3,9 @@
 
 mod error;
 mod routes;
+mod stream;
 mod utf8;
+mod ws;
 
 pub use error::ApiError;
 pub use routes::router;

@@ -17,11 +17,11 @@ use serde::de::DeserializeOwned;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::StreamExt;
 use tokio_util::io::{ReaderStream, StreamReader};
-use warden_engine::{Engine, Event};
-use warden_protocol::{CreateSession, ErrorBody, ErrorCode, ExecuteRequest};
+use warden_engine::Engine;
+use warden_protocol::{CreateSession, ErrorCode, ExecuteRequest};
 
 use crate::error::ApiError;
-use crate::utf8::Utf8Chunks;
+use crate::stream::{run_streamed, StreamEvent};
 
 type AppState = Arc<Engine>;
 
@@ -38,6 +38,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/v1/sessions", post(create_session).get(list_sessions))
         .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
         .route("/v1/sessions/{id}/execute", post(execute))
+        .route("/v1/sessions/{id}/ws", get(crate::ws::session_socket))
         .route("/v1/sessions/{id}/interrupt", post(interrupt))
         .route("/v1/sessions/{id}/restart", post(restart))
         .route("/v1/sessions/{id}/files", get(list_files))
@@ -246,42 +247,11 @@ fn event_stream(
     id: String,
     req: ExecuteRequest,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<SseEvent>();
-    tokio::spawn(async move {
-        let (mut out, mut err) = (Utf8Chunks::default(), Utf8Chunks::default());
-        let events = tx.clone();
-        let text_event = |name: &str, text: String| {
-            SseEvent::default()
-                .event(name)
-                .data(serde_json::json!({"text": text}).to_string())
-        };
-        let mut on_event = |e: Event| {
-            let (name, text) = match e {
-                Event::Stdout(b) => ("stdout", out.push(&b)),
-                Event::Stderr(b) => ("stderr", err.push(&b)),
-            };
-            if !text.is_empty() {
-                let _ = events.send(text_event(name, text));
-            }
-        };
-        let result = engine.execute(&id, req, &mut on_event).await;
-        for (name, rest) in [("stdout", out.finish()), ("stderr", err.finish())] {
-            if !rest.is_empty() {
-                let _ = tx.send(text_event(name, rest));
-            }
-        }
-        let last = match result {
-            Ok(r) => SseEvent::default()
-                .event("result")
-                .data(serde_json::to_string(&r).unwrap_or_default()),
-            Err(e) => {
-                let e = ApiError::from(e);
-                SseEvent::default().event("error").data(
-                    serde_json::to_string(&ErrorBody::new(e.code, e.message)).unwrap_or_default(),
-                )
-            }
-        };
-        let _ = tx.send(last);
-    });
-    UnboundedReceiverStream::new(rx).map(Ok)
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<StreamEvent>();
+    tokio::spawn(run_streamed(engine, id, req, tx));
+    UnboundedReceiverStream::new(rx).map(|e| {
+        Ok(SseEvent::default()
+            .event(e.name())
+            .data(e.payload().to_string()))
+    })
 }

@@ -627,3 +627,86 @@ async fn metrics_count_sessions_and_executions_by_status() {
     assert!(text.contains("warden_pool_sessions "));
     s.stop();
 }
+
+#[tokio::test]
+async fn websocket_carries_the_same_events() {
+    use tokio_tungstenite::tungstenite::Message;
+    let mut s = Server::start(&[]);
+    let id = create(&s, json!({})).await;
+    let ws_url = s
+        .url(&format!("/v1/sessions/{id}/ws"))
+        .replacen("http", "ws", 1);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    async fn next(
+        ws: &mut (impl futures_util::Stream<
+            Item = Result<Message, tokio_tungstenite::tungstenite::Error>,
+        > + Unpin),
+    ) -> Value {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
+                .await
+                .expect("no message within 20 s")
+                .unwrap()
+                .unwrap();
+            if let Message::Text(t) = m {
+                return serde_json::from_str(&t).unwrap();
+            }
+        }
+    }
+    use futures_util::SinkExt;
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "execute", "code": "x = 41"})))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["type"], "result");
+    ws.send(send(json!({"type": "execute",
+        "code": "import time\nprint('first', flush=True)\ntime.sleep(1)\nprint('second')\nx + 1"})))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let first = next(&mut ws).await;
+    assert_eq!(
+        (first["type"].as_str(), first["text"].as_str()),
+        (Some("stdout"), Some("first\n"))
+    );
+    let first_at = started.elapsed();
+    let mut texts = String::new();
+    let result = loop {
+        let m = next(&mut ws).await;
+        match m["type"].as_str() {
+            Some("stdout") => texts.push_str(m["text"].as_str().unwrap()),
+            Some("result") => break m,
+            other => panic!("unexpected {other:?}: {m}"),
+        }
+    };
+    assert!(started.elapsed() >= first_at + Duration::from_millis(800));
+    assert_eq!(texts, "second\n");
+    assert_eq!(result["result"]["value"]["text/plain"], "42");
+    // Interrupt over the same socket; state survives.
+    ws.send(send(json!({"type": "execute", "code": "while True: pass"})))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ws.send(send(json!({"type": "interrupt"}))).await.unwrap();
+    let m = next(&mut ws).await;
+    assert_eq!(m["result"]["error"]["name"], "KeyboardInterrupt", "{m}");
+    // A bad message gets an error event and the socket stays usable.
+    ws.send(send(json!({"type": "dance"}))).await.unwrap();
+    let m = next(&mut ws).await;
+    assert_eq!(
+        (m["type"].as_str(), m["error"]["code"].as_str()),
+        (Some("error"), Some("INVALID_REQUEST"))
+    );
+    ws.send(send(json!({"type": "execute", "code": "x"})))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["result"]["value"]["text/plain"], "41");
+    ws.close(None).await.unwrap();
+    // No socket for a session that does not exist.
+    let bad = s.url("/v1/sessions/ses_nope/ws").replacen("http", "ws", 1);
+    match tokio_tungstenite::connect_async(&bad).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 404),
+        other => panic!("expected 404, got {other:?}"),
+    }
+    s.stop();
+}
