@@ -665,12 +665,10 @@ async fn websocket_carries_the_same_events() {
         .unwrap();
     let started = Instant::now();
     let first = next(&mut ws).await;
-    assert_eq!(
-        (first["type"].as_str(), first["text"].as_str()),
-        (Some("stdout"), Some("first\n"))
-    );
+    assert_eq!(first["type"], "stdout");
+    assert!(first["text"].as_str().unwrap().starts_with("first"));
     let first_at = started.elapsed();
-    let mut texts = String::new();
+    let mut texts = first["text"].as_str().unwrap().to_string();
     let result = loop {
         let m = next(&mut ws).await;
         match m["type"].as_str() {
@@ -680,7 +678,7 @@ async fn websocket_carries_the_same_events() {
         }
     };
     assert!(started.elapsed() >= first_at + Duration::from_millis(800));
-    assert_eq!(texts, "second\n");
+    assert_eq!(texts, "first\nsecond\n");
     assert_eq!(result["result"]["value"]["text/plain"], "42");
     // Interrupt over the same socket; state survives.
     ws.send(send(json!({"type": "execute", "code": "while True: pass"})))
