@@ -28,6 +28,8 @@ enum Commands {
     Doctor(doctor::DoctorArgs),
     /// Measure warden's start-up overhead against a bare interpreter and bubblewrap.
     Bench(bench::BenchArgs),
+    /// Print the OpenAPI document of the HTTP API (as served at /openapi.json).
+    Openapi,
 }
 
 fn main() {
@@ -37,6 +39,16 @@ fn main() {
         Commands::Serve(args) => serve::main(args),
         Commands::Doctor(args) => doctor::main(args),
         Commands::Bench(args) => bench::main(args),
+        Commands::Openapi => match warden_server::openapi().to_pretty_json() {
+            Ok(doc) => {
+                println!("{doc}");
+                0
+            }
+            Err(e) => {
+                eprintln!("warden: {e}");
+                1
+            }
+        },
     };
     std::process::exit(code);
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Stat, Uid};
 use rustix::io::Errno;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+pub use warden_protocol::{FileEntry, FileKind};
 
 /// Longest path accepted, in bytes.
 const MAX_PATH: usize = 4096;
@@ -50,26 +51,12 @@ pub enum FileError {
     },
 }
 
-/// One entry of a listing.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct FileEntry {
-    /// Path relative to `/workspace`.
-    pub path: String,
-    pub name: String,
-    /// `file`, `directory`, `symlink` or `other` (fifo, socket, device).
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub size: u64,
-    /// Modification time, seconds since the Unix epoch.
-    pub mtime: f64,
-}
-
-fn kind_of(st: &Stat) -> &'static str {
+fn kind_of(st: &Stat) -> FileKind {
     match FileType::from_raw_mode(st.st_mode) {
-        FileType::RegularFile => "file",
-        FileType::Directory => "directory",
-        FileType::Symlink => "symlink",
-        _ => "other",
+        FileType::RegularFile => FileKind::File,
+        FileType::Directory => FileKind::Directory,
+        FileType::Symlink => FileKind::Symlink,
+        _ => FileKind::Other,
     }
 }
 
@@ -233,8 +220,8 @@ impl Workspace {
         let fd = self.open_at(path, &parts, OFlags::RDONLY | OFlags::NONBLOCK)?;
         let st = rustix::fs::fstat(&fd).map_err(|e| Self::io_error("cannot stat", path, e))?;
         match kind_of(&st) {
-            "file" => {}
-            "directory" => {
+            FileKind::File => {}
+            FileKind::Directory => {
                 return Err(FileError::InvalidPath {
                     path: path.into(),
                     reason: "it is a directory; list it instead",
@@ -370,7 +357,7 @@ impl Workspace {
         let dir = self.parent_dir(path, &parts, false)?;
         let st = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| Self::io_error("cannot stat", path, e))?;
-        if kind_of(&st) == "directory" {
+        if kind_of(&st) == FileKind::Directory {
             remove_tree(&dir, name, 0).map_err(|e| Self::io_error("cannot delete", path, e))
         } else {
             rustix::fs::unlinkat(&dir, name, AtFlags::empty())
@@ -468,11 +455,11 @@ fn walk(dir: &OwnedFd, prefix: String, depth: usize, out: &mut BTreeMap<String, 
         };
         let path = format!("{prefix}{name}");
         match kind_of(&st) {
-            "file" => {
+            FileKind::File => {
                 let mtime = st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128;
                 out.insert(path, (st.st_size as u64, mtime, st.st_ino));
             }
-            "directory" => {
+            FileKind::Directory => {
                 if let Ok(sub) = rustix::fs::openat2(
                     dir,
                     name,
@@ -610,7 +597,7 @@ mod tests {
         let e = ws.write("sub/deep/f.bin", &data[..]).await.unwrap();
         assert_eq!(
             (e.size, e.kind, e.path.as_str()),
-            (300_000, "file", "sub/deep/f.bin")
+            (300_000, FileKind::File, "sub/deep/f.bin")
         );
         assert_eq!(
             std::fs::read(dir.path().join("sub/deep/f.bin")).unwrap(),
@@ -620,7 +607,10 @@ mod tests {
         assert!(ws.read_small("sub/deep/f.bin", 10).is_none());
         let list = ws.list("sub").unwrap();
         assert_eq!(list.len(), 1);
-        assert_eq!((list[0].name.as_str(), list[0].kind), ("deep", "directory"));
+        assert_eq!(
+            (list[0].name.as_str(), list[0].kind),
+            ("deep", FileKind::Directory)
+        );
         // Replacing keeps no temporary file behind.
         ws.write("sub/deep/f.bin", &b"x"[..]).await.unwrap();
         assert_eq!(ws.list("sub/deep").unwrap().len(), 1);

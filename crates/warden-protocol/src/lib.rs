@@ -4,9 +4,10 @@
 //! Error codes are defined once, in [`ErrorCode`], and never change meaning.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A language warden can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     #[default]
@@ -56,7 +57,7 @@ impl std::fmt::Display for Language {
 }
 
 /// Stable, upper-case error codes. Documented in docs/ERRORS.md; a code's meaning never changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     /// The program exited with a non-zero status.
@@ -136,7 +137,7 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Exit status 0.
@@ -152,7 +153,7 @@ pub enum RunStatus {
 }
 
 /// The result of one sandboxed run, as printed by `warden run --json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RunResult {
     pub status: RunStatus,
     pub error_code: Option<ErrorCode>,
@@ -170,7 +171,7 @@ pub struct RunResult {
 }
 
 /// `POST /v1/sessions`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
     #[serde(default = "default_language")]
@@ -188,7 +189,7 @@ fn default_language() -> Language {
 }
 
 /// A session as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SessionInfo {
     pub id: String,
     pub language: Language,
@@ -201,7 +202,7 @@ pub struct SessionInfo {
 }
 
 /// `POST /v1/sessions/{id}/execute` and `POST /v1/execute`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
     pub code: String,
@@ -221,7 +222,7 @@ pub struct ExecuteRequest {
 
 /// The content of a file sent inline: a UTF-8 string, or `{"content": "...",
 /// "encoding": "base64"}` for any bytes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum FileContent {
     Text(String),
@@ -234,7 +235,7 @@ pub enum FileContent {
 }
 
 /// A file a one-shot execution created or changed in `/workspace`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FileChange {
     /// Path relative to `/workspace`.
     pub path: String,
@@ -248,7 +249,7 @@ pub struct FileChange {
 }
 
 /// An exception raised by a cell.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CellErrorInfo {
     pub name: String,
     pub value: String,
@@ -256,7 +257,7 @@ pub struct CellErrorInfo {
 }
 
 /// The result of a cell.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CellResponse {
     /// `ok` or `error`.
     pub status: String,
@@ -278,13 +279,63 @@ pub struct CellResponse {
     pub files: Option<Vec<FileChange>>,
 }
 
+/// What a workspace entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Directory,
+    Symlink,
+    /// A fifo, socket or device: listed, never read.
+    Other,
+}
+
+/// One entry of a workspace listing, or a file just written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FileEntry {
+    /// Path relative to `/workspace`.
+    pub path: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: FileKind,
+    pub size: u64,
+    /// Modification time, seconds since the Unix epoch.
+    pub mtime: f64,
+}
+
+/// `GET /v1/sessions/{id}/files?path=DIR`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FileList {
+    /// The directory listed, relative to `/workspace` (empty for `/workspace`).
+    pub path: String,
+    /// Sorted by name; at most 10,000.
+    pub entries: Vec<FileEntry>,
+}
+
+/// `GET /v1/sessions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the server answers.
+    pub status: String,
+    /// Live sessions.
+    pub sessions: usize,
+    /// Pre-started sessions waiting in the pool.
+    pub pool: usize,
+}
+
 /// The one error shape on the wire: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     pub code: ErrorCode,
     pub message: String,

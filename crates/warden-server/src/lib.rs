@@ -8,4 +8,4 @@ mod utf8;
 mod ws;
 
 pub use error::ApiError;
-pub use routes::router;
+pub use routes::{openapi, router};

@@ -1,5 +1,7 @@
-//! Routes under `/v1`, plus `/healthz`. Each handler parses, calls one engine function
-//! and maps the result.
+//! Routes under `/v1`, plus `/healthz`, `/metrics` and `/openapi.json`. Each handler
+//! parses, calls one engine function and maps the result. Every route is registered
+//! through [`OpenApiRouter`] with its `#[utoipa::path]`, so the OpenAPI document is
+//! generated from the same code that routes.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,20 +12,69 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::StreamExt;
 use tokio_util::io::{ReaderStream, StreamReader};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use warden_engine::Engine;
-use warden_protocol::{CreateSession, ErrorCode, ExecuteRequest};
+use warden_protocol::{
+    CellResponse, CreateSession, ErrorBody, ErrorCode, ExecuteRequest, FileEntry, FileList, Health,
+    SessionInfo, SessionList,
+};
 
 use crate::error::ApiError;
 use crate::stream::{run_streamed, StreamEvent};
 
 type AppState = Arc<Engine>;
+
+/// Paths axum spells differently from OpenAPI (the `{*path}` wildcard), documented here
+/// and routed by hand in [`router`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "warden",
+        description = "Run untrusted code in kernel-enforced sandboxes: stateful sessions, \
+                       one-shot executions, files and streaming. Every error is \
+                       `{\"error\": {\"code\", \"message\"}}` with a stable code \
+                       (docs/ERRORS.md)."
+    ),
+    paths(read_file, write_file, delete_file)
+)]
+struct ApiDoc;
+
+/// The routes with their OpenAPI document.
+fn api(body_limit: usize) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(execute_once))
+        .routes(routes!(create_session, list_sessions))
+        .routes(routes!(get_session, delete_session))
+        .routes(routes!(execute))
+        .routes(routes!(session_socket))
+        .routes(routes!(interrupt))
+        .routes(routes!(restart))
+        .routes(routes!(list_files))
+        .split_for_parts();
+    let router = router
+        .route(
+            "/v1/sessions/{id}/files/{*path}",
+            get(read_file).put(write_file).delete(delete_file),
+        )
+        .layer(DefaultBodyLimit::max(body_limit));
+    (router, openapi)
+}
+
+/// The OpenAPI document of the HTTP API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api(0).1
+}
 
 /// The HTTP API over an engine.
 pub fn router(engine: Arc<Engine>) -> Router {
@@ -31,24 +82,18 @@ pub fn router(engine: Arc<Engine>) -> Router {
     // JSON bodies get 413 (file uploads stream and are bounded by the workspace).
     let config = engine.config();
     let body_limit = config.max_code_bytes * 2 + config.max_inline_file_bytes * 2 + (64 << 10);
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/v1/execute", post(execute_once))
-        .route("/v1/sessions", post(create_session).get(list_sessions))
-        .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
-        .route("/v1/sessions/{id}/execute", post(execute))
-        .route("/v1/sessions/{id}/ws", get(crate::ws::session_socket))
-        .route("/v1/sessions/{id}/interrupt", post(interrupt))
-        .route("/v1/sessions/{id}/restart", post(restart))
-        .route("/v1/sessions/{id}/files", get(list_files))
+    let (routes, doc) = api(body_limit);
+    let doc = Arc::new(doc);
+    routes
         .route(
-            "/v1/sessions/{id}/files/{*path}",
-            get(read_file).put(write_file).delete(delete_file),
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(engine)
 }
 
@@ -77,12 +122,21 @@ fn body<T: DeserializeOwned>(b: Result<Json<T>, JsonRejection>) -> Result<T, Api
     }
 }
 
-async fn healthz(State(engine): State<AppState>) -> Json<serde_json::Value> {
-    Json(
-        serde_json::json!({"status": "ok", "sessions": engine.session_count(), "pool": engine.pool_len()}),
-    )
+/// Liveness and counts.
+#[utoipa::path(get, path = "/healthz", tag = "server",
+    responses((status = 200, body = Health)))]
+async fn healthz(State(engine): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        sessions: engine.session_count(),
+        pool: engine.pool_len(),
+    })
 }
 
+/// Prometheus metrics (OpenMetrics text): live sessions, pool size, executions by
+/// status, duration histograms.
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(engine): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, warden_engine::metrics::CONTENT_TYPE)],
@@ -91,6 +145,14 @@ async fn metrics(State(engine): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Creates a session: a sandbox with a long-lived interpreter (from the pool when the
+/// defaults are asked for).
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = CreateSession,
+    responses(
+        (status = 201, body = SessionInfo),
+        (status = 400, description = "Malformed request or a limit over the server's maximum", body = ErrorBody),
+        (status = 503, description = "At the session maximum, or shutting down", body = ErrorBody),
+    ))]
 async fn create_session(
     State(engine): State<AppState>,
     b: Result<Json<CreateSession>, JsonRejection>,
@@ -99,10 +161,18 @@ async fn create_session(
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
-async fn list_sessions(State(engine): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"sessions": engine.list_sessions()}))
+/// Lists live sessions, oldest first.
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions",
+    responses((status = 200, body = SessionList)))]
+async fn list_sessions(State(engine): State<AppState>) -> Json<SessionList> {
+    Json(SessionList {
+        sessions: engine.list_sessions(),
+    })
 }
 
+/// A session's state.
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = SessionInfo), (status = 404, body = ErrorBody)))]
 async fn get_session(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -110,6 +180,9 @@ async fn get_session(
     Ok(Json(engine.get_session(&id)?).into_response())
 }
 
+/// Closes a session: its sandbox, processes and workspace are gone after.
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "Session id")),
+    responses((status = 204, description = "Closed"), (status = 404, body = ErrorBody)))]
 async fn delete_session(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -118,6 +191,10 @@ async fn delete_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Interrupts the running cell (Python sees KeyboardInterrupt); state is kept.
+#[utoipa::path(post, path = "/v1/sessions/{id}/interrupt", tag = "sessions", params(("id" = String, Path, description = "Session id")),
+    responses((status = 202, description = "Interrupt sent"), (status = 404, body = ErrorBody),
+        (status = 410, description = "The session is dead", body = ErrorBody)))]
 async fn interrupt(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -126,6 +203,9 @@ async fn interrupt(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Replaces the interpreter with a fresh one; variables and workspace are reset.
+#[utoipa::path(post, path = "/v1/sessions/{id}/restart", tag = "sessions", params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = SessionInfo), (status = 404, body = ErrorBody)))]
 async fn restart(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -133,13 +213,22 @@ async fn restart(
     Ok(Json(engine.restart(&id).await?).into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Directory relative to `/workspace`; empty for `/workspace` itself.
     #[serde(default)]
     path: String,
 }
 
-/// `GET /v1/sessions/{id}/files?path=DIR`: the entries of a workspace directory.
+/// Lists a directory of the workspace (name, size, mtime, type); symlinks are listed,
+/// never followed.
+#[utoipa::path(get, path = "/v1/sessions/{id}/files", tag = "files",
+    params(("id" = String, Path, description = "Session id"), ListQuery),
+    responses((status = 200, body = FileList), (status = 400, description = "INVALID_PATH: absolute, `..`, empty components, or a directory", body = ErrorBody),
+        (status = 403, description = "PATH_FORBIDDEN: a symlink, fifo, socket or device", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND or FILE_NOT_FOUND", body = ErrorBody),
+        (status = 410, description = "SESSION_DEAD", body = ErrorBody)))]
 async fn list_files(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -147,10 +236,19 @@ async fn list_files(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
     let entries = engine.list_files(&id, &q.path)?;
-    Ok(Json(serde_json::json!({"path": q.path, "entries": entries})).into_response())
+    Ok(Json(FileList {
+        path: q.path,
+        entries,
+    })
+    .into_response())
 }
 
-/// `GET /v1/sessions/{id}/files/{path}`: the file's bytes, streamed from the workspace.
+/// Downloads a regular file of the workspace, streamed, byte-exact.
+#[utoipa::path(get, path = "/v1/sessions/{id}/files/{path}", tag = "files", params(("id" = String, Path, description = "Session id"), ("path" = String, Path, description = "File path relative to /workspace")),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 400, description = "INVALID_PATH: absolute, `..`, empty components, or a directory", body = ErrorBody),
+        (status = 403, description = "PATH_FORBIDDEN: a symlink, fifo, socket or device", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND or FILE_NOT_FOUND", body = ErrorBody),
+        (status = 410, description = "SESSION_DEAD", body = ErrorBody)))]
 async fn read_file(
     State(engine): State<AppState>,
     Path((id, path)): Path<(String, String)>,
@@ -167,7 +265,16 @@ async fn read_file(
         .into_response())
 }
 
-/// `PUT /v1/sessions/{id}/files/{path}`: writes the request body, streamed, to the file.
+/// Uploads a file (the raw request body, streamed; parent directories are made). It
+/// replaces the target only once complete; a symlink at the target is replaced, never
+/// followed.
+#[utoipa::path(put, path = "/v1/sessions/{id}/files/{path}", tag = "files", params(("id" = String, Path, description = "Session id"), ("path" = String, Path, description = "File path relative to /workspace")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = FileEntry),
+        (status = 413, description = "Over the workspace's size limit", body = ErrorBody), (status = 400, description = "INVALID_PATH: absolute, `..`, empty components, or a directory", body = ErrorBody),
+        (status = 403, description = "PATH_FORBIDDEN: a symlink, fifo, socket or device", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND or FILE_NOT_FOUND", body = ErrorBody),
+        (status = 410, description = "SESSION_DEAD", body = ErrorBody)))]
 async fn write_file(
     State(engine): State<AppState>,
     Path((id, path)): Path<(String, String)>,
@@ -186,7 +293,12 @@ async fn write_file(
     Ok((StatusCode::CREATED, Json(entry)).into_response())
 }
 
-/// `DELETE /v1/sessions/{id}/files/{path}`: a file, a symlink, or a directory tree.
+/// Deletes a file, a symlink (not its target), or a directory with its contents.
+#[utoipa::path(delete, path = "/v1/sessions/{id}/files/{path}", tag = "files", params(("id" = String, Path, description = "Session id"), ("path" = String, Path, description = "File path relative to /workspace")),
+    responses((status = 204, description = "Deleted"), (status = 400, description = "INVALID_PATH: absolute, `..`, empty components, or a directory", body = ErrorBody),
+        (status = 403, description = "PATH_FORBIDDEN: a symlink, fifo, socket or device", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND or FILE_NOT_FOUND", body = ErrorBody),
+        (status = 410, description = "SESSION_DEAD", body = ErrorBody)))]
 async fn delete_file(
     State(engine): State<AppState>,
     Path((id, path)): Path<(String, String)>,
@@ -195,6 +307,12 @@ async fn delete_file(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// One-shot: a fresh sandbox (from the pool) runs the code with the given files in
+/// `/workspace` and is discarded; the reply lists the files created or changed.
+#[utoipa::path(post, path = "/v1/execute", tag = "execute", request_body = ExecuteRequest,
+    responses((status = 200, body = CellResponse),
+        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 410, description = "The sandbox died (e.g. MEMORY_LIMIT)", body = ErrorBody)))]
 async fn execute_once(
     State(engine): State<AppState>,
     b: Result<Json<ExecuteRequest>, JsonRejection>,
@@ -210,9 +328,20 @@ fn wants_events(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/event-stream"))
 }
 
-/// `POST /v1/sessions/{id}/execute`: one JSON result, or with
-/// `Accept: text/event-stream` Server-Sent Events as things happen: `stdout` and `stderr`
-/// (`{"text": ...}`), then `result` (the JSON result) or `error` (the error shape).
+/// Runs a cell: one JSON result, or with `Accept: text/event-stream` Server-Sent Events as
+/// things happen: `stdout` and `stderr` (`{"text": ...}`), then `result` (the JSON
+/// result) or `error` (the error shape).
+#[utoipa::path(post, path = "/v1/sessions/{id}/execute", tag = "execute", params(("id" = String, Path, description = "Session id")),
+    request_body = ExecuteRequest,
+    responses(
+        (status = 200, content(
+            (CellResponse = "application/json"),
+            (String = "text/event-stream", example = "event: stdout\ndata: {\"text\":\"hi\\n\"}\n\nevent: result\ndata: {...}\n\n"),
+        )),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "SESSION_BUSY: another cell runs", body = ErrorBody),
+        (status = 410, description = "SESSION_DEAD", body = ErrorBody),
+        (status = 413, body = ErrorBody)))]
 async fn execute(
     State(engine): State<AppState>,
     Path(id): Path<String>,
@@ -254,4 +383,19 @@ fn event_stream(
             .event(e.name())
             .data(e.payload().to_string()))
     })
+}
+
+/// A WebSocket carrying the same events as Server-Sent Events. Send
+/// `{"type": "execute", "code": ...}` or `{"type": "interrupt"}`; receive
+/// `{"type": "stdout"|"stderr", "text"}`, then `{"type": "result", "result"}` or
+/// `{"type": "error", "error"}`.
+#[utoipa::path(get, path = "/v1/sessions/{id}/ws", tag = "execute", params(("id" = String, Path, description = "Session id")),
+    responses((status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 404, body = ErrorBody)))]
+async fn session_socket(
+    state: State<AppState>,
+    path: Path<String>,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    crate::ws::session_socket(state, path, upgrade).await
 }

@@ -708,3 +708,79 @@ async fn websocket_carries_the_same_events() {
     }
     s.stop();
 }
+
+#[tokio::test]
+async fn openapi_document_covers_every_route_and_matches_replies() {
+    let mut s = Server::start(&[]);
+    let doc: Value = client()
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut routes: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{} {p}", m.to_uppercase()))
+        })
+        .collect();
+    routes.sort();
+    let mut want = vec![
+        "GET /healthz",
+        "GET /metrics",
+        "POST /v1/execute",
+        "GET /v1/sessions",
+        "POST /v1/sessions",
+        "GET /v1/sessions/{id}",
+        "DELETE /v1/sessions/{id}",
+        "POST /v1/sessions/{id}/execute",
+        "GET /v1/sessions/{id}/ws",
+        "POST /v1/sessions/{id}/interrupt",
+        "POST /v1/sessions/{id}/restart",
+        "GET /v1/sessions/{id}/files",
+        "GET /v1/sessions/{id}/files/{path}",
+        "PUT /v1/sessions/{id}/files/{path}",
+        "DELETE /v1/sessions/{id}/files/{path}",
+    ];
+    want.sort();
+    assert_eq!(routes, want);
+    // Every error code the server can answer with is in the schema.
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap();
+    for code in [
+        "SESSION_DEAD",
+        "INVALID_PATH",
+        "PATH_FORBIDDEN",
+        "PAYLOAD_TOO_LARGE",
+    ] {
+        assert!(codes.contains(&json!(code)), "{code} missing");
+    }
+    // A live result has every field the schema requires, and no undocumented field.
+    let id = create(&s, json!({})).await;
+    let (_, result) = exec(&s, &id, "1").await;
+    let schema = &doc["components"]["schemas"]["CellResponse"];
+    let props = schema["properties"].as_object().unwrap();
+    for key in result.as_object().unwrap().keys() {
+        assert!(props.contains_key(key), "{key} is not in the schema");
+    }
+    for key in schema["required"].as_array().unwrap() {
+        assert!(result.get(key.as_str().unwrap()).is_some(), "{key} missing");
+    }
+    // The CLI prints the same document.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["paths"], doc["paths"]);
+    s.stop();
+}
