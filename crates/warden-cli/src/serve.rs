@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// Default idle time-to-live of a session, in seconds.
     #[arg(long, default_value_t = 3600.0)]
     idle_ttl: f64,
+    /// Longest a session may live, busy or not, in seconds (also the most a session may
+    /// ask for).
+    #[arg(long, default_value_t = 86400.0)]
+    max_lifetime: f64,
     /// Maximum number of live sessions.
     #[arg(long, default_value_t = 256)]
     max_sessions: usize,
@@ -66,6 +70,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let config = EngineConfig {
         default_idle_ttl: Duration::try_from_secs_f64(args.idle_ttl).context("--idle-ttl")?,
+        max_lifetime: Duration::try_from_secs_f64(args.max_lifetime)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("--max-lifetime must be a positive number of seconds")?,
         max_sessions: args.max_sessions,
         max_code_bytes: args.max_code_bytes,
         pool_size: args.pool_size,

@@ -24,6 +24,9 @@ use crate::session::{CellResult, CellStatus, Event, Session, SessionLimits};
 pub struct EngineConfig {
     pub default_idle_ttl: Duration,
     pub max_idle_ttl: Duration,
+    /// How long a session may live at most, busy or not (per-session override up to
+    /// this).
+    pub max_lifetime: Duration,
     pub max_sessions: usize,
     pub max_code_bytes: usize,
     pub default_cell_timeout: Duration,
@@ -47,6 +50,7 @@ impl Default for EngineConfig {
         EngineConfig {
             default_idle_ttl: Duration::from_secs(3600),
             max_idle_ttl: Duration::from_secs(24 * 3600),
+            max_lifetime: Duration::from_secs(24 * 3600),
             max_sessions: 256,
             max_code_bytes: 1 << 20,
             default_cell_timeout: Duration::from_secs(30),
@@ -67,6 +71,9 @@ struct Slot {
     language: Language,
     created_at: SystemTime,
     idle_ttl: Duration,
+    /// The session is closed this long after its creation, even mid-cell.
+    lifetime: Duration,
+    created: Instant,
     last_used: Mutex<(Instant, SystemTime)>,
     execution_count: AtomicU64,
     dead: Mutex<Option<DeathReason>>,
@@ -100,6 +107,7 @@ impl Slot {
             created_at: unix(self.created_at),
             last_used_at: self.last_used.lock().map(|l| unix(l.1)).unwrap_or(0.0),
             idle_ttl: self.idle_ttl.as_secs_f64(),
+            expires_at: unix(self.created_at) + self.lifetime.as_secs_f64(),
             execution_count: self.execution_count.load(Ordering::Relaxed),
         }
     }
@@ -335,6 +343,12 @@ impl Engine {
             self.config.max_idle_ttl,
             "idle_ttl",
         )?;
+        let lifetime = seconds(
+            req.max_lifetime,
+            self.config.max_lifetime,
+            self.config.max_lifetime,
+            "max_lifetime",
+        )?;
         let limits = self.limits_for(req.memory_mb, req.disk_mb)?;
         if self.sessions.lock().map(|m| m.len()).unwrap_or(0) >= self.config.max_sessions {
             return Err(EngineError::Unavailable(format!(
@@ -349,6 +363,8 @@ impl Engine {
             language: req.language,
             created_at: now,
             idle_ttl,
+            lifetime,
+            created: Instant::now(),
             last_used: Mutex::new((Instant::now(), now)),
             execution_count: AtomicU64::new(0),
             dead: Mutex::new(None),
@@ -727,8 +743,8 @@ impl Engine {
             .collect()
     }
 
-    /// Closes sessions idle for longer than their TTL, and dead ones no one asked about
-    /// for as long.
+    /// Closes sessions idle for longer than their TTL (dead ones included), and sessions
+    /// past their maximum lifetime even if a cell runs.
     pub async fn reap_idle(&self) -> usize {
         let now = Instant::now();
         let expired: Vec<Arc<Slot>> = match self.sessions.lock() {
@@ -741,7 +757,8 @@ impl Engine {
                             .lock()
                             .map(|l| now.duration_since(l.0))
                             .unwrap_or_default();
-                        idle >= s.idle_ttl && s.session.try_lock().is_ok()
+                        let idle_out = idle >= s.idle_ttl && s.session.try_lock().is_ok();
+                        idle_out || now.duration_since(s.created) >= s.lifetime
                     })
                     .map(|s| s.id.clone())
                     .collect();

@@ -178,6 +178,9 @@ pub struct CreateSession {
     pub language: Language,
     /// Idle time in seconds after which the session is closed.
     pub idle_ttl: Option<f64>,
+    /// Seconds after which the session is closed even if busy (default and maximum:
+    /// the server's `--max-lifetime`).
+    pub max_lifetime: Option<f64>,
     /// Memory limit in MiB for the session's whole life.
     pub memory_mb: Option<u64>,
     /// Size of `/workspace` in MiB.
@@ -198,6 +201,8 @@ pub struct SessionInfo {
     pub created_at: f64,
     pub last_used_at: f64,
     pub idle_ttl: f64,
+    /// When the session's maximum lifetime ends (Unix seconds).
+    pub expires_at: f64,
     pub execution_count: u64,
 }
 

@@ -784,3 +784,43 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
     assert_eq!(printed["paths"], doc["paths"]);
     s.stop();
 }
+
+#[tokio::test]
+async fn a_session_past_its_lifetime_is_closed_even_mid_cell() {
+    let mut s = Server::start(&["--max-lifetime", "100"]);
+    let id = create(&s, json!({"max_lifetime": 1.5})).await;
+    let info: Value = client()
+        .get(s.url(&format!("/v1/sessions/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let left = info["expires_at"].as_f64().unwrap() - info["created_at"].as_f64().unwrap();
+    assert!((left - 1.5).abs() < 0.01, "{info}");
+    let started = Instant::now();
+    let (status, v) = exec(&s, &id, "import time\ntime.sleep(30)").await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::GONE, "{v}");
+    assert_eq!(v["error"]["code"], "SESSION_DEAD");
+    assert!(
+        took > Duration::from_millis(1000) && took < Duration::from_millis(4000),
+        "{took:?}"
+    );
+    let r = client()
+        .get(s.url(&format!("/v1/sessions/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Longer than the server allows: refused.
+    let r = client()
+        .post(s.url("/v1/sessions"))
+        .json(&json!({"max_lifetime": 101}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    s.stop();
+}

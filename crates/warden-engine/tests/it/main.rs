@@ -1,5 +1,7 @@
 //! Sessions against real sandboxes (root required, as in CI).
 
+mod limits;
+
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -9,7 +11,7 @@ use warden_engine::{CellStatus, EngineError, Event, Session, SessionLimits};
 use warden_jail::{Jail, JailConfig};
 use warden_protocol::Language;
 
-fn jail() -> Arc<Jail> {
+pub(crate) fn jail() -> Arc<Jail> {
     static JAIL: OnceLock<Arc<Jail>> = OnceLock::new();
     JAIL.get_or_init(|| Arc::new(Jail::new(JailConfig::default()).expect("jail")))
         .clone()
@@ -21,13 +23,13 @@ async fn session() -> Session {
         .expect("session starts")
 }
 
-const T: Duration = Duration::from_secs(20);
+pub(crate) const T: Duration = Duration::from_secs(20);
 
-async fn run(s: &mut Session, code: &str) -> warden_engine::CellResult {
+pub(crate) async fn run(s: &mut Session, code: &str) -> warden_engine::CellResult {
     s.execute(code, T, &mut |_| {}).await.expect("cell runs")
 }
 
-fn plain(r: &warden_engine::CellResult) -> Option<String> {
+pub(crate) fn plain(r: &warden_engine::CellResult) -> Option<String> {
     r.value.as_ref().and_then(|v| v.get("text/plain").cloned())
 }
 
