@@ -803,22 +803,74 @@ pub(crate) fn own_argv_area() -> Option<(usize, usize)> {
 /// The sandbox's init: reaps every child and, when the program itself ends, sends its
 /// wait status home and exits, which makes the kernel kill whatever is left in the
 /// sandbox's pid namespace (daemons included).
+///
+/// It also watches the supervisor: the status pipe's only reader is the supervisor, so
+/// when the supervisor dies (even by SIGKILL) the pipe reports POLLERR and the init exits,
+/// taking the whole sandbox with it. SIGCHLD is taken through a signalfd so that one
+/// `poll` waits for both.
 fn init_loop(program: libc::pid_t, status_fd: RawFd) -> ! {
-    loop {
-        let mut status: libc::c_int = 0;
-        // SAFETY: wait4 with a valid out-pointer for the status and no rusage.
-        let r = unsafe { libc::wait4(-1, &mut status, libc::__WALL, std::ptr::null_mut()) };
-        if r == program {
-            let bytes = status.to_ne_bytes();
-            // SAFETY: writing a 4-byte stack buffer to the status pipe, then exiting.
-            unsafe {
-                libc::write(status_fd, bytes.as_ptr().cast(), bytes.len());
+    // SAFETY: raw system calls on stack buffers and descriptors this process owns; the
+    // signal set is a plain value initialised by sigemptyset/sigaddset (no locks).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            &set as *const libc::sigset_t,
+            std::ptr::null_mut::<libc::sigset_t>(),
+            8usize,
+        );
+        let sfd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        loop {
+            // Reap whatever has ended (a SIGCHLD may have come before the signalfd).
+            loop {
+                let mut status: libc::c_int = 0;
+                let flags = if sfd < 0 {
+                    libc::__WALL
+                } else {
+                    libc::__WALL | libc::WNOHANG
+                };
+                let r = libc::wait4(-1, &mut status, flags, std::ptr::null_mut());
+                if r == program {
+                    let bytes = status.to_ne_bytes();
+                    libc::write(status_fd, bytes.as_ptr().cast(), bytes.len());
+                    libc::_exit(0);
+                }
+                if r == 0 {
+                    break;
+                }
+                if r < 0 {
+                    match errno() {
+                        libc::EINTR => continue,
+                        libc::ECHILD => libc::_exit(0),
+                        _ => break,
+                    }
+                }
+            }
+            let mut fds = [
+                libc::pollfd {
+                    fd: sfd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                // No events asked: only POLLERR (the reader is gone) wakes us.
+                libc::pollfd {
+                    fd: status_fd,
+                    events: 0,
+                    revents: 0,
+                },
+            ];
+            let n = libc::poll(fds.as_mut_ptr(), 2, -1);
+            if n > 0 && fds[1].revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+                // The supervisor is gone: nobody can read the result or end the sandbox.
                 libc::_exit(0);
             }
-        }
-        if r < 0 && errno() == libc::ECHILD {
-            // SAFETY: plain exit without destructors.
-            unsafe { libc::_exit(0) };
+            if n > 0 && fds[0].revents & libc::POLLIN != 0 {
+                let mut info = [0u8; 128];
+                while libc::read(sfd, info.as_mut_ptr().cast(), info.len()) > 0 {}
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 pub(crate) struct Server {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) base: String,
 }
 
@@ -823,4 +823,102 @@ async fn a_session_past_its_lifetime_is_closed_even_mid_cell() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     s.stop();
+}
+
+/// Direct children of a process (over all its threads).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+            }
+        }
+    }
+    out
+}
+
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let state = s.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        })
+        .unwrap_or(false)
+}
+
+/// The places where warden keeps per-sandbox state named after the supervisor's pid:
+/// run directories and the memory cgroups beneath the cgroup the tests run in.
+fn leftovers_of(pid: u32) -> Vec<std::path::PathBuf> {
+    let prefix = format!("{pid}-");
+    let mut places = vec![std::path::PathBuf::from("/run/warden")];
+    for line in std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap()
+        .lines()
+    {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrl, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        for c in ["memory", "pids"] {
+            if ctrl.split(',').any(|x| x == c) {
+                places.push(format!("/sys/fs/cgroup/{c}{path}/warden").into());
+            }
+        }
+        if ctrl.is_empty() {
+            places.push(format!("/sys/fs/cgroup{path}/warden").into());
+            places.push(format!("/sys/fs/cgroup/unified{path}/warden").into());
+        }
+    }
+    places
+        .iter()
+        .filter_map(|p| std::fs::read_dir(p).ok())
+        .flat_map(|d| d.flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_killed_server_takes_its_sandboxes_along_and_the_next_start_cleans_up() {
+    let mut a = Server::start(&[]);
+    let busy = create(&a, json!({})).await;
+    let idle = create(&a, json!({})).await;
+    exec(&a, &idle, "x = 1").await;
+    // A cell that never ends by itself.
+    let url = a.url(&format!("/v1/sessions/{busy}/execute"));
+    let cell = tokio::spawn(async move {
+        client()
+            .post(url)
+            .json(&json!({"code": "while True: pass", "timeout": 600}))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = a.pid();
+    let inits = children_of(pid);
+    let mut sandboxed: Vec<u32> = inits.iter().flat_map(|&i| children_of(i)).collect();
+    sandboxed.extend(&inits);
+    assert!(
+        sandboxed.len() >= 4,
+        "expected inits and agents: {sandboxed:?}"
+    );
+    assert!(!leftovers_of(pid).is_empty());
+
+    a.child.kill().unwrap(); // SIGKILL, by pid
+    a.child.wait().unwrap();
+    let _ = cell.await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sandboxed.iter().any(|&p| running(p)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let alive: Vec<u32> = sandboxed.iter().copied().filter(|&p| running(p)).collect();
+    assert!(
+        alive.is_empty(),
+        "sandbox processes outlived the server: {alive:?}"
+    );
+
+    // The next server removes the run directories, mounts and cgroups left behind.
+    let mut b = Server::start(&[]);
+    let left = leftovers_of(pid);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    b.stop();
 }
