@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use warden_engine::{Engine, EngineConfig};
+use warden_engine::{Engine, EngineConfig, PoolSizes};
 use warden_jail::{Jail, JailConfig};
 
 #[derive(Args, Debug)]
@@ -31,6 +31,12 @@ pub struct ServeArgs {
     /// Python sessions kept started and idle, ready to hand out.
     #[arg(long, default_value_t = 2)]
     pool_size: usize,
+    /// JavaScript sessions kept started and idle.
+    #[arg(long, default_value_t = 1)]
+    js_pool_size: usize,
+    /// bash sessions kept started and idle.
+    #[arg(long, default_value_t = 1)]
+    bash_pool_size: usize,
     /// Largest code accepted in one request, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_code_bytes: usize,
@@ -76,7 +82,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("--max-lifetime must be a positive number of seconds")?,
         max_sessions: args.max_sessions,
         max_code_bytes: args.max_code_bytes,
-        pool_size: args.pool_size,
+        pool: PoolSizes {
+            python: args.pool_size,
+            javascript: args.js_pool_size,
+            bash: args.bash_pool_size,
+        },
         ..EngineConfig::default()
     };
     let grace = Duration::try_from_secs_f64(args.shutdown_grace).context("--shutdown-grace")?;

@@ -50,8 +50,6 @@ pub enum EngineError {
     Unavailable(String),
     #[error("the session is dead: {0}")]
     SessionDead(DeathReason),
-    #[error("no session agent exists yet for {0}")]
-    UnsupportedLanguage(warden_protocol::Language),
     #[error("the session agent broke the protocol: {0}")]
     Protocol(String),
     #[error(transparent)]
@@ -72,7 +70,6 @@ impl EngineError {
             EngineError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
             EngineError::Unavailable(_) => ErrorCode::Unavailable,
             EngineError::SessionDead(_) => ErrorCode::SessionDead,
-            EngineError::UnsupportedLanguage(_) => ErrorCode::InvalidRequest,
             EngineError::File(FileError::InvalidPath { .. }) => ErrorCode::InvalidPath,
             EngineError::File(FileError::Forbidden { .. }) => ErrorCode::PathForbidden,
             EngineError::File(FileError::NotFound(_)) => ErrorCode::FileNotFound,

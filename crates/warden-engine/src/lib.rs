@@ -12,5 +12,5 @@ pub mod session;
 
 pub use error::EngineError;
 pub use files::{FileEntry, FileError, Workspace};
-pub use manager::{Engine, EngineConfig};
+pub use manager::{Engine, EngineConfig, PoolSizes};
 pub use session::{CellResult, CellStatus, Event, Session, SessionLimits};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use warden_jail::{Command, Discard, Exit, Jail, LimitHit, Runtime, Signaller};
+use warden_jail::{Jail, Signaller};
 use warden_protocol::{
     CellErrorInfo, CellResponse, CreateSession, ExecuteRequest, FileChange, FileContent, Language,
     SessionInfo,
@@ -40,9 +40,37 @@ pub struct EngineConfig {
     pub session_limits: SessionLimits,
     /// How often idle sessions are looked for.
     pub reap_interval: Duration,
-    /// Python sessions kept started and idle, so that creating a session or a one-shot
-    /// run does not wait for a sandbox and an interpreter to start.
-    pub pool_size: usize,
+    /// Sessions of each language kept started and idle, so that creating a session or a
+    /// one-shot run does not wait for a sandbox and an interpreter to start.
+    pub pool: PoolSizes,
+}
+
+/// How many idle sessions the pool keeps ready, per language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSizes {
+    pub python: usize,
+    pub javascript: usize,
+    pub bash: usize,
+}
+
+impl Default for PoolSizes {
+    fn default() -> Self {
+        PoolSizes {
+            python: 2,
+            javascript: 1,
+            bash: 1,
+        }
+    }
+}
+
+impl PoolSizes {
+    pub fn get(&self, language: Language) -> usize {
+        match language {
+            Language::Python => self.python,
+            Language::Javascript => self.javascript,
+            Language::Bash => self.bash,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -61,7 +89,7 @@ impl Default for EngineConfig {
             inline_result_file_bytes: 64 << 10,
             session_limits: SessionLimits::default(),
             reap_interval: Duration::from_secs(1),
-            pool_size: 2,
+            pool: PoolSizes::default(),
         }
     }
 }
@@ -125,8 +153,8 @@ pub struct Engine {
     config: EngineConfig,
     sessions: Mutex<HashMap<String, Arc<Slot>>>,
     shutting_down: AtomicBool,
-    /// Pre-started Python sessions with the default limits.
-    pool: Mutex<VecDeque<Session>>,
+    /// Pre-started sessions with the default limits, per language.
+    pool: Mutex<HashMap<Language, VecDeque<Session>>>,
     pool_wake: tokio::sync::Notify,
     metrics: Metrics,
 }
@@ -160,7 +188,7 @@ impl Engine {
             config,
             sessions: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
-            pool: Mutex::new(VecDeque::new()),
+            pool: Mutex::new(HashMap::new()),
             pool_wake: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
         })
@@ -172,7 +200,11 @@ impl Engine {
 
     /// The metrics as OpenMetrics text (see [`crate::metrics::CONTENT_TYPE`]).
     pub fn metrics_text(&self) -> String {
-        self.metrics.render(self.session_count(), self.pool_len())
+        let pool: Vec<(Language, usize)> = Language::ALL
+            .into_iter()
+            .map(|l| (l, self.pool_len_of(l)))
+            .collect();
+        self.metrics.render(self.session_count(), &pool)
     }
 
     fn record(
@@ -214,9 +246,13 @@ impl Engine {
         language: Language,
         limits: Option<SessionLimits>,
     ) -> Result<Session, EngineError> {
-        if language == Language::Python && limits.is_none() {
+        if limits.is_none() {
             loop {
-                let pooled = self.pool.lock().ok().and_then(|mut p| p.pop_front());
+                let pooled = self
+                    .pool
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.get_mut(&language).and_then(|q| q.pop_front()));
                 let Some(session) = pooled else { break };
                 self.pool_wake.notify_one();
                 if session.alive() {
@@ -229,9 +265,27 @@ impl Engine {
         Session::start(self.jail.clone(), language, limits).await
     }
 
-    /// Sessions waiting in the pool.
+    /// Sessions waiting in the pool, all languages together.
     pub fn pool_len(&self) -> usize {
-        self.pool.lock().map(|p| p.len()).unwrap_or(0)
+        self.pool
+            .lock()
+            .map(|p| p.values().map(VecDeque::len).sum())
+            .unwrap_or(0)
+    }
+
+    /// Sessions of one language waiting in the pool.
+    pub fn pool_len_of(&self, language: Language) -> usize {
+        self.pool
+            .lock()
+            .map(|p| p.get(&language).map_or(0, VecDeque::len))
+            .unwrap_or(0)
+    }
+
+    /// The first language whose pool is below its size.
+    fn pool_short(&self) -> Option<Language> {
+        Language::ALL
+            .into_iter()
+            .find(|&l| self.pool_len_of(l) < self.config.pool.get(l))
     }
 
     /// Keeps the pool at its size until shutdown.
@@ -239,20 +293,20 @@ impl Engine {
         let engine = Arc::clone(self);
         tokio::spawn(async move {
             while !engine.shutting_down.load(Ordering::Relaxed) {
-                if engine.pool_len() < engine.config.pool_size {
+                if let Some(language) = engine.pool_short() {
                     let limits = engine.config.session_limits.clone();
-                    match Session::start(engine.jail.clone(), Language::Python, limits).await {
+                    match Session::start(engine.jail.clone(), language, limits).await {
                         Ok(session) => {
                             if engine.shutting_down.load(Ordering::Relaxed) {
                                 session.close().await;
                                 break;
                             }
                             if let Ok(mut p) = engine.pool.lock() {
-                                p.push_back(session);
+                                p.entry(language).or_default().push_back(session);
                             }
                         }
                         Err(e) => {
-                            eprintln!("warden: cannot start a pooled session: {e}");
+                            eprintln!("warden: cannot start a pooled {language} session: {e}");
                             tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     }
@@ -559,7 +613,7 @@ impl Engine {
             .map_err(|_| EngineError::Unavailable("poisoned".into()))?;
         match guard.as_ref() {
             Some(s) => s
-                .signal_program(libc::SIGINT)
+                .signal_program_tree(libc::SIGINT)
                 .map_err(|_| EngineError::SessionDead(DeathReason::Exited)),
             None => Err(EngineError::SessionDead(DeathReason::Exited)),
         }
@@ -627,60 +681,9 @@ impl Engine {
         let language = req.language.unwrap_or(Language::Python);
         let limits = self.limits_for(req.memory_mb, req.disk_mb)?;
         let files = self.decode_files(&req.files)?;
-        if language == Language::Python {
-            let session = self.obtain(language, limits).await?;
-            return self
-                .run_once(session, &req.code, files, timeout, on_event)
-                .await;
-        }
-        // Languages without a session agent yet run as a plain program.
-        let runtime = match language {
-            Language::Javascript => Runtime::javascript(),
-            _ => Runtime::bash(),
-        };
-        let mut cmd = Command::for_runtime(&runtime, req.code.clone());
-        cmd.limits = self.config.session_limits.sandbox.clone();
-        cmd.limits.timeout = timeout;
-        let jail = self.jail.clone();
-        let o = tokio::task::spawn_blocking(move || jail.run(cmd, &mut Discard))
+        let session = self.obtain(language, limits).await?;
+        self.run_once(session, &req.code, files, timeout, on_event)
             .await
-            .map_err(|e| EngineError::Protocol(format!("run task failed: {e}")))??;
-        if !o.stdout.bytes.is_empty() {
-            on_event(Event::Stdout(o.stdout.bytes.clone()));
-        }
-        if !o.stderr.bytes.is_empty() {
-            on_event(Event::Stderr(o.stderr.bytes.clone()));
-        }
-        if o.limit == Some(LimitHit::Memory) {
-            return Err(EngineError::SessionDead(DeathReason::MemoryLimit));
-        }
-        let error = match o.exit {
-            Exit::Code(0) => None,
-            Exit::Code(c) => Some(CellErrorInfo {
-                name: "ExitStatus".into(),
-                value: format!("the program exited with status {c}"),
-                traceback: vec![],
-            }),
-            Exit::Signal(s) => Some(CellErrorInfo {
-                name: "Signal".into(),
-                value: format!("the program was killed by signal {s}"),
-                traceback: vec![],
-            }),
-        };
-        Ok(CellResponse {
-            status: if error.is_some() { "error" } else { "ok" }.into(),
-            execution_count: 1,
-            value: None,
-            error,
-            outputs: vec![],
-            stdout: String::from_utf8_lossy(&o.stdout.bytes).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr.bytes).into_owned(),
-            stdout_truncated: o.stdout.truncated,
-            stderr_truncated: o.stderr.truncated,
-            timed_out: o.limit == Some(LimitHit::Timeout),
-            duration_ms: o.duration.as_secs_f64() * 1000.0,
-            files: None,
-        })
     }
 
     /// Runs one cell in a fresh session and discards it: the request's files are placed
@@ -808,7 +811,7 @@ impl Engine {
         let pooled: Vec<Session> = self
             .pool
             .lock()
-            .map(|mut p| p.drain(..).collect())
+            .map(|mut p| p.drain().flat_map(|(_, q)| q).collect())
             .unwrap_or_default();
         for session in pooled {
             session.close().await;
@@ -839,7 +842,7 @@ fn workspace_of(session: &Session) -> Option<Arc<Workspace>> {
 fn signal(slot: &Slot, sig: i32) {
     if let Ok(g) = slot.interrupter.lock() {
         if let Some(s) = g.as_ref() {
-            let _ = s.signal_program(sig);
+            let _ = s.signal_program_tree(sig);
         }
     }
 }

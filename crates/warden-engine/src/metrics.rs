@@ -31,6 +31,11 @@ struct ExecLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LanguageLabels {
+    language: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct KindLabels {
     kind: &'static str,
 }
@@ -58,7 +63,7 @@ fn duration_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     sessions: Gauge,
-    pool: Gauge,
+    pool: Family<LanguageLabels, Gauge>,
     executions: Family<ExecLabels, Counter>,
     durations: Family<KindLabels, Histogram>,
     sessions_created: Counter,
@@ -69,7 +74,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("warden");
         let sessions = Gauge::default();
-        let pool = Gauge::default();
+        let pool = Family::<LanguageLabels, Gauge>::default();
         let executions = Family::<ExecLabels, Counter>::default();
         let durations =
             Family::<KindLabels, Histogram>::new_with_constructor(duration_histogram as fn() -> _);
@@ -78,7 +83,7 @@ impl Default for Metrics {
         registry.register("sessions", "Live sessions", sessions.clone());
         registry.register(
             "pool_sessions",
-            "Pre-started sessions waiting in the pool",
+            "Pre-started sessions waiting in the pool, by language",
             pool.clone(),
         );
         registry.register(
@@ -141,9 +146,15 @@ impl Metrics {
     }
 
     /// The metrics as OpenMetrics text, with the gauges read now.
-    pub fn render(&self, sessions: usize, pool: usize) -> String {
+    pub fn render(&self, sessions: usize, pool: &[(Language, usize)]) -> String {
         self.sessions.set(sessions as i64);
-        self.pool.set(pool as i64);
+        for (language, n) in pool {
+            self.pool
+                .get_or_create(&LanguageLabels {
+                    language: language.as_str(),
+                })
+                .set(*n as i64);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -1,5 +1,7 @@
 //! The agent protocol: frames of a 4-byte big-endian length and UTF-8 JSON, requests on
-//! the agent's fd 3 and replies on its fd 4 (see `runtimes/python/agent.py`).
+//! the agent's fd 3 and replies on its fd 4 (see `runtimes/python/agent.py`). The bash
+//! agent cannot read binary lengths, so its requests are text: a line `<id> <length>` and
+//! then the code's bytes (see `runtimes/bash/agent.sh`); its replies are common frames.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +55,19 @@ pub enum Reply {
         id: Option<u64>,
         message: String,
     },
+}
+
+/// Encodes one request for a language's agent.
+pub fn encode_for(language: warden_protocol::Language, request: &Request<'_>) -> Vec<u8> {
+    match (language, request) {
+        (warden_protocol::Language::Bash, Request::Execute { id, code }) => {
+            let mut frame = format!("{id} {}\n", code.len()).into_bytes();
+            frame.extend_from_slice(code.as_bytes());
+            frame
+        }
+        (warden_protocol::Language::Bash, Request::Ping { id }) => format!("{id} 0\n").into_bytes(),
+        _ => encode(request),
+    }
 }
 
 /// Encodes one frame.
@@ -118,6 +133,25 @@ mod tests {
         assert_eq!(v["op"], "execute");
         assert_eq!(v["id"], 7);
         assert_eq!(v["code"], "x + 1");
+    }
+
+    #[test]
+    fn bash_requests_are_a_header_line_and_the_code_bytes() {
+        let code = "echo h\u{e9}\nls";
+        let f = encode_for(
+            warden_protocol::Language::Bash,
+            &Request::Execute { id: 9, code },
+        );
+        let text = String::from_utf8(f).unwrap();
+        let (header, body) = text.split_once('\n').unwrap();
+        assert_eq!(header, format!("9 {}", code.len()));
+        assert_eq!(body, code);
+        assert_eq!(body.len(), 11, "the length counts bytes, not characters");
+        let python = encode_for(
+            warden_protocol::Language::Python,
+            &Request::Execute { id: 9, code },
+        );
+        assert_eq!(python, encode(&Request::Execute { id: 9, code }));
     }
 
     #[test]

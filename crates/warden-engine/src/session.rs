@@ -134,7 +134,7 @@ impl Session {
         language: Language,
         limits: SessionLimits,
     ) -> Result<Session, EngineError> {
-        let mut cmd = agent_command(language).ok_or(EngineError::UnsupportedLanguage(language))?;
+        let mut cmd = agent_command(language);
         cmd.limits = limits.sandbox.clone();
         let (req_r, req_w) = std::io::pipe()?;
         let (rep_r, rep_w) = std::io::pipe()?;
@@ -192,13 +192,14 @@ impl Session {
         self.sandbox.as_ref().map(|s| s.workspace())
     }
 
-    /// Interrupts the running cell (Python sees KeyboardInterrupt); harmless when idle.
+    /// Interrupts the running cell (Python sees KeyboardInterrupt), as Ctrl-C would: the
+    /// interpreter and the processes it started get SIGINT. Harmless when idle.
     pub fn interrupt(&self) -> Result<(), EngineError> {
         let sandbox = self
             .sandbox
             .as_ref()
             .ok_or(EngineError::SessionDead(DeathReason::Closed))?;
-        sandbox.signal_program(libc::SIGINT)?;
+        sandbox.signal_program_tree(libc::SIGINT)?;
         Ok(())
     }
 
@@ -251,10 +252,16 @@ impl Session {
         if let Some(reason) = self.dead {
             return Err(EngineError::SessionDead(reason));
         }
+        if self.language == Language::Bash && code.contains('\0') {
+            // bash strings cannot hold NUL bytes: the agent would miscount the code.
+            return Err(EngineError::Invalid(
+                "bash code cannot contain NUL bytes".into(),
+            ));
+        }
         let started = Instant::now();
         let id = self.next_id;
         self.next_id += 1;
-        let frame = protocol::encode(&Request::Execute { id, code });
+        let frame = protocol::encode_for(self.language, &Request::Execute { id, code });
         if self.requests.write_all(&frame).await.is_err() {
             return Err(self.died().await);
         }

@@ -669,6 +669,63 @@ impl Signaller {
         let pid = *sys::children_of(self.init).first().ok_or_else(gone)?;
         sys::kill(pid, sig).map_err(|e| JailError::supervise("signal the program", e))
     }
+
+    /// Sends `sig` to the program and every process it started, as a terminal's Ctrl-C
+    /// reaches the whole foreground job (see [`signal_tree`]).
+    pub fn signal_program_tree(&self, sig: i32) -> Result<(), JailError> {
+        let ended = sys::poll_readable(&[self.pidfd.as_raw_fd()], Some(Duration::ZERO))
+            .map(|r| r[0] != 0)
+            .unwrap_or(true);
+        if ended {
+            return Err(JailError::supervise(
+                "signal the program",
+                io::Error::from_raw_os_error(libc::ESRCH),
+            ));
+        }
+        signal_tree(self.init, sig)
+    }
+}
+
+/// Most processes one [`signal_tree`] call visits (the pids limit bounds a sandbox far
+/// below this).
+const MAX_TREE: usize = 1 << 16;
+
+/// Signals the program (the first child of the sandbox's `init`) and its descendants,
+/// parents first. Each process is pinned with a pidfd and signalled only if it is still
+/// the child of the process it was found under, so a pid reused meanwhile is never hit.
+fn signal_tree(init: libc::pid_t, sig: i32) -> Result<(), JailError> {
+    let program = *sys::children_of(init).first().ok_or_else(|| {
+        JailError::supervise(
+            "find the program",
+            io::Error::from_raw_os_error(libc::ESRCH),
+        )
+    })?;
+    let mut queue = std::collections::VecDeque::from([(program, init)]);
+    let mut visited = 0;
+    let mut first = true;
+    while let Some((pid, parent)) = queue.pop_front() {
+        visited += 1;
+        if visited > MAX_TREE {
+            break;
+        }
+        let Ok(pidfd) = sys::pidfd_open(pid) else {
+            continue;
+        };
+        if sys::parent_of(pid) != Some(parent) {
+            continue;
+        }
+        let sent = sys::pidfd_kill(pidfd.as_raw_fd(), sig);
+        if first {
+            sent.map_err(|e| JailError::supervise("signal the program", e))?;
+            first = false;
+        }
+        queue.extend(
+            sys::children_of_all_threads(pid)
+                .into_iter()
+                .map(|c| (c, pid)),
+        );
+    }
+    Ok(())
 }
 
 /// A running sandbox.
@@ -711,6 +768,12 @@ impl Sandbox {
             )
         })?;
         sys::kill(pid, sig).map_err(|e| JailError::supervise("signal the program", e))
+    }
+
+    /// Sends a signal to the program and every process it started (see
+    /// [`Signaller::signal_program_tree`]).
+    pub fn signal_program_tree(&self, sig: i32) -> Result<(), JailError> {
+        signal_tree(self.pid, sig)
     }
 
     /// A handle that can signal the program while someone else holds the sandbox (to

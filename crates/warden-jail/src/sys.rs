@@ -134,6 +134,31 @@ pub(crate) fn children_of(pid: libc::pid_t) -> Vec<libc::pid_t> {
         .collect()
 }
 
+/// The host pids of the children of every thread of a process.
+pub(crate) fn children_of_all_threads(pid: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<libc::pid_t>().ok()),
+        );
+    }
+    out
+}
+
+/// A process's parent pid, from `/proc/PID/status`.
+pub(crate) fn parent_of(pid: libc::pid_t) -> Option<libc::pid_t> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// What the child sends home when a step fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SetupFailure {
@@ -284,6 +309,14 @@ pub(crate) fn pidfd_kill(pidfd: RawFd, sig: libc::c_int) -> io::Result<()> {
         )
     })
     .map(drop)
+}
+
+/// Opens a pidfd for a process, pinning its identity against pid reuse.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and no flags and returns a new fd or -1.
+    let fd = cvt_long(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: just returned by the kernel; owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// Sends a signal to a pid.

@@ -330,8 +330,11 @@ pub struct Health {
     pub status: String,
     /// Live sessions.
     pub sessions: usize,
-    /// Pre-started sessions waiting in the pool.
+    /// Pre-started sessions waiting in the pool, all languages together.
     pub pool: usize,
+    /// The same, per language (`python`, `javascript`, `bash`).
+    #[serde(default)]
+    pub pools: std::collections::BTreeMap<String, usize>,
 }
 
 /// The one error shape on the wire: `{"error": {"code": "...", "message": "..."}}`.

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use warden_engine::Engine;
 use warden_protocol::{
     CellResponse, CreateSession, ErrorBody, ErrorCode, ExecuteRequest, FileEntry, FileList, Health,
-    SessionInfo, SessionList,
+    Language, SessionInfo, SessionList,
 };
 
 use crate::error::ApiError;
@@ -130,6 +130,10 @@ async fn healthz(State(engine): State<AppState>) -> Json<Health> {
         status: "ok".into(),
         sessions: engine.session_count(),
         pool: engine.pool_len(),
+        pools: Language::ALL
+            .into_iter()
+            .map(|l| (l.as_str().to_string(), engine.pool_len_of(l)))
+            .collect(),
     })
 }
 

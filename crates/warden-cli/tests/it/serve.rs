@@ -207,6 +207,57 @@ async fn interrupt_busy_and_state_survival() {
 }
 
 #[tokio::test]
+async fn javascript_and_bash_sessions_over_http() {
+    let mut s = Server::start(&[]);
+    let js = create(&s, json!({"language": "javascript"})).await;
+    exec(&s, &js, "let x = 41").await;
+    let (code, v) = exec(&s, &js, "await Promise.resolve(x + 1)").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(plain(&v), "42", "{v}");
+    let (_, v) = exec(&s, &js, "null.f()").await;
+    assert_eq!(v["error"]["name"], "TypeError", "{v}");
+
+    let sh = create(&s, json!({"language": "bash"})).await;
+    exec(&s, &sh, "n=6; cd /tmp").await;
+    // Interrupting a bash cell reaches its child process too.
+    let url = s.url(&format!("/v1/sessions/{sh}/execute"));
+    let running = tokio::spawn(async move {
+        let r = client()
+            .post(url)
+            .json(&json!({"code": "sleep 100"}))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = client()
+        .post(s.url(&format!("/v1/sessions/{sh}/interrupt")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let v = tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v["error"]["name"], "KeyboardInterrupt", "{v}");
+    let (_, v) = exec(&s, &sh, "echo $((n * 7)) $PWD").await;
+    assert_eq!(v["stdout"], "42 /tmp\n", "{v}");
+    let info: Value = client()
+        .get(s.url(&format!("/v1/sessions/{sh}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["language"], "bash");
+    assert_eq!(info["execution_count"], 3);
+    s.stop();
+}
+
+#[tokio::test]
 async fn sse_events_arrive_before_the_cell_ends() {
     let mut s = Server::start(&[]);
     let id = create(&s, json!({})).await;
@@ -365,9 +416,16 @@ async fn one_shot_execute_runs_each_language() {
     assert_eq!(plain(&v), "4");
     let (_, v) = run(json!({"language": "javascript", "code": "console.log([1,2].length)"})).await;
     assert_eq!(v["stdout"], "2\n");
+    let (_, v) = run(json!({"language": "javascript", "code": "const fs = require('fs'); fs.writeFileSync('/workspace/out.json', '[1]'); 6 * 7"})).await;
+    assert_eq!(plain(&v), "42", "{v}");
+    assert_eq!(v["files"][0]["path"], "out.json", "{v}");
+    assert_eq!(v["files"][0]["content"], "[1]", "{v}");
     let (_, v) = run(json!({"language": "bash", "code": "echo hi; exit 3"})).await;
     assert_eq!(v["stdout"], "hi\n");
     assert_eq!(v["status"], "error");
+    assert_eq!(v["error"]["value"], "exit status 3");
+    let (_, v) = run(json!({"language": "bash", "code": "cat in.txt | tr a-z A-Z", "files": {"in.txt": "shout"}})).await;
+    assert_eq!(v["stdout"], "SHOUT\n", "{v}");
     s.stop();
 }
 
@@ -549,7 +607,7 @@ async fn pooled_one_shot_runs_each_return_their_own_output() {
             .json()
             .await
             .unwrap();
-        if h["pool"] == 3 {
+        if h["pools"]["python"] == 3 {
             break;
         }
         assert!(Instant::now() < deadline, "the pool did not fill: {h}");
@@ -624,7 +682,10 @@ async fn metrics_count_sessions_and_executions_by_status() {
         ),
         Some(3.0)
     );
-    assert!(text.contains("warden_pool_sessions "));
+    for language in ["python", "javascript", "bash"] {
+        let series = format!("warden_pool_sessions{{language=\"{language}\"}}");
+        assert!(sample(&text, &series).is_some(), "{series} missing");
+    }
     s.stop();
 }
 

@@ -1,5 +1,6 @@
 //! Sessions against real sandboxes (root required, as in CI).
 
+mod languages;
 mod limits;
 
 use std::sync::{Arc, OnceLock};
