@@ -165,7 +165,11 @@ async fn a_plot_comes_back_as_png_over_http() {
     )
     .await;
     let png = base64::engine::general_purpose::STANDARD
-        .decode(v["outputs"][0]["image/png"].as_str().expect("a PNG output"))
+        .decode(
+            v["outputs"][0]["image/png"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a PNG output: {v}")),
+        )
         .unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     s.stop();
@@ -425,7 +429,7 @@ async fn one_shot_execute_runs_each_language() {
     assert_eq!(v["status"], "error");
     assert_eq!(v["error"]["value"], "exit status 3");
     let (_, v) = run(json!({"language": "bash", "code": "cat in.txt | tr a-z A-Z", "files": {"in.txt": "shout"}})).await;
-    assert_eq!(v["stdout"], "SHOUT\n", "{v}");
+    assert_eq!(v["stdout"], "SHOUT", "{v}");
     s.stop();
 }
 
