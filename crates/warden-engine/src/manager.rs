@@ -17,7 +17,7 @@ use warden_protocol::{
 use crate::error::{DeathReason, EngineError};
 use crate::files::{FileEntry, OpenFile, Workspace};
 use crate::metrics::{Kind, Metrics};
-use crate::session::{CellResult, CellStatus, Event, Session, SessionLimits};
+use crate::session::{CellResult, CellStatus, Event, Session, SessionLimits, StreamOutput};
 
 /// Settings of the engine, with the server's maximums.
 #[derive(Debug, Clone)]
@@ -702,8 +702,28 @@ impl Engine {
                 place_files(ws, files).await?;
             }
             let before = ws.as_ref().map(|w| w.snapshot()).unwrap_or_default();
-            let r = session.execute(code, timeout, on_event).await?;
-            let mut response = to_response(r);
+            // The output is kept here too, so that a sandbox that dies mid-run (a limit,
+            // a timeout that would not stop) still reports what it printed.
+            let cap = self.config.session_limits.cell_output_bytes;
+            let (mut out, mut err) = (StreamOutput::default(), StreamOutput::default());
+            let started = Instant::now();
+            let outcome = {
+                let mut tee = |event: Event| {
+                    match &event {
+                        Event::Stdout(b) => out.push(b, cap),
+                        Event::Stderr(b) => err.push(b, cap),
+                    }
+                    on_event(event)
+                };
+                session.execute(code, timeout, &mut tee).await
+            };
+            let mut response = match outcome {
+                Ok(r) => to_response(r),
+                Err(EngineError::SessionDead(reason)) if reason != DeathReason::Closed => {
+                    died_response(reason, out, err, started.elapsed())
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(ws) = &ws {
                 response.files = Some(self.changed_files(ws, &before));
             }
@@ -868,6 +888,40 @@ fn new_id() -> String {
     }
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("ses_{hex}")
+}
+
+/// The result of a one-shot run whose sandbox died: an error of the run, named after the
+/// reason, with the output it printed before.
+fn died_response(
+    reason: DeathReason,
+    out: StreamOutput,
+    err: StreamOutput,
+    took: Duration,
+) -> CellResponse {
+    let name = match reason {
+        DeathReason::MemoryLimit => "MemoryLimit",
+        DeathReason::Timeout => "Timeout",
+        DeathReason::CpuLimit => "CpuLimit",
+        DeathReason::Exited | DeathReason::Closed => "Exited",
+    };
+    CellResponse {
+        status: "error".into(),
+        execution_count: 1,
+        value: None,
+        error: Some(CellErrorInfo {
+            name: name.into(),
+            value: reason.to_string(),
+            traceback: vec![],
+        }),
+        outputs: vec![],
+        stdout: out.text(),
+        stderr: err.text(),
+        stdout_truncated: out.truncated,
+        stderr_truncated: err.truncated,
+        timed_out: reason == DeathReason::Timeout,
+        duration_ms: took.as_secs_f64() * 1000.0,
+        files: None,
+    }
 }
 
 fn to_response(r: CellResult) -> CellResponse {

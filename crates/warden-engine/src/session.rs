@@ -72,7 +72,7 @@ pub struct StreamOutput {
 }
 
 impl StreamOutput {
-    fn push(&mut self, data: &[u8], cap: usize) {
+    pub(crate) fn push(&mut self, data: &[u8], cap: usize) {
         let room = cap.saturating_sub(self.bytes.len());
         if data.len() > room {
             self.truncated = true;

@@ -434,6 +434,41 @@ async fn one_shot_execute_runs_each_language() {
 }
 
 #[tokio::test]
+async fn a_one_shot_sandbox_that_dies_reports_why_with_its_output() {
+    let mut s = Server::start(&[]);
+    let run = |body: Value| {
+        let url = s.url("/v1/execute");
+        async move {
+            let r = client().post(url).json(&body).send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (code, v) = run(json!({
+        "code": "print('before', flush=True)\nx = bytearray(200 << 20)",
+        "memory_mb": 64,
+    }))
+    .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "error");
+    assert_eq!(v["error"]["name"], "MemoryLimit", "{v}");
+    assert_eq!(v["stdout"], "before\n");
+    // A cell that ignores its timeout's interrupt: killed after the grace period.
+    let started = Instant::now();
+    let (code, v) = run(json!({
+        "language": "bash",
+        "code": "trap '' INT; echo spinning; while :; do :; done",
+        "timeout": 0.5,
+    }))
+    .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["error"]["name"], "Timeout", "{v}");
+    assert_eq!(v["timed_out"], true);
+    assert_eq!(v["stdout"], "spinning\n");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    s.stop();
+}
+
+#[tokio::test]
 async fn bad_requests_get_clear_4xx_codes() {
     let mut s = Server::start(&[]);
     let id = create(&s, json!({})).await;
