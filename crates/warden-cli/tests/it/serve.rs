@@ -104,6 +104,17 @@ pub(crate) async fn exec(s: &Server, id: &str, code: &str) -> (StatusCode, Value
     (r.status(), r.json().await.unwrap())
 }
 
+/// `POST /v1/execute`: the status and the JSON body.
+pub(crate) async fn one_shot(s: &Server, body: Value) -> (StatusCode, Value) {
+    let r = client()
+        .post(s.url("/v1/execute"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json::<Value>().await.unwrap())
+}
+
 pub(crate) fn plain(v: &Value) -> &str {
     v["value"]["text/plain"].as_str().unwrap_or("<none>")
 }
@@ -407,13 +418,7 @@ async fn fifty_concurrent_sessions_keep_their_variables_apart() {
 #[tokio::test]
 async fn one_shot_execute_runs_each_language() {
     let mut s = Server::start(&[]);
-    let run = |body: Value| {
-        let url = s.url("/v1/execute");
-        async move {
-            let r = client().post(url).json(&body).send().await.unwrap();
-            (r.status(), r.json::<Value>().await.unwrap())
-        }
-    };
+    let run = |body: Value| one_shot(&s, body);
     let (code, v) = run(json!({"code": "print(1)\n2 + 2"})).await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(v["stdout"], "1\n");
@@ -436,13 +441,7 @@ async fn one_shot_execute_runs_each_language() {
 #[tokio::test]
 async fn a_one_shot_sandbox_that_dies_reports_why_with_its_output() {
     let mut s = Server::start(&[]);
-    let run = |body: Value| {
-        let url = s.url("/v1/execute");
-        async move {
-            let r = client().post(url).json(&body).send().await.unwrap();
-            (r.status(), r.json::<Value>().await.unwrap())
-        }
-    };
+    let run = |body: Value| one_shot(&s, body);
     let (code, v) = run(json!({
         "code": "print('before', flush=True)\nx = bytearray(200 << 20)",
         "memory_mb": 64,
