@@ -7,11 +7,14 @@
 # <length> bytes of code. Replies are the common frames: a 4-byte big-endian length and
 # JSON, which printf can write. The cell's stdout and stderr are the sandbox's streams.
 #
-# A cell's status is "error" when its last command exits non-zero. An interrupt (SIGINT
-# to this shell and its foreground processes) unwinds the running cell, however deeply
-# it is nested in functions, through a DEBUG trap with extdebug, and leaves the shell's
-# state in place. `exit` in a cell ends the session, as it would end a terminal.
+# A cell is written to a file and run with `source`, so that it runs at the shell's top
+# level (`declare` makes globals, `$@` is empty) and can be unwound. A cell's status is
+# "error" when its last command exits non-zero. An interrupt (SIGINT to this shell, then
+# to its foreground processes) unwinds the running cell, however deeply it is nested in
+# functions, through a DEBUG trap with extdebug, and leaves the shell's state in place.
+# `exit` in a cell ends the session, as it would end a terminal.
 
+__warden_file=/tmp/.warden-cell
 __warden_count=0
 __warden_in_cell=
 __warden_interrupted=
@@ -30,7 +33,7 @@ __warden_unwind() {
     [[ -n $__warden_interrupted ]] || return 0
     local f
     for f in "${FUNCNAME[@]:1}"; do
-        [[ $f == __warden_cell ]] && return 2
+        [[ $f == source ]] && return 2
     done
     return 0
 }
@@ -41,10 +44,6 @@ __warden_on_interrupt() {
     shopt -s extdebug
     set -T
     trap __warden_unwind DEBUG
-}
-
-__warden_cell() {
-    eval "$1"
 }
 
 # `exit` in a cell: the cell's result is still sent, then the session ends.
@@ -84,12 +83,17 @@ while :; do
     ((__warden_count += 1))
     __warden_interrupted=
     __warden_in_cell=1
-    __warden_cell "$__warden_code"
-    __warden_status=$?
+    if printf "%s" "$__warden_code" 2>/dev/null >|"$__warden_file"; then
+        unset __warden_code
+        source "$__warden_file"
+        __warden_status=$?
+    else
+        echo "warden: cannot write the cell to $__warden_file" >&2
+        __warden_status=1
+    fi
     __warden_in_cell=
     trap - DEBUG
     set +T
     shopt -u extdebug
-    unset __warden_code
     __warden_result "$__warden_status"
 done

@@ -168,6 +168,10 @@ async fn bash_keeps_variables_functions_and_the_working_directory() {
     let r = run(&mut s, "echo $((x + 1)) $PWD; greet wörld").await;
     assert_eq!(r.stdout.text(), "42 /workspace/sub\nhello wörld\n");
     assert_eq!(r.value, None);
+    // A cell runs at the shell's top level: `declare` makes globals, `$@` is empty.
+    run(&mut s, "declare -A ages=([ann]=31); set -o noclobber").await;
+    let r = run(&mut s, "echo ${ages[ann]} $#").await;
+    assert_eq!(r.stdout.text(), "31 0\n");
     let r = run(&mut s, "echo to-stderr >&2; ls /nonexistent").await;
     assert_eq!(r.status, CellStatus::Error);
     assert_eq!(error_name(&r), "ExitStatus");
@@ -179,7 +183,7 @@ async fn bash_keeps_variables_functions_and_the_working_directory() {
     let r = run(&mut s, &format!("{code}echo end")).await;
     assert_eq!(r.stdout.text().lines().count(), 4001);
     assert!(r.stdout.text().ends_with("é€😀\nend\n"));
-    assert_eq!(r.execution_count, 4);
+    assert_eq!(r.execution_count, 6);
     // bash strings cannot hold NUL: such code is refused, and the session goes on.
     let err = s.execute("echo a\0b", T, &mut |_| {}).await.unwrap_err();
     assert!(matches!(err, EngineError::Invalid(_)), "{err}");
