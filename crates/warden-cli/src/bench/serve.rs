@@ -78,6 +78,10 @@ struct Row {
     /// p50 over the baseline's p50.
     ratio: Option<f64>,
     target_p50_ms: Option<f64>,
+    /// Median of the cell's `duration_ms` as the server reports it (from sending the
+    /// request to the agent to reading its reply): the rest of p50 is HTTP, JSON and the
+    /// server's scheduling.
+    cell_duration_p50_ms: Option<f64>,
 }
 
 #[derive(serde::Serialize)]
@@ -215,10 +219,11 @@ async fn measure(args: &ServeBenchArgs, server: &Server) -> anyhow::Result<Repor
         }
     };
     let mut warm = Vec::with_capacity(args.runs);
+    let mut warm_cell = Vec::with_capacity(args.runs);
     let mut kernel = Vec::with_capacity(args.runs);
     for _ in 0..args.runs {
         let t = Instant::now();
-        api.expect_value(&id, "x + 1", Some("2")).await?;
+        warm_cell.push(api.expect_value(&id, "x + 1", Some("2")).await?);
         warm.push(ms(t));
         if let Some(j) = jupyter.as_mut() {
             kernel.push(j.round_trip()?);
@@ -227,6 +232,7 @@ async fn measure(args: &ServeBenchArgs, server: &Server) -> anyhow::Result<Repor
     drop(jupyter.take());
     api.delete(&id).await?;
     let mut warm_row = row("warm x + 1", "warden", &mut warm, 0, Some(0.5));
+    warm_row.cell_duration_p50_ms = Some(median(&mut warm_cell));
     if !kernel.is_empty() {
         let k = row("warm x + 1", "jupyter kernel", &mut kernel, 0, None);
         warm_row.baseline = Some("jupyter kernel");
@@ -246,15 +252,17 @@ async fn measure(args: &ServeBenchArgs, server: &Server) -> anyhow::Result<Repor
         bail!("/usr/bin/python3 -c 'print(1)' failed");
     }
     let mut oneshot = Vec::with_capacity(args.runs);
+    let mut oneshot_cell = Vec::with_capacity(args.runs);
     let mut bare = Vec::with_capacity(args.runs);
     for _ in 0..args.runs {
         api.wait_pool_full(args.pool_size).await?;
         let t = Instant::now();
-        api.one_shot().await?;
+        oneshot_cell.push(api.one_shot().await?);
         oneshot.push(ms(t));
         bare.push(time_once(&bare_argv).ok_or_else(|| anyhow!("a bare python3 run failed"))?);
     }
     let mut one_row = row("one-shot print(1)", "warden", &mut oneshot, 0, Some(5.0));
+    one_row.cell_duration_p50_ms = Some(median(&mut oneshot_cell));
     let bare_row = row("one-shot print(1)", "bare python3", &mut bare, 0, None);
     one_row.baseline = Some("bare python3");
     one_row.ratio = Some(one_row.p50_ms / bare_row.p50_ms);
@@ -342,7 +350,7 @@ async fn load(args: &ServeBenchArgs, api: &Api) -> anyhow::Result<Load> {
                 let t = Instant::now();
                 let want = i.to_string();
                 match api.expect_value(&id, "c += 1\nc", Some(&want)).await {
-                    Ok(()) => lat.push(ms(t)),
+                    Ok(_) => lat.push(ms(t)),
                     Err(e) => {
                         if errors == 0 {
                             eprintln!("warden bench serve: a cell of {id} failed: {e:#}");
@@ -417,12 +425,13 @@ fn row(
         baseline: None,
         ratio: None,
         target_p50_ms,
+        cell_duration_p50_ms: None,
     }
 }
 
 fn print_markdown(args: &ServeBenchArgs, r: &Report) {
-    println!("| measurement | system | p50 ms | p99 ms | ratio | target p50 |");
-    println!("|---|---|---:|---:|---:|---:|");
+    println!("| measurement | system | p50 ms | p99 ms | ratio | target p50 | cell p50 ms |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
     for row in &r.rows {
         let ratio = match (row.ratio, row.baseline) {
             (Some(x), Some(b)) => format!("{x:.3} (vs {b})"),
@@ -432,20 +441,24 @@ fn print_markdown(args: &ServeBenchArgs, r: &Report) {
             .target_p50_ms
             .map(|t| format!("≤ {t} ms"))
             .unwrap_or_default();
+        let cell = row
+            .cell_duration_p50_ms
+            .map(|c| format!("{c:.3}"))
+            .unwrap_or_default();
         println!(
-            "| {} | {} | {:.3} | {:.3} | {} | {} |",
-            row.measurement, row.system, row.p50_ms, row.p99_ms, ratio, target
+            "| {} | {} | {:.3} | {:.3} | {} | {} | {} |",
+            row.measurement, row.system, row.p50_ms, row.p99_ms, ratio, target, cell
         );
     }
     if let Some(l) = &r.load {
         println!(
-            "| {} sessions × {} cells, concurrent | warden | {:.3} | {:.3} | | errors: {} |",
+            "| {} sessions × {} cells, concurrent | warden | {:.3} | {:.3} | | errors: {} | |",
             l.sessions, l.cells_per_session, l.p50_ms, l.p99_ms, l.errors
         );
     }
     println!(
         "\n{} samples per sequential row; creates and one-shots paced (each waits for a full \
-         pool of {}).",
+         pool of {}). cell p50: the server's own `duration_ms` of the cell.",
         args.runs, args.pool_size
     );
     if let Some(m) = &r.memory {
@@ -704,8 +717,9 @@ impl Api {
         Ok(())
     }
 
-    /// Runs a cell and checks it succeeded with the given value (`None`: no value).
-    async fn expect_value(&self, id: &str, code: &str, want: Option<&str>) -> anyhow::Result<()> {
+    /// Runs a cell and checks it succeeded with the given value (`None`: no value);
+    /// returns the cell's `duration_ms` as the server measured it.
+    async fn expect_value(&self, id: &str, code: &str, want: Option<&str>) -> anyhow::Result<f64> {
         let v = self
             .json(
                 self.http
@@ -718,10 +732,10 @@ impl Api {
         if v["status"] != "ok" || got != want {
             bail!("cell {code:?} answered {v}");
         }
-        Ok(())
+        Ok(v["duration_ms"].as_f64().unwrap_or(f64::NAN))
     }
 
-    async fn one_shot(&self) -> anyhow::Result<()> {
+    async fn one_shot(&self) -> anyhow::Result<f64> {
         let v = self
             .json(
                 self.http
@@ -733,7 +747,7 @@ impl Api {
         if v["status"] != "ok" || v["stdout"] != "1\n" {
             bail!("one-shot print(1) answered {v}");
         }
-        Ok(())
+        Ok(v["duration_ms"].as_f64().unwrap_or(f64::NAN))
     }
 
     /// Waits (bounded) until the server's pool holds `size` sessions.
