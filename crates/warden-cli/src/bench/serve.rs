@@ -3,11 +3,14 @@
 //! baseline in the same run where there is one:
 //!
 //! - session creation from the pre-warmed pool (paced: each create waits until the pool is
-//!   full again, so every create is served from the pool);
+//!   full again and 10 ms more, so every create is served from the pool by a quiet
+//!   server);
 //! - a warm `x + 1` round trip on an existing session, interleaved with the same round
-//!   trip to a Jupyter kernel (ipykernel through jupyter_client);
+//!   trip to a Jupyter kernel (ipykernel through jupyter_client), back to back and after
+//!   an idle pause;
 //! - a one-shot `POST /v1/execute` of `print(1)` (paced like creation), interleaved with
-//!   a bare `/usr/bin/python3 -c 'print(1)'`;
+//!   a bare `/usr/bin/python3 -c 'print(1)'` (also paced, so that it does not compete
+//!   with the pool's refill);
 //! - memory per idle Python session: the PSS of every process below the server (each
 //!   sandbox's init and its Python agent), grouped by sandbox;
 //! - many concurrent sessions running cells at once: latency percentiles and errors.
@@ -33,6 +36,9 @@ const JUPYTER_BASELINE: &str = include_str!("jupyter_baseline.py");
 /// The install command suggested when the Jupyter baseline cannot run.
 const JUPYTER_INSTALL: &str =
     "/usr/bin/python3 -m venv /tmp/jb && /tmp/jb/bin/pip install ipykernel jupyter_client";
+
+/// The pause before each sample of the idle warm round trip.
+const IDLE_PAUSE: Duration = Duration::from_millis(10);
 
 /// Longest any single request may take before it counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -182,7 +188,7 @@ async fn measure(args: &ServeBenchArgs, server: &Server) -> anyhow::Result<Repor
     let mut create = Vec::with_capacity(args.runs);
     let mut delete = Vec::with_capacity(args.runs);
     for _ in 0..args.runs {
-        api.wait_pool_full(args.pool_size).await?;
+        api.settle(args.pool_size).await?;
         let t = Instant::now();
         let id = api.create().await?;
         create.push(ms(t));
@@ -218,30 +224,36 @@ async fn measure(args: &ServeBenchArgs, server: &Server) -> anyhow::Result<Repor
             None
         }
     };
-    let mut warm = Vec::with_capacity(args.runs);
-    let mut warm_cell = Vec::with_capacity(args.runs);
-    let mut kernel = Vec::with_capacity(args.runs);
+    // Two regimes, each interleaving warden and the kernel one sample at a time: back to
+    // back (the timed round trip directly follows an untimed one to the same system, as
+    // when a client sends cells in a row), and after an idle pause (as when a person or an
+    // agent thinks between cells; idle CPUs and threads take longer to wake).
+    let mut hot = Samples::default();
+    let mut idle = Samples::default();
     for _ in 0..args.runs {
+        api.expect_value(&id, "x + 1", Some("2")).await?;
         let t = Instant::now();
-        warm_cell.push(api.expect_value(&id, "x + 1", Some("2")).await?);
-        warm.push(ms(t));
+        hot.cell
+            .push(api.expect_value(&id, "x + 1", Some("2")).await?);
+        hot.warden.push(ms(t));
         if let Some(j) = jupyter.as_mut() {
-            kernel.push(j.round_trip()?);
+            j.round_trip()?;
+            hot.kernel.push(j.round_trip()?);
+        }
+        tokio::time::sleep(IDLE_PAUSE).await;
+        let t = Instant::now();
+        idle.cell
+            .push(api.expect_value(&id, "x + 1", Some("2")).await?);
+        idle.warden.push(ms(t));
+        if let Some(j) = jupyter.as_mut() {
+            std::thread::sleep(IDLE_PAUSE);
+            idle.kernel.push(j.round_trip()?);
         }
     }
     drop(jupyter.take());
     api.delete(&id).await?;
-    let mut warm_row = row("warm x + 1", "warden", &mut warm, 0, Some(0.5));
-    warm_row.cell_duration_p50_ms = Some(median(&mut warm_cell));
-    if !kernel.is_empty() {
-        let k = row("warm x + 1", "jupyter kernel", &mut kernel, 0, None);
-        warm_row.baseline = Some("jupyter kernel");
-        warm_row.ratio = Some(warm_row.p50_ms / k.p50_ms);
-        report.rows.push(warm_row);
-        report.rows.push(k);
-    } else {
-        report.rows.push(warm_row);
-    }
+    hot.report(&mut report, "warm x + 1", Some(0.5));
+    idle.report(&mut report, "warm x + 1 after 10 ms idle", None);
 
     // 3. One-shot `print(1)`, paced, interleaved with a bare interpreter start.
     let bare_argv: Vec<String> = ["/usr/bin/python3", "-c", "print(1)"]
@@ -255,10 +267,13 @@ async fn measure(args: &ServeBenchArgs, server: &Server) -> anyhow::Result<Repor
     let mut oneshot_cell = Vec::with_capacity(args.runs);
     let mut bare = Vec::with_capacity(args.runs);
     for _ in 0..args.runs {
-        api.wait_pool_full(args.pool_size).await?;
+        api.settle(args.pool_size).await?;
         let t = Instant::now();
         oneshot_cell.push(api.one_shot().await?);
         oneshot.push(ms(t));
+        // The bare start must not compete with the server refilling its pool and tearing
+        // the one-shot's sandbox down.
+        api.settle(args.pool_size).await?;
         bare.push(time_once(&bare_argv).ok_or_else(|| anyhow!("a bare python3 run failed"))?);
     }
     let mut one_row = row("one-shot print(1)", "warden", &mut oneshot, 0, Some(5.0));
@@ -392,6 +407,30 @@ async fn load(args: &ServeBenchArgs, api: &Api) -> anyhow::Result<Load> {
         cells_per_s: (cells - errors) as f64 / wall_s,
         create_all_s,
     })
+}
+
+/// Warm round trips of warden (with the server's own cell durations) and of the kernel.
+#[derive(Default)]
+struct Samples {
+    warden: Vec<f64>,
+    cell: Vec<f64>,
+    kernel: Vec<f64>,
+}
+
+impl Samples {
+    fn report(mut self, report: &mut Report, name: &'static str, target: Option<f64>) {
+        let mut w = row(name, "warden", &mut self.warden, 0, target);
+        w.cell_duration_p50_ms = Some(median(&mut self.cell));
+        if self.kernel.is_empty() {
+            report.rows.push(w);
+            return;
+        }
+        let k = row(name, "jupyter kernel", &mut self.kernel, 0, None);
+        w.baseline = Some("jupyter kernel");
+        w.ratio = Some(w.p50_ms / k.p50_ms);
+        report.rows.push(w);
+        report.rows.push(k);
+    }
 }
 
 fn ms(t: Instant) -> f64 {
@@ -748,6 +787,14 @@ impl Api {
             bail!("one-shot print(1) answered {v}");
         }
         Ok(v["duration_ms"].as_f64().unwrap_or(f64::NAN))
+    }
+
+    /// Waits until the pool is full, then a little more for the background work that
+    /// goes with it (a sandbox's teardown) to end: a quiet server for the next sample.
+    async fn settle(&self, size: usize) -> anyhow::Result<()> {
+        self.wait_pool_full(size).await?;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok(())
     }
 
     /// Waits (bounded) until the server's pool holds `size` sessions.
