@@ -104,6 +104,9 @@ struct Memory {
     max_session_pss_mib: f64,
     median_init_pss_mib: f64,
     median_agent_pss_mib: f64,
+    /// Median memory charged to a sandbox's memory cgroup (its processes' pages, its
+    /// tmpfs files and kernel memory), a cross-check of the PSS; `null` if unreadable.
+    median_session_cgroup_mib: Option<f64>,
     /// How much the server's own PSS changed while the sessions were created.
     server_pss_change_mib: f64,
     sessions_per_16_gib: u64,
@@ -327,6 +330,8 @@ async fn memory(args: &ServeBenchArgs, server: &Server, api: &Api) -> anyhow::Re
     let mut init: Vec<f64> = groups.iter().map(|g| mib(g.init)).collect();
     let mut rest: Vec<f64> = groups.iter().map(|g| mib(g.rest)).collect();
     let max = per.iter().copied().fold(0.0, f64::max);
+    let mut cgroup: Vec<f64> = groups.iter().filter_map(|g| g.cgroup.map(mib)).collect();
+    let median_session_cgroup_mib = (cgroup.len() == groups.len()).then(|| median(&mut cgroup));
     let per_session = mib(total) / sandboxes as f64;
     Ok(Memory {
         sandboxes,
@@ -338,6 +343,7 @@ async fn memory(args: &ServeBenchArgs, server: &Server, api: &Api) -> anyhow::Re
         max_session_pss_mib: max,
         median_init_pss_mib: median(&mut init),
         median_agent_pss_mib: median(&mut rest),
+        median_session_cgroup_mib,
         server_pss_change_mib: (server_after as f64 - server_before as f64) / 1024.0,
         sessions_per_16_gib: (16.0 * 1024.0 / per_session).floor() as u64,
         target_mib: 12.0,
@@ -504,8 +510,8 @@ fn print_markdown(args: &ServeBenchArgs, r: &Report) {
         println!(
             "\nMemory: {} sandboxes ({} idle sessions + {} pooled) hold {:.1} MiB PSS: \
              {:.2} MiB per session (median {:.2}, max {:.2}; init {:.2} + agent {:.2}); \
-             {} idle sessions per 16 GiB (target ≤ {} MiB). The server's own PSS changed \
-             by {:+.2} MiB.",
+             {} idle sessions per 16 GiB (target ≤ {} MiB). Median memory cgroup charge: \
+             {} MiB. The server's own PSS changed by {:+.2} MiB.",
             m.sandboxes,
             m.sessions,
             m.pool,
@@ -517,6 +523,9 @@ fn print_markdown(args: &ServeBenchArgs, r: &Report) {
             m.median_agent_pss_mib,
             m.sessions_per_16_gib,
             m.target_mib,
+            m.median_session_cgroup_mib
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "unknown".into()),
             m.server_pss_change_mib
         );
     }
@@ -536,6 +545,9 @@ fn print_markdown(args: &ServeBenchArgs, r: &Report) {
 struct SandboxPss {
     init: u64,
     rest: u64,
+    /// The memory charged to the sandbox's memory cgroup (kernel memory included), in
+    /// KiB, when it can be read.
+    cgroup: Option<u64>,
 }
 
 /// Every process below the server, grouped by the server's child it descends from.
@@ -575,7 +587,11 @@ fn sandbox_pss(server: u32) -> anyhow::Result<Vec<SandboxPss>> {
             continue;
         }
         let Some(pss) = pss_kib(pid) else { continue };
-        let g = groups.entry(top).or_insert(SandboxPss { init: 0, rest: 0 });
+        let g = groups.entry(top).or_insert_with(|| SandboxPss {
+            init: 0,
+            rest: 0,
+            cgroup: cgroup_memory_kib(top),
+        });
         if pid == top {
             g.init += pss;
         } else {
@@ -592,6 +608,26 @@ fn ppid_of(pid: u32) -> Option<u32> {
     // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
     let after = &stat[stat.rfind(')')? + 1..];
     after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The memory charged to a process's memory cgroup, in KiB: `memory.usage_in_bytes` on
+/// cgroup v1, `memory.current` on v2.
+fn cgroup_memory_kib(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let mut candidates = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if controllers.split(',').any(|c| c == "memory") {
+            candidates.push(format!("/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"));
+        } else if controllers.is_empty() && path != "/" {
+            candidates.push(format!("/sys/fs/cgroup{path}/memory.current"));
+        }
+    }
+    candidates.iter().find_map(|f| {
+        let bytes: u64 = std::fs::read_to_string(f).ok()?.trim().parse().ok()?;
+        Some(bytes / 1024)
+    })
 }
 
 /// Proportional set size of a process, in KiB.
