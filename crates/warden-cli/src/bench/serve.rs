@@ -502,8 +502,8 @@ fn print_markdown(args: &ServeBenchArgs, r: &Report) {
         );
     }
     println!(
-        "\n{} samples per sequential row; creates and one-shots paced (each waits for a full \
-         pool of {}). cell p50: the server's own `duration_ms` of the cell.",
+        "\n{} samples per sequential row; creates, one-shots and bare starts paced (each \
+         waits for a full pool of {}, then 10 ms). cell p50: the server's own `duration_ms` of the cell.",
         args.runs, args.pool_size
     );
     if let Some(m) = &r.memory {
