@@ -26,7 +26,8 @@ enum Commands {
     Serve(serve::ServeArgs),
     /// Report which kernel features are available and whether full isolation is possible.
     Doctor(doctor::DoctorArgs),
-    /// Measure warden's start-up overhead against a bare interpreter and bubblewrap.
+    /// Measure warden against baselines: start-up (`warden bench`), or sessions and the
+    /// HTTP API (`warden bench serve`).
     Bench(bench::BenchArgs),
     /// Print the OpenAPI document of the HTTP API (as served at /openapi.json).
     Openapi,

@@ -298,4 +298,89 @@ fn bench_runs_and_reports_ratios() {
         .unwrap();
     assert!(warden_py["ratio"].as_f64().unwrap() > 0.5);
     assert!(rows.iter().any(|r| r["launcher"] == "bare"));
+    // The same benchmark by its own name.
+    let out = warden(&["bench", "startup", "--runs", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .is_array());
+}
+
+/// `warden bench serve` end to end with tiny counts: every row present, numbers positive,
+/// no errors. The Jupyter baseline runs when `WARDEN_BENCH_JUPYTER_PYTHON` names a Python
+/// with ipykernel and jupyter_client, and is otherwise skipped with a note.
+#[test]
+fn bench_serve_runs_and_reports_sane_rows() {
+    let jupyter = std::env::var("WARDEN_BENCH_JUPYTER_PYTHON").ok();
+    let mut args = vec![
+        "bench",
+        "serve",
+        "--runs",
+        "5",
+        "--idle-sessions",
+        "3",
+        "--sessions",
+        "4",
+        "--cells",
+        "5",
+        "--pool-size",
+        "2",
+        "--json",
+    ];
+    if let Some(py) = &jupyter {
+        args.extend(["--jupyter-python", py]);
+    }
+    let out = warden(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    let find = |m: &str, sys: &str| {
+        rows.iter()
+            .find(|r| r["measurement"] == m && r["system"] == sys)
+            .unwrap_or_else(|| panic!("no row {m} / {sys} in {report}"))
+    };
+    for (m, sys) in [
+        ("session create (pool)", "warden"),
+        ("session delete", "warden"),
+        ("warm x + 1", "warden"),
+        ("warm x + 1 after 10 ms idle", "warden"),
+        ("one-shot print(1)", "warden"),
+        ("one-shot print(1)", "bare python3"),
+    ] {
+        let r = find(m, sys);
+        let (p50, p99) = (r["p50_ms"].as_f64().unwrap(), r["p99_ms"].as_f64().unwrap());
+        assert!(p50 > 0.0 && p99 >= p50 && p99 < 60_000.0, "{r}");
+        assert_eq!(r["samples"], 5, "{r}");
+        assert_eq!(r["errors"], 0, "{r}");
+    }
+    assert!(
+        find("one-shot print(1)", "warden")["ratio"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let notes = report["notes"].to_string();
+    if jupyter.is_some() {
+        for m in ["warm x + 1", "warm x + 1 after 10 ms idle"] {
+            let k = find(m, "jupyter kernel");
+            assert!(k["p50_ms"].as_f64().unwrap() > 0.0, "{k}");
+            assert!(find(m, "warden")["ratio"].as_f64().unwrap() > 0.0);
+        }
+    } else {
+        assert!(notes.contains("Jupyter baseline skipped"), "{notes}");
+    }
+    let m = &report["memory"];
+    assert!(m["sandboxes"].as_u64().unwrap() >= 3, "{m}");
+    let per = m["per_session_pss_mib"].as_f64().unwrap();
+    assert!(per > 0.5 && per < 200.0, "{m}");
+    assert!(m["sessions_per_16_gib"].as_u64().unwrap() > 0, "{m}");
+    let l = &report["load"];
+    assert_eq!(l["cells"], 20, "{l}");
+    assert_eq!(l["errors"], 0, "{l}");
+    assert!(l["p50_ms"].as_f64().unwrap() > 0.0, "{l}");
 }

@@ -1,0 +1,233 @@
+//! `warden bench startup` (also plain `warden bench`): start-up overhead of `warden run` against a bare interpreter and
+//! bubblewrap, interleaved in one run on the same machine.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct StartupArgs {
+    /// Runs of each launcher per language (median reported).
+    #[arg(long, default_value_t = 50)]
+    runs: usize,
+    /// Print JSON instead of a Markdown table.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Case {
+    lang: &'static str,
+    launcher: &'static str,
+    argv: Vec<String>,
+}
+
+fn bwrap_argv(inner: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "bwrap",
+        "--unshare-all",
+        "--die-with-parent",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for link in ["bin", "lib", "lib64", "sbin"] {
+        let p = Path::new("/").join(link);
+        if let Ok(t) = std::fs::read_link(&p) {
+            v.extend([
+                "--symlink".into(),
+                t.to_string_lossy().into_owned(),
+                p.to_string_lossy().into_owned(),
+            ]);
+        }
+    }
+    v.extend(
+        [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--ro-bind",
+            "/etc/ld.so.cache",
+            "/etc/ld.so.cache",
+            "--",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    v.extend(inner.iter().map(|s| s.to_string()));
+    v
+}
+
+fn cases() -> Vec<Case> {
+    let warden = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "warden".into());
+    let have_bwrap = Command::new("bwrap")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    let langs: [(&str, &str, Vec<&str>); 3] = [
+        (
+            "python",
+            "print(1)",
+            vec!["/usr/bin/python3", "-c", "print(1)"],
+        ),
+        (
+            "javascript",
+            "console.log(1)",
+            vec!["/usr/bin/node", "-e", "console.log(1)"],
+        ),
+        ("bash", "echo 1", vec!["/bin/bash", "-c", "echo 1"]),
+    ];
+    let mut out = Vec::new();
+    for (lang, code, bare) in langs {
+        if !Path::new(bare[0]).exists() {
+            continue;
+        }
+        out.push(Case {
+            lang,
+            launcher: "bare",
+            argv: bare.iter().map(|s| s.to_string()).collect(),
+        });
+        out.push(Case {
+            lang,
+            launcher: "warden run",
+            argv: vec![
+                warden.clone(),
+                "run".into(),
+                "--lang".into(),
+                lang.into(),
+                "-c".into(),
+                code.into(),
+            ],
+        });
+        if have_bwrap {
+            out.push(Case {
+                lang,
+                launcher: "bwrap --unshare-all",
+                argv: bwrap_argv(&bare),
+            });
+        }
+    }
+    out
+}
+
+pub(super) fn time_once(argv: &[String]) -> Option<f64> {
+    let start = Instant::now();
+    // Every launcher gets the same small environment: the host's may hold variables that
+    // slow an interpreter down (NODE_EXTRA_CA_CERTS, PYTHONSTARTUP) or speed it up.
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8")
+        .env("HOME", "/tmp")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .ok()?;
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    (out.status.success() && out.stdout == b"1\n").then_some(ms)
+}
+
+pub(super) fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Row {
+    lang: String,
+    launcher: String,
+    median_ms: f64,
+    overhead_ms: f64,
+    ratio: f64,
+    runs: usize,
+}
+
+pub fn main(args: StartupArgs) -> i32 {
+    let cases = cases();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    // Warm the page cache and check every launcher works before timing.
+    for (i, c) in cases.iter().enumerate() {
+        if time_once(&c.argv).is_none() {
+            eprintln!(
+                "warden bench: '{}' for {} failed; fix it first (try: {})",
+                c.launcher,
+                c.lang,
+                c.argv.join(" ")
+            );
+            return 1;
+        }
+        let _ = i;
+    }
+    // Interleaved: one run of every case per round, so drift affects all alike.
+    for _ in 0..args.runs {
+        for (i, c) in cases.iter().enumerate() {
+            match time_once(&c.argv) {
+                Some(ms) => samples[i].push(ms),
+                None => {
+                    eprintln!(
+                        "warden bench: a run of '{}' for {} failed",
+                        c.launcher, c.lang
+                    );
+                    return 1;
+                }
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let m = median(&mut samples[i]);
+        let bare = cases
+            .iter()
+            .position(|b| b.lang == c.lang && b.launcher == "bare")
+            .map(|b| median(&mut samples[b].clone()))
+            .unwrap_or(m);
+        rows.push(Row {
+            lang: c.lang.into(),
+            launcher: c.launcher.into(),
+            median_ms: m,
+            overhead_ms: m - bare,
+            ratio: m / bare,
+            runs: args.runs,
+        });
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+    } else {
+        println!("| language | launcher | median ms | overhead ms | ratio |");
+        println!("|---|---|---:|---:|---:|");
+        for r in &rows {
+            println!(
+                "| {} | {} | {:.2} | {:+.2} | {:.3} |",
+                r.lang, r.launcher, r.median_ms, r.overhead_ms, r.ratio
+            );
+        }
+        println!(
+            "\n{} interleaved runs per launcher; overhead and ratio against the bare interpreter.",
+            args.runs
+        );
+    }
+    0
+}
