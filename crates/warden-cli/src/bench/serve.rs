@@ -654,6 +654,9 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--pool-size")
             .arg(args.pool_size.to_string())
+            // Python only: other languages' pooled sandboxes would count in the memory
+            // figures and their refills would disturb the timings.
+            .args(["--js-pool-size", "0", "--bash-pool-size", "0"])
             .arg("--max-sessions")
             .arg(max_sessions.to_string())
             .arg("--data-dir")
@@ -833,14 +836,14 @@ impl Api {
         Ok(())
     }
 
-    /// Waits (bounded) until the server's pool holds `size` sessions.
+    /// Waits (bounded) until the server's Python pool holds `size` sessions.
     async fn wait_pool_full(&self, size: usize) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
             let v = self
                 .json(self.http.get(format!("{}/healthz", self.base)), 200)
                 .await?;
-            if v["pool"].as_u64().unwrap_or(0) as usize >= size {
+            if v["pools"]["python"].as_u64().unwrap_or(0) as usize >= size {
                 return Ok(());
             }
             if start.elapsed() > Duration::from_secs(30) {
