@@ -1,0 +1,65 @@
+-- warden's schema (PostgreSQL). The SQLite migration creates the same tables.
+CREATE TABLE tenants (
+    name TEXT PRIMARY KEY,
+    policy TEXT,
+    created_at DOUBLE PRECISION NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL REFERENCES tenants(name),
+    secret_hash TEXT NOT NULL,
+    admin BOOLEAN NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    revoked_at DOUBLE PRECISION
+);
+
+CREATE TABLE executions (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    tenant TEXT NOT NULL,
+    session_id TEXT,
+    kind TEXT NOT NULL,
+    language TEXT NOT NULL,
+    code_sha256 TEXT NOT NULL,
+    code TEXT,
+    status TEXT NOT NULL,
+    error_code TEXT,
+    exit_code BIGINT,
+    wall_ms DOUBLE PRECISION NOT NULL,
+    cpu_ms DOUBLE PRECISION,
+    peak_memory_bytes BIGINT,
+    stdout_bytes BIGINT NOT NULL,
+    stderr_bytes BIGINT NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX executions_by_tenant ON executions (tenant, seq);
+
+CREATE TABLE audit (
+    seq BIGSERIAL PRIMARY KEY,
+    at DOUBLE PRECISION NOT NULL,
+    action TEXT NOT NULL,
+    tenant TEXT,
+    key_id TEXT,
+    target TEXT,
+    detail TEXT
+);
+-- Append-only: the database itself refuses changes to the log.
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only';
+END;
+$$;
+CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    language TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    ended_at DOUBLE PRECISION,
+    end_reason TEXT
+);
+CREATE INDEX sessions_live ON sessions (ended_at);

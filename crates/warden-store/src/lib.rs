@@ -1,0 +1,102 @@
+//! warden's persistence behind one trait, [`Store`]: tenants and their policies, API keys
+//! (hashed), execution records, the append-only audit log, and session records (so that a
+//! restart can mark the sessions of a crashed run as ended).
+//!
+//! Two backends share the schema: SQLite (embedded, the default; WAL) and PostgreSQL (for
+//! several nodes). [`open`] picks one from a URL. Migrations run at start-up.
+
+mod model;
+mod pg;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use model::*;
+pub use pg::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {url}: {source}")]
+    Open {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("unsupported database URL {0:?} (use sqlite://PATH or postgres://...)")]
+    UnsupportedUrl(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The persistence operations warden needs. Every write is durable when it returns (a
+/// record is written before the reply that reports it).
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Which backend this is: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // --- tenants and keys ---
+    /// Creates the tenant if it does not exist; sets its policy when `policy` is given.
+    async fn upsert_tenant(&self, name: &str, policy: Option<&str>) -> Result<Tenant, StoreError>;
+    async fn get_tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError>;
+    async fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    /// A key by its public id (the part of the key before the secret).
+    async fn get_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Every key (of one tenant when given), newest first.
+    async fn list_keys(&self, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError>;
+    /// Marks a key revoked; false when there is no such key or it was already revoked.
+    async fn revoke_key(&self, id: &str, at: f64) -> Result<bool, StoreError>;
+
+    // --- execution records ---
+    async fn insert_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError>;
+    async fn get_execution(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<ExecutionRecord>, StoreError>;
+    /// Records matching the filter, newest first, at most `filter.limit`; `next` is the
+    /// cursor of the following page.
+    async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+    ) -> Result<Page<ExecutionRecord>, StoreError>;
+    /// CPU seconds the tenant's executions used since `since` (unix seconds).
+    async fn cpu_seconds_since(&self, tenant: &str, since: f64) -> Result<f64, StoreError>;
+
+    // --- audit log (append-only) ---
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Page<AuditEvent>, StoreError>;
+
+    // --- sessions ---
+    async fn session_started(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    async fn session_ended(&self, id: &str, reason: &str, at: f64) -> Result<(), StoreError>;
+    /// Marks every session still live as ended (at start-up, after a crash); returns
+    /// their ids.
+    async fn end_live_sessions(&self, reason: &str, at: f64) -> Result<Vec<String>, StoreError>;
+}
+
+/// The current time as unix seconds.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Opens a store from a URL: `sqlite://PATH` (created if missing) or `postgres://...`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}

@@ -1,0 +1,381 @@
+//! The storage suite, run against every backend: SQLite always, PostgreSQL when
+//! `WARDEN_TEST_POSTGRES_URL` names a server (CI starts one; in CI its absence fails).
+
+use std::sync::Arc;
+
+use warden_store::{
+    ApiKey, AuditEvent, AuditFilter, ExecutionFilter, ExecutionRecord, SessionRecord, Store,
+};
+
+/// Each test gets a fresh database: a new SQLite file, or a new PostgreSQL database.
+struct Fresh {
+    store: Arc<dyn Store>,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Fresh {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("warden.db").display());
+    Fresh {
+        store: warden_store::open(&url).await.unwrap(),
+        url,
+        _dir: Some(dir),
+    }
+}
+
+fn postgres_url() -> Option<String> {
+    match std::env::var("WARDEN_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run the storage suite against PostgreSQL: set WARDEN_TEST_POSTGRES_URL"
+            );
+            eprintln!("WARDEN_TEST_POSTGRES_URL is not set: PostgreSQL backend not tested");
+            None
+        }
+    }
+}
+
+async fn postgres() -> Option<Fresh> {
+    let admin = postgres_url()?;
+    let name = format!(
+        "warden_test_{}_{}",
+        std::process::id(),
+        warden_store::now().to_bits() % 1_000_000_007
+    );
+    let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+    Some(Fresh {
+        store: warden_store::open(&url).await.unwrap(),
+        url,
+        _dir: None,
+    })
+}
+
+/// Runs a suite function against each backend.
+macro_rules! each_backend {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let f = super::sqlite().await;
+                assert_eq!(f.store.backend(), "sqlite");
+                super::$name(&f).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(f) = super::postgres().await {
+                    assert_eq!(f.store.backend(), "postgres");
+                    super::$name(&f).await;
+                }
+            }
+        }
+    };
+}
+
+fn key(id: &str, tenant: &str, at: f64) -> ApiKey {
+    ApiKey {
+        id: id.into(),
+        tenant: tenant.into(),
+        secret_hash: format!("hash-of-{id}"),
+        admin: false,
+        created_at: at,
+        revoked_at: None,
+    }
+}
+
+fn execution(n: u32, tenant: &str, session: Option<&str>, status: &str) -> ExecutionRecord {
+    ExecutionRecord {
+        id: format!("exe_{tenant}_{n:04}"),
+        tenant: tenant.into(),
+        session_id: session.map(str::to_string),
+        kind: if session.is_some() { "cell" } else { "oneshot" }.into(),
+        language: "python".into(),
+        code_sha256: format!("{n:064x}"),
+        code: Some(format!("print({n})")),
+        status: status.into(),
+        error_code: (status != "ok").then(|| "TIMEOUT".to_string()),
+        exit_code: Some(i64::from(n % 3)),
+        wall_ms: 1.5 + f64::from(n),
+        cpu_ms: Some(100.0),
+        peak_memory_bytes: Some(1 << 20),
+        stdout_bytes: i64::from(n),
+        stderr_bytes: 0,
+        started_at: 1000.0 + f64::from(n),
+        finished_at: 1000.5 + f64::from(n),
+    }
+}
+
+async fn tenants_and_keys(f: &Fresh) {
+    let s = &f.store;
+    let t = s.upsert_tenant("acme", None).await.unwrap();
+    assert_eq!(t.name, "acme");
+    assert_eq!(t.policy, None);
+    let t = s
+        .upsert_tenant("acme", Some(r#"{"max_timeout": 5}"#))
+        .await
+        .unwrap();
+    assert_eq!(t.policy.as_deref(), Some(r#"{"max_timeout": 5}"#));
+    // Upserting without a policy keeps the one set.
+    let t = s.upsert_tenant("acme", None).await.unwrap();
+    assert_eq!(t.policy.as_deref(), Some(r#"{"max_timeout": 5}"#));
+    assert!(s.get_tenant("nobody").await.unwrap().is_none());
+
+    s.upsert_tenant("other", None).await.unwrap();
+    s.insert_key(&key("wk_a1", "acme", 1.0)).await.unwrap();
+    let mut admin = key("wk_a2", "acme", 2.0);
+    admin.admin = true;
+    s.insert_key(&admin).await.unwrap();
+    s.insert_key(&key("wk_o1", "other", 3.0)).await.unwrap();
+    assert_eq!(s.get_key("wk_a2").await.unwrap(), Some(admin));
+    assert!(s.get_key("wk_none").await.unwrap().is_none());
+    let ids: Vec<String> = s
+        .list_keys(Some("acme"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(ids, ["wk_a2", "wk_a1"], "newest first, one tenant");
+    assert_eq!(s.list_keys(None).await.unwrap().len(), 3);
+    assert!(s.revoke_key("wk_a1", 9.0).await.unwrap());
+    assert!(!s.revoke_key("wk_a1", 10.0).await.unwrap(), "revoked once");
+    assert!(!s.revoke_key("wk_none", 10.0).await.unwrap());
+    assert_eq!(
+        s.get_key("wk_a1").await.unwrap().unwrap().revoked_at,
+        Some(9.0)
+    );
+    // A key must belong to a tenant that exists.
+    assert!(s.insert_key(&key("wk_x", "ghost", 1.0)).await.is_err());
+    // Key ids are unique.
+    assert!(s.insert_key(&key("wk_o1", "other", 4.0)).await.is_err());
+}
+each_backend!(tenants_and_keys);
+
+async fn execution_records(f: &Fresh) {
+    let s = &f.store;
+    for n in 0..25 {
+        let status = if n % 5 == 0 { "timeout" } else { "ok" };
+        let session = (n % 2 == 0).then_some("ses_1");
+        s.insert_execution(&execution(n, "acme", session, status))
+            .await
+            .unwrap();
+    }
+    s.insert_execution(&execution(0, "other", None, "ok"))
+        .await
+        .unwrap();
+    // Read back exactly, and only by its own tenant.
+    let e = s.get_execution("acme", "exe_acme_0007").await.unwrap();
+    assert_eq!(e, Some(execution(7, "acme", None, "ok")));
+    assert!(s
+        .get_execution("other", "exe_acme_0007")
+        .await
+        .unwrap()
+        .is_none());
+    // The same id twice is refused.
+    assert!(s
+        .insert_execution(&execution(7, "acme", None, "ok"))
+        .await
+        .is_err());
+
+    // Pagination: newest first, no duplicates, nothing skipped.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = s
+            .list_executions(&ExecutionFilter {
+                tenant: "acme".into(),
+                cursor: cursor.clone(),
+                limit: 10,
+                ..ExecutionFilter::default()
+            })
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(page.items.into_iter().map(|e| e.id));
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+        assert!(pages < 10);
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..25).rev().map(|n| format!("exe_acme_{n:04}")).collect();
+    assert_eq!(seen, expected);
+
+    let filtered = |filter: ExecutionFilter| {
+        let s = s.clone();
+        async move {
+            s.list_executions(&ExecutionFilter {
+                tenant: "acme".into(),
+                limit: 100,
+                ..filter
+            })
+            .await
+            .unwrap()
+            .items
+            .len()
+        }
+    };
+    let by_status = filtered(ExecutionFilter {
+        status: Some("timeout".into()),
+        ..ExecutionFilter::default()
+    })
+    .await;
+    assert_eq!(by_status, 5);
+    let by_session = filtered(ExecutionFilter {
+        session_id: Some("ses_1".into()),
+        ..ExecutionFilter::default()
+    })
+    .await;
+    assert_eq!(by_session, 13);
+    let by_time = filtered(ExecutionFilter {
+        since: Some(1010.0),
+        until: Some(1020.0),
+        ..ExecutionFilter::default()
+    })
+    .await;
+    assert_eq!(by_time, 10);
+    assert!(s
+        .list_executions(&ExecutionFilter {
+            tenant: "acme".into(),
+            cursor: Some("not-a-cursor".into()),
+            ..ExecutionFilter::default()
+        })
+        .await
+        .is_err());
+    // 100 ms of CPU each.
+    let cpu = s.cpu_seconds_since("acme", 1020.0).await.unwrap();
+    assert!((cpu - 0.5).abs() < 1e-9, "{cpu}");
+    assert_eq!(s.cpu_seconds_since("nobody", 0.0).await.unwrap(), 0.0);
+}
+each_backend!(execution_records);
+
+async fn the_audit_log_is_append_only(f: &Fresh) {
+    let s = &f.store;
+    for (i, action) in ["auth.failed", "key.created", "session.created"]
+        .iter()
+        .enumerate()
+    {
+        s.append_audit(&AuditEvent {
+            seq: 0,
+            at: 100.0 + i as f64,
+            action: action.to_string(),
+            tenant: (i > 0).then(|| "acme".to_string()),
+            key_id: None,
+            target: Some(format!("t{i}")),
+            detail: Some(r#"{"why":"test"}"#.into()),
+        })
+        .await
+        .unwrap();
+    }
+    let page = s
+        .list_audit(&AuditFilter {
+            limit: 2,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = page.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["session.created", "key.created"]);
+    assert!(page.items[0].seq > page.items[1].seq);
+    let rest = s
+        .list_audit(&AuditFilter {
+            cursor: page.next,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].action, "auth.failed");
+    assert_eq!(rest.next, None);
+    let acme = s
+        .list_audit(&AuditFilter {
+            tenant: Some("acme".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(acme.items.len(), 2);
+    // The database itself refuses to change or delete entries.
+    let refused = if f.url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(&f.url).await.unwrap();
+        let u = sqlx::query("UPDATE audit SET action = 'x'")
+            .execute(&pool)
+            .await;
+        let d = sqlx::query("DELETE FROM audit").execute(&pool).await;
+        (u.is_err(), d.is_err())
+    } else {
+        let pool = sqlx::PgPool::connect(&f.url).await.unwrap();
+        let u = sqlx::query("UPDATE audit SET action = 'x'")
+            .execute(&pool)
+            .await;
+        let d = sqlx::query("DELETE FROM audit").execute(&pool).await;
+        (u.is_err(), d.is_err())
+    };
+    assert_eq!(refused, (true, true));
+    assert_eq!(
+        s.list_audit(&AuditFilter::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+}
+each_backend!(the_audit_log_is_append_only);
+
+async fn live_sessions_are_ended_after_a_crash(f: &Fresh) {
+    let s = &f.store;
+    for id in ["ses_a", "ses_b", "ses_c"] {
+        s.session_started(&SessionRecord {
+            id: id.into(),
+            tenant: "acme".into(),
+            language: "python".into(),
+            created_at: 1.0,
+            ended_at: None,
+            end_reason: None,
+        })
+        .await
+        .unwrap();
+    }
+    s.session_ended("ses_b", "deleted", 2.0).await.unwrap();
+    // Ending twice keeps the first reason.
+    s.session_ended("ses_b", "expired", 3.0).await.unwrap();
+    let mut ended = s.end_live_sessions("server_restart", 4.0).await.unwrap();
+    ended.sort();
+    assert_eq!(ended, ["ses_a", "ses_c"]);
+    assert!(s
+        .end_live_sessions("server_restart", 5.0)
+        .await
+        .unwrap()
+        .is_empty());
+}
+each_backend!(live_sessions_are_ended_after_a_crash);
+
+async fn data_survives_reopening(f: &Fresh) {
+    f.store.upsert_tenant("acme", None).await.unwrap();
+    f.store
+        .insert_execution(&execution(1, "acme", None, "ok"))
+        .await
+        .unwrap();
+    // Opening again runs the migrations again (a no-op) and sees the same data.
+    let again = warden_store::open(&f.url).await.unwrap();
+    assert!(again
+        .get_execution("acme", "exe_acme_0001")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(warden_store::open("mysql://x").await.is_err());
+}
+each_backend!(data_survives_reopening);
