@@ -217,6 +217,16 @@ impl Session {
         self.dead.is_none() && self.sandbox.as_ref().is_some_and(|s| !s.has_ended())
     }
 
+    /// CPU time the session has used so far (see [`Sandbox::cpu_usage`]).
+    pub fn cpu_usage(&self) -> Option<Duration> {
+        self.sandbox.as_ref()?.cpu_usage()
+    }
+
+    /// The session's highest memory use so far, in bytes.
+    pub fn peak_memory(&self) -> Option<u64> {
+        self.sandbox.as_ref()?.peak_memory()
+    }
+
     /// The host pid of the interpreter (for tests and diagnostics).
     pub fn agent_pid(&self) -> Option<i32> {
         self.sandbox.as_ref().and_then(|s| s.program_pid())

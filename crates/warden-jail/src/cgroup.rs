@@ -435,6 +435,29 @@ impl Cgroup {
             .unwrap_or(0)
     }
 
+    /// CPU time used by every process of the cgroup so far, when the kernel reports it
+    /// (`cpuacct.usage` on v1, `usage_usec` of `cpu.stat` on v2).
+    pub fn cpu_usage(&self) -> Option<std::time::Duration> {
+        for (dir, v) in &self.dirs {
+            match v {
+                Version::V1 => {
+                    if let Ok(t) = fs::read_to_string(dir.join("cpuacct.usage")) {
+                        return t.trim().parse().ok().map(std::time::Duration::from_nanos);
+                    }
+                }
+                Version::V2 => {
+                    if let Ok(t) = fs::read_to_string(dir.join("cpu.stat")) {
+                        return t
+                            .lines()
+                            .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
+                            .map(std::time::Duration::from_micros);
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// The highest memory use seen, in bytes, when the kernel reports it.
     pub fn peak_memory(&self) -> Option<u64> {
         let (dir, v) = self.memory_dir()?;

@@ -686,6 +686,21 @@ impl Signaller {
     }
 }
 
+/// A process's CPU time with that of its waited-for children (`utime`, `stime`,
+/// `cutime`, `cstime` of `/proc/PID/stat`, in USER_HZ ticks, 100 per second on Linux).
+fn proc_cpu_time(pid: libc::pid_t) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..15)?
+        .iter()
+        .map(|f| f.parse::<u64>().unwrap_or(0))
+        .sum();
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Most processes one [`signal_tree`] call visits (the pids limit bounds a sandbox far
 /// below this).
 const MAX_TREE: usize = 1 << 16;
@@ -774,6 +789,24 @@ impl Sandbox {
     /// [`Signaller::signal_program_tree`]).
     pub fn signal_program_tree(&self, sig: i32) -> Result<(), JailError> {
         signal_tree(self.pid, sig)
+    }
+
+    /// CPU time used by the sandbox so far: every process's, from its cgroup where the
+    /// kernel reports it (cgroup v2, or a v1 `cpuacct` in the sandbox's hierarchies);
+    /// otherwise the program's own and that of the children it waited for, from
+    /// `/proc` (10 ms resolution).
+    pub fn cpu_usage(&self) -> Option<Duration> {
+        let from_cgroup = self
+            .res
+            .as_ref()
+            .and_then(|r| r.cgroup.as_ref())
+            .and_then(|c| c.cpu_usage());
+        from_cgroup.or_else(|| proc_cpu_time(self.program_pid()?))
+    }
+
+    /// The sandbox's highest memory use so far, in bytes (from its cgroup).
+    pub fn peak_memory(&self) -> Option<u64> {
+        self.res.as_ref()?.cgroup.as_ref()?.peak_memory()
     }
 
     /// A handle that can signal the program while someone else holds the sandbox (to
