@@ -2,6 +2,7 @@
 
 mod bench;
 mod doctor;
+mod keys;
 mod run;
 mod serve;
 
@@ -26,6 +27,8 @@ enum Commands {
     Serve(serve::ServeArgs),
     /// Report which kernel features are available and whether full isolation is possible.
     Doctor(doctor::DoctorArgs),
+    /// Create, list and revoke API keys (and their tenants).
+    Keys(keys::KeysArgs),
     /// Measure warden against baselines: start-up (`warden bench`), or sessions and the
     /// HTTP API (`warden bench serve`).
     Bench(bench::BenchArgs),
@@ -39,6 +42,7 @@ fn main() {
         Commands::Run(args) => run::main(args),
         Commands::Serve(args) => serve::main(args),
         Commands::Doctor(args) => doctor::main(args),
+        Commands::Keys(args) => keys::main(args),
         Commands::Bench(args) => bench::main(args),
         Commands::Openapi => match warden_server::openapi().to_pretty_json() {
             Ok(doc) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use warden_engine::{Engine, EngineConfig, PoolSizes};
+use warden_engine::{Engine, EngineConfig, Policy, PoolSizes};
 use warden_jail::{Jail, JailConfig};
 
 #[derive(Args, Debug)]
@@ -15,9 +15,28 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Where warden keeps its data (created if missing).
+    /// Where warden keeps its data (created if missing): the SQLite database by default.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The database: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB` (default: the
+    /// SQLite file `warden.db` in the data directory).
+    #[arg(long, env = "WARDEN_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Development mode: no API keys, every request is the tenant `dev`. Allowed only on
+    /// a loopback address.
+    #[arg(long)]
+    dev: bool,
+    /// The policy of tenants without their own (a JSON file; see docs/POLICIES.md).
+    #[arg(long)]
+    default_policy: Option<PathBuf>,
+    /// What execution records keep of the code: `text` (the code and its SHA-256) or
+    /// `hash` (only the SHA-256).
+    #[arg(long, default_value = "text", value_parser = ["text", "hash"])]
+    record_code: String,
+    /// This node's name in session records (several nodes may share one PostgreSQL
+    /// database); default: the host name.
+    #[arg(long)]
+    node_id: Option<String>,
     /// Default idle time-to-live of a session, in seconds.
     #[arg(long, default_value_t = 3600.0)]
     idle_ttl: f64,
@@ -45,7 +64,7 @@ pub struct ServeArgs {
     shutdown_grace: f64,
 }
 
-fn default_data_dir() -> PathBuf {
+pub(crate) fn default_data_dir() -> PathBuf {
     if warden_jail::config::default_run_root().starts_with("/run") {
         PathBuf::from("/var/lib/warden")
     } else {
@@ -89,12 +108,41 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..EngineConfig::default()
     };
+    if args.dev && !args.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "--dev (no API keys) is allowed only on a loopback address, not {}",
+            args.listen
+        );
+    }
+    let default_policy = match &args.default_policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Policy::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => Policy::default(),
+    };
+    let config = EngineConfig {
+        default_policy,
+        dev_mode: args.dev,
+        record_code: args.record_code == "text",
+        node: args.node_id.clone().unwrap_or_else(host_name),
+        ..config
+    };
+    let database_url = database_url(args.database_url.as_deref(), &data_dir);
     let grace = Duration::try_from_secs_f64(args.shutdown_grace).context("--shutdown-grace")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let engine = Engine::new(jail, config);
+        let store = warden_store::open(&database_url)
+            .await
+            .context("cannot open the database")?;
+        let engine = Engine::new(jail, config, store.clone());
+        let recovered = engine.recover().await?;
+        if recovered > 0 {
+            eprintln!("warden: {recovered} sessions of an earlier run marked ended");
+        }
         let reaper = engine.spawn_reaper();
         let pool = engine.spawn_pool();
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -102,9 +150,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         println!(
-            "warden: listening on http://{addr} (data in {})",
-            data_dir.display()
+            "warden: listening on http://{addr} (data in {}, {} database)",
+            data_dir.display(),
+            store.backend()
         );
+        if args.dev {
+            eprintln!(
+                "warden: DEVELOPMENT MODE: no API keys are checked; every request is tenant \"dev\" (loopback only)"
+            );
+        }
         let engine_for_stop = engine.clone();
         let stop = async move {
             wait_for_signal().await;
@@ -133,4 +187,20 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+/// The database URL: the one given, or the SQLite file in the data directory.
+pub(crate) fn database_url(given: Option<&str>, data_dir: &std::path::Path) -> String {
+    match given {
+        Some(url) => url.to_string(),
+        None => format!("sqlite://{}", data_dir.join("warden.db").display()),
+    }
+}
+
+/// The host's name, for session records.
+fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }

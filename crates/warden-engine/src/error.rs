@@ -50,6 +50,26 @@ pub enum EngineError {
     Unavailable(String),
     #[error("the session is dead: {0}")]
     SessionDead(DeathReason),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    PolicyDenied(String),
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    #[error("{message}")]
+    QuotaExceeded {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    #[error("no execution {0}")]
+    ExecutionNotFound(String),
+    #[error(transparent)]
+    Store(#[from] warden_store::StoreError),
     #[error("the session agent broke the protocol: {0}")]
     Protocol(String),
     #[error(transparent)]
@@ -61,6 +81,15 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// For 429 replies: when to try again.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            EngineError::RateLimited { retry_after, .. }
+            | EngineError::QuotaExceeded { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// The stable code for this error on the wire.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -78,7 +107,15 @@ impl EngineError {
             EngineError::Jail(JailError::Invalid(_)) => ErrorCode::InvalidRequest,
             EngineError::Jail(JailError::RuntimeNotFound { .. }) => ErrorCode::RuntimeNotFound,
             EngineError::Jail(_) => ErrorCode::SandboxSetupFailed,
-            EngineError::Protocol(_) | EngineError::Io(_) => ErrorCode::Internal,
+            EngineError::Unauthorized(_) => ErrorCode::Unauthorized,
+            EngineError::Forbidden(_) => ErrorCode::Forbidden,
+            EngineError::PolicyDenied(_) => ErrorCode::PolicyDenied,
+            EngineError::RateLimited { .. } => ErrorCode::RateLimited,
+            EngineError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+            EngineError::ExecutionNotFound(_) => ErrorCode::ExecutionNotFound,
+            EngineError::Store(_) | EngineError::Protocol(_) | EngineError::Io(_) => {
+                ErrorCode::Internal
+            }
         }
     }
 }

@@ -9,8 +9,11 @@ pub mod manager;
 pub mod metrics;
 pub mod protocol;
 pub mod session;
+pub mod tenancy;
 
 pub use error::EngineError;
 pub use files::{FileEntry, FileError, Workspace};
 pub use manager::{Engine, EngineConfig, PoolSizes};
 pub use session::{CellResult, CellStatus, Event, Session, SessionLimits};
+pub use tenancy::{Caller, Policy};
+pub use warden_store::{AuditFilter, ExecutionFilter};

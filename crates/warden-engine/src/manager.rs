@@ -18,6 +18,10 @@ use crate::error::{DeathReason, EngineError};
 use crate::files::{FileEntry, OpenFile, Workspace};
 use crate::metrics::{Kind, Metrics};
 use crate::session::{CellResult, CellStatus, Event, Session, SessionLimits, StreamOutput};
+use crate::tenancy::{self, Caller, Policy, RateLimiter};
+use warden_store::{
+    AuditEvent, AuditFilter, ExecutionFilter, ExecutionRecord, SessionRecord, Store,
+};
 
 /// Settings of the engine, with the server's maximums.
 #[derive(Debug, Clone)]
@@ -43,6 +47,16 @@ pub struct EngineConfig {
     /// Sessions of each language kept started and idle, so that creating a session or a
     /// one-shot run does not wait for a sandbox and an interpreter to start.
     pub pool: PoolSizes,
+    /// The policy of tenants without their own, and of development mode.
+    pub default_policy: Policy,
+    /// Development mode: no API keys; every request is the `dev` tenant (the server
+    /// allows it on loopback addresses only).
+    pub dev_mode: bool,
+    /// Keep each execution's code in its record (else only its SHA-256).
+    pub record_code: bool,
+    /// This node's name in the store's session records (several nodes may share one
+    /// PostgreSQL database).
+    pub node: String,
 }
 
 /// How many idle sessions the pool keeps ready, per language.
@@ -90,12 +104,17 @@ impl Default for EngineConfig {
             session_limits: SessionLimits::default(),
             reap_interval: Duration::from_secs(1),
             pool: PoolSizes::default(),
+            default_policy: Policy::default(),
+            dev_mode: false,
+            record_code: true,
+            node: "local".into(),
         }
     }
 }
 
 struct Slot {
     id: String,
+    tenant: String,
     language: Language,
     created_at: SystemTime,
     idle_ttl: Duration,
@@ -157,6 +176,15 @@ pub struct Engine {
     pool: Mutex<HashMap<Language, VecDeque<Session>>>,
     pool_wake: tokio::sync::Notify,
     metrics: Metrics,
+    store: Arc<dyn Store>,
+    rate: RateLimiter,
+}
+
+/// What a cell used, read from its sandbox.
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    cpu: Option<Duration>,
+    peak_memory: Option<u64>,
 }
 
 fn seconds(
@@ -182,7 +210,7 @@ fn seconds(
 }
 
 impl Engine {
-    pub fn new(jail: Arc<Jail>, config: EngineConfig) -> Arc<Engine> {
+    pub fn new(jail: Arc<Jail>, config: EngineConfig, store: Arc<dyn Store>) -> Arc<Engine> {
         Arc::new(Engine {
             jail,
             config,
@@ -191,6 +219,8 @@ impl Engine {
             pool: Mutex::new(HashMap::new()),
             pool_wake: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
+            store,
+            rate: RateLimiter::default(),
         })
     }
 
@@ -223,11 +253,13 @@ impl Engine {
             .execution(kind, language, status, started.elapsed());
     }
 
-    fn slot(&self, id: &str) -> Result<Arc<Slot>, EngineError> {
+    /// A session of the caller's tenant; another tenant's session is "not found".
+    fn slot(&self, caller: &Caller, id: &str) -> Result<Arc<Slot>, EngineError> {
         self.sessions
             .lock()
             .ok()
             .and_then(|m| m.get(id).cloned())
+            .filter(|s| s.tenant == caller.tenant)
             .ok_or_else(|| EngineError::SessionNotFound(id.to_string()))
     }
 
@@ -324,13 +356,37 @@ impl Engine {
     /// pooled sandbox fits).
     fn limits_for(
         &self,
+        caller: &Caller,
         memory_mb: Option<u64>,
         disk_mb: Option<u64>,
     ) -> Result<Option<SessionLimits>, EngineError> {
-        if memory_mb.is_none() && disk_mb.is_none() {
+        let policy = &caller.policy;
+        let mut limits = self.config.session_limits.clone();
+        let default_mb = limits.sandbox.memory_bytes >> 20;
+        let memory_mb = match (memory_mb, policy.max_memory_mb) {
+            (Some(mb), Some(max)) if mb > max => {
+                return Err(EngineError::PolicyDenied(format!(
+                    "memory_mb {mb} is over the policy's max_memory_mb of {max}"
+                )))
+            }
+            // A policy below the server's default lowers the default.
+            (None, Some(max)) if max < default_mb => Some(max),
+            (mb, _) => mb,
+        };
+        let default_disk = limits.sandbox.workspace_bytes >> 20;
+        let disk_mb = match (disk_mb, policy.max_disk_mb) {
+            (Some(mb), Some(max)) if mb > max => {
+                return Err(EngineError::PolicyDenied(format!(
+                    "disk_mb {mb} is over the policy's max_disk_mb of {max}"
+                )))
+            }
+            (None, Some(max)) if max < default_disk => Some(max),
+            (mb, _) => mb,
+        };
+        let pids = policy.max_pids.filter(|&p| p < limits.sandbox.pids);
+        if memory_mb.is_none() && disk_mb.is_none() && pids.is_none() && policy.max_cpus.is_none() {
             return Ok(None);
         }
-        let mut limits = self.config.session_limits.clone();
         if let Some(mb) = memory_mb {
             if mb < 16 || mb > self.config.max_memory_mb {
                 return Err(EngineError::Invalid(format!(
@@ -350,7 +406,78 @@ impl Engine {
             limits.sandbox.workspace_bytes = mb << 20;
             limits.sandbox.file_size_bytes = limits.sandbox.file_size_bytes.max(mb << 20);
         }
+        if let Some(p) = pids {
+            limits.sandbox.pids = p.max(8);
+        }
+        if let Some(c) = policy.max_cpus {
+            limits.sandbox.cpus = Some(c);
+        }
         Ok(Some(limits))
+    }
+
+    /// A request's timeout, within the server's maximum and the caller's policy.
+    fn timeout_for(&self, caller: &Caller, asked: Option<f64>) -> Result<Duration, EngineError> {
+        let t = seconds(
+            asked,
+            self.config.default_cell_timeout,
+            self.config.max_cell_timeout,
+            "timeout",
+        )?;
+        match caller.policy.max_timeout.map(Duration::from_secs_f64) {
+            Some(max) if t > max && asked.is_some() => Err(EngineError::PolicyDenied(format!(
+                "timeout of {} s is over the policy's max_timeout of {} s",
+                t.as_secs_f64(),
+                max.as_secs_f64()
+            ))),
+            Some(max) if t > max => Ok(max),
+            _ => Ok(t),
+        }
+    }
+
+    /// The policy's checks before an execution: language, code size, rate, CPU quota.
+    async fn admit_execution(
+        &self,
+        caller: &Caller,
+        language: Language,
+        code: &str,
+    ) -> Result<(), EngineError> {
+        let policy = &caller.policy;
+        if !policy.allows(language) {
+            return Err(EngineError::PolicyDenied(format!(
+                "the policy does not allow {language} (languages)"
+            )));
+        }
+        if let Some(max) = policy.max_code_bytes {
+            if code.len() > max {
+                return Err(EngineError::PolicyDenied(format!(
+                    "the code's {} bytes are over the policy's max_code_bytes of {max}",
+                    code.len()
+                )));
+            }
+        }
+        if let Some(per_minute) = policy.executions_per_minute {
+            if let Err(wait) = self.rate.take(&caller.tenant, per_minute) {
+                return Err(EngineError::RateLimited {
+                    message: format!("over the policy's executions_per_minute of {per_minute}"),
+                    retry_after: wait,
+                });
+            }
+        }
+        if let Some(max) = policy.cpu_seconds_per_day {
+            let used = self
+                .store
+                .cpu_seconds_since(&caller.tenant, warden_store::now() - 86_400.0)
+                .await?;
+            if used >= max {
+                return Err(EngineError::QuotaExceeded {
+                    message: format!(
+                        "{used:.1} CPU seconds used in the last 24 h, the policy's cpu_seconds_per_day is {max}"
+                    ),
+                    retry_after: Duration::from_secs(60),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Decodes the files of a request, checking their total size.
@@ -389,7 +516,21 @@ impl Engine {
         Ok(out)
     }
 
-    pub async fn create_session(&self, req: CreateSession) -> Result<SessionInfo, EngineError> {
+    pub async fn create_session(
+        &self,
+        caller: &Caller,
+        req: CreateSession,
+    ) -> Result<SessionInfo, EngineError> {
+        let r = self.create_session_inner(caller, req).await;
+        self.audit_denial(caller, "session.create", &r).await;
+        r
+    }
+
+    async fn create_session_inner(
+        &self,
+        caller: &Caller,
+        req: CreateSession,
+    ) -> Result<SessionInfo, EngineError> {
         self.check_open()?;
         let idle_ttl = seconds(
             req.idle_ttl,
@@ -403,7 +544,21 @@ impl Engine {
             self.config.max_lifetime,
             "max_lifetime",
         )?;
-        let limits = self.limits_for(req.memory_mb, req.disk_mb)?;
+        if !caller.policy.allows(req.language) {
+            return Err(EngineError::PolicyDenied(format!(
+                "the policy does not allow {} (languages)",
+                req.language
+            )));
+        }
+        let limits = self.limits_for(caller, req.memory_mb, req.disk_mb)?;
+        if let Some(max) = caller.policy.max_sessions {
+            if self.tenant_sessions(&caller.tenant) >= max {
+                return Err(EngineError::QuotaExceeded {
+                    message: format!("the tenant holds its policy's max_sessions of {max}"),
+                    retry_after: Duration::from_secs(5),
+                });
+            }
+        }
         if self.sessions.lock().map(|m| m.len()).unwrap_or(0) >= self.config.max_sessions {
             return Err(EngineError::Unavailable(format!(
                 "the server holds its maximum of {} sessions",
@@ -414,6 +569,7 @@ impl Engine {
         let now = SystemTime::now();
         let slot = Arc::new(Slot {
             id: new_id(),
+            tenant: caller.tenant.clone(),
             language: req.language,
             created_at: now,
             idle_ttl,
@@ -427,29 +583,64 @@ impl Engine {
             session: tokio::sync::Mutex::new(Some(session)),
         });
         let info = slot.info();
+        let record = SessionRecord {
+            id: slot.id.clone(),
+            node: self.config.node.clone(),
+            tenant: caller.tenant.clone(),
+            language: req.language.as_str().into(),
+            created_at: info.created_at,
+            ended_at: None,
+            end_reason: None,
+        };
+        if let Err(e) = self.store.session_started(&record).await {
+            close_slot(&slot).await;
+            return Err(e.into());
+        }
         if let Ok(mut m) = self.sessions.lock() {
             m.insert(slot.id.clone(), slot);
         }
         self.metrics.session_created();
+        self.audit(
+            "session.created",
+            Some(caller),
+            Some(&info.id),
+            serde_json::json!({"language": req.language.as_str()}),
+        )
+        .await;
         Ok(info)
     }
 
-    pub fn list_sessions(&self) -> Vec<SessionInfo> {
+    /// Live sessions of a tenant.
+    fn tenant_sessions(&self, tenant: &str) -> usize {
+        self.sessions
+            .lock()
+            .map(|m| m.values().filter(|s| s.tenant == tenant).count())
+            .unwrap_or(0)
+    }
+
+    /// The caller's live sessions, oldest first.
+    pub fn list_sessions(&self, caller: &Caller) -> Vec<SessionInfo> {
         let mut v: Vec<SessionInfo> = self
             .sessions
             .lock()
-            .map(|m| m.values().map(|s| s.info()).collect())
+            .map(|m| {
+                m.values()
+                    .filter(|s| s.tenant == caller.tenant)
+                    .map(|s| s.info())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort_by(|a, b| a.created_at.total_cmp(&b.created_at));
         v
     }
 
-    pub fn get_session(&self, id: &str) -> Result<SessionInfo, EngineError> {
-        Ok(self.slot(id)?.info())
+    pub fn get_session(&self, caller: &Caller, id: &str) -> Result<SessionInfo, EngineError> {
+        Ok(self.slot(caller, id)?.info())
     }
 
     /// Closes a session and forgets it. A running cell is killed with it.
-    pub async fn delete_session(&self, id: &str) -> Result<(), EngineError> {
+    pub async fn delete_session(&self, caller: &Caller, id: &str) -> Result<(), EngineError> {
+        self.slot(caller, id)?;
         let slot = self
             .sessions
             .lock()
@@ -458,67 +649,163 @@ impl Engine {
             .ok_or_else(|| EngineError::SessionNotFound(id.to_string()))?;
         close_slot(&slot).await;
         self.metrics.session_closed("deleted");
+        self.session_ended(&slot, "deleted").await;
+        self.audit(
+            "session.deleted",
+            Some(caller),
+            Some(id),
+            serde_json::json!({}),
+        )
+        .await;
         Ok(())
+    }
+
+    /// Notes in the store that a session ended (failures go to the log).
+    async fn session_ended(&self, slot: &Slot, reason: &str) {
+        if let Err(e) = self
+            .store
+            .session_ended(&slot.id, reason, warden_store::now())
+            .await
+        {
+            eprintln!("warden: cannot record the end of session {}: {e}", slot.id);
+        }
+    }
+
+    /// Appends to the audit log and writes the same entry as a JSON line on stderr.
+    pub async fn audit(
+        &self,
+        action: &str,
+        caller: Option<&Caller>,
+        target: Option<&str>,
+        detail: serde_json::Value,
+    ) {
+        let event = AuditEvent {
+            seq: 0,
+            at: warden_store::now(),
+            action: action.into(),
+            tenant: caller.map(|c| c.tenant.clone()),
+            key_id: caller.and_then(|c| c.key_id.clone()),
+            target: target.map(str::to_string),
+            detail: Some(detail.to_string()),
+        };
+        eprintln!(
+            "{}",
+            serde_json::json!({"audit": {
+                "at": event.at, "action": event.action, "tenant": event.tenant,
+                "key_id": event.key_id, "target": event.target, "detail": detail,
+            }})
+        );
+        if let Err(e) = self.store.append_audit(&event).await {
+            eprintln!("warden: cannot append to the audit log: {e}");
+        }
+    }
+
+    /// Audits a refusal by policy, rate or quota.
+    async fn audit_denial<T>(&self, caller: &Caller, what: &str, r: &Result<T, EngineError>) {
+        if let Err(
+            e @ (EngineError::PolicyDenied(_)
+            | EngineError::RateLimited { .. }
+            | EngineError::QuotaExceeded { .. }),
+        ) = r
+        {
+            self.audit(
+                "policy.denied",
+                Some(caller),
+                None,
+                serde_json::json!({"operation": what, "code": e.code().as_str(), "message": e.to_string()}),
+            )
+            .await;
+        }
     }
 
     /// Runs a cell in a session. A second call while one runs gets `SessionBusy`.
     pub async fn execute(
         &self,
+        caller: &Caller,
         id: &str,
         req: ExecuteRequest,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> Result<CellResponse, EngineError> {
         let started = Instant::now();
-        let language = self.slot(id)?.language;
-        let result = self.execute_in_session(id, req, on_event).await;
+        let started_at = warden_store::now();
+        let language = self.slot(caller, id)?.language;
+        let code = req.code.clone();
+        let (mut result, usage) = self.execute_in_session(caller, id, req, on_event).await;
+        self.audit_denial(caller, "execute", &result).await;
         self.record(Kind::Cell, language, &result, started);
+        self.keep_record(
+            caller,
+            Some(id),
+            Kind::Cell,
+            language,
+            &code,
+            &mut result,
+            started_at,
+            started.elapsed(),
+            usage,
+        )
+        .await;
         result
     }
 
     async fn execute_in_session(
         &self,
+        caller: &Caller,
         id: &str,
         req: ExecuteRequest,
         on_event: &mut (dyn FnMut(Event) + Send),
-    ) -> Result<CellResponse, EngineError> {
-        self.check_open()?;
-        self.check_code(&req.code)?;
-        let timeout = seconds(
-            req.timeout,
-            self.config.default_cell_timeout,
-            self.config.max_cell_timeout,
-            "timeout",
-        )?;
-        let slot = self.slot(id)?;
-        if let Some(lang) = req.language {
-            if lang != slot.language {
-                return Err(EngineError::Invalid(format!(
-                    "session {id} runs {}, not {lang}",
-                    slot.language
-                )));
+    ) -> (Result<CellResponse, EngineError>, Usage) {
+        let none = Usage::default();
+        let prepared = async {
+            self.check_open()?;
+            self.check_code(&req.code)?;
+            let timeout = self.timeout_for(caller, req.timeout)?;
+            let slot = self.slot(caller, id)?;
+            if let Some(lang) = req.language {
+                if lang != slot.language {
+                    return Err(EngineError::Invalid(format!(
+                        "session {id} runs {}, not {lang}",
+                        slot.language
+                    )));
+                }
             }
+            if req.memory_mb.is_some() || req.disk_mb.is_some() {
+                return Err(EngineError::Invalid(
+                    "memory_mb and disk_mb are set when a session is created, not per cell".into(),
+                ));
+            }
+            let files = self.decode_files(&req.files)?;
+            self.admit_execution(caller, slot.language, &req.code)
+                .await?;
+            if !files.is_empty() {
+                let ws = self.workspace(caller, id)?;
+                place_files(&ws, files).await?;
+            }
+            Ok((slot, timeout))
         }
-        if req.memory_mb.is_some() || req.disk_mb.is_some() {
-            return Err(EngineError::Invalid(
-                "memory_mb and disk_mb are set when a session is created, not per cell".into(),
-            ));
-        }
-        let files = self.decode_files(&req.files)?;
-        if !files.is_empty() {
-            let ws = self.workspace(id)?;
-            place_files(&ws, files).await?;
-        }
-        let mut guard = slot
-            .session
-            .try_lock()
-            .map_err(|_| EngineError::SessionBusy(id.to_string()))?;
+        .await;
+        let (slot, timeout) = match prepared {
+            Ok(p) => p,
+            Err(e) => return (Err(e), none),
+        };
+        let Ok(mut guard) = slot.session.try_lock() else {
+            return (Err(EngineError::SessionBusy(id.to_string())), none);
+        };
         slot.touch();
-        let session = guard
-            .as_mut()
-            .ok_or(EngineError::SessionDead(DeathReason::Closed))?;
+        let Some(session) = guard.as_mut() else {
+            return (Err(EngineError::SessionDead(DeathReason::Closed)), none);
+        };
+        let cpu_before = session.cpu_usage();
         let result = session.execute(&req.code, timeout, on_event).await;
+        let usage = Usage {
+            cpu: match (cpu_before, session.cpu_usage()) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                _ => None,
+            },
+            peak_memory: session.peak_memory(),
+        };
         slot.touch();
-        match result {
+        let result = match result {
             Ok(r) => {
                 slot.execution_count
                     .store(r.execution_count, Ordering::Relaxed);
@@ -532,6 +819,90 @@ impl Engine {
                 }
                 Err(e)
             }
+        };
+        (result, usage)
+    }
+
+    /// Stores the record of an execution that ran (refused requests have none) before
+    /// the reply reports it, and audits the limits that fired. A record that cannot be
+    /// stored turns the reply into an error: nothing is acknowledged unrecorded.
+    #[allow(clippy::too_many_arguments)]
+    async fn keep_record(
+        &self,
+        caller: &Caller,
+        session_id: Option<&str>,
+        kind: Kind,
+        language: Language,
+        code: &str,
+        result: &mut Result<CellResponse, EngineError>,
+        started_at: f64,
+        wall: Duration,
+        usage: Usage,
+    ) {
+        let (status, error_code, out, err) = match &*result {
+            Ok(r) => {
+                let error_code = match r.error.as_ref().map(|e| e.name.as_str()) {
+                    _ if r.timed_out => Some("TIMEOUT"),
+                    None => None,
+                    Some("MemoryLimit") => Some("MEMORY_LIMIT"),
+                    Some("CpuLimit") => Some("CPU_LIMIT"),
+                    Some("Exited") => Some("KILLED"),
+                    Some(_) => Some("EXECUTION_ERROR"),
+                };
+                let status = match error_code {
+                    Some("TIMEOUT") => "timeout".to_string(),
+                    Some("MEMORY_LIMIT") => "memory_limit".to_string(),
+                    Some("CPU_LIMIT") => "cpu_limit".to_string(),
+                    _ => r.status.clone(),
+                };
+                (status, error_code, r.stdout.len(), r.stderr.len())
+            }
+            Err(EngineError::SessionDead(reason)) if *reason != DeathReason::Closed => {
+                let code = match reason {
+                    DeathReason::MemoryLimit => "MEMORY_LIMIT",
+                    DeathReason::Timeout => "TIMEOUT",
+                    DeathReason::CpuLimit => "CPU_LIMIT",
+                    _ => "SESSION_DEAD",
+                };
+                (code.to_ascii_lowercase(), Some(code), 0, 0)
+            }
+            Err(_) => return,
+        };
+        if let Some(code) = error_code.filter(|c| *c != "EXECUTION_ERROR") {
+            self.audit(
+                "limit.fired",
+                Some(caller),
+                session_id,
+                serde_json::json!({"limit": code, "kind": kind_str(kind)}),
+            )
+            .await;
+        }
+        let record = ExecutionRecord {
+            id: new_prefixed_id("exe"),
+            tenant: caller.tenant.clone(),
+            session_id: session_id.map(str::to_string),
+            kind: kind_str(kind).into(),
+            language: language.as_str().into(),
+            code_sha256: tenancy::sha256_hex(code.as_bytes()),
+            code: self.config.record_code.then(|| code.to_string()),
+            status,
+            error_code: error_code.map(str::to_string),
+            exit_code: None,
+            wall_ms: wall.as_secs_f64() * 1000.0,
+            cpu_ms: usage.cpu.map(|d| d.as_secs_f64() * 1000.0),
+            peak_memory_bytes: usage.peak_memory.map(|b| b as i64),
+            stdout_bytes: out as i64,
+            stderr_bytes: err as i64,
+            started_at,
+            finished_at: warden_store::now(),
+        };
+        match self.store.insert_execution(&record).await {
+            Ok(()) => {
+                if let Ok(r) = result {
+                    r.execution_id = Some(record.id);
+                }
+            }
+            Err(e) => *result = Err(e.into()),
         }
     }
 
@@ -547,8 +918,8 @@ impl Engine {
     }
 
     /// The workspace of a live session (files can be used while a cell runs).
-    fn workspace(&self, id: &str) -> Result<Arc<Workspace>, EngineError> {
-        let slot = self.slot(id)?;
+    fn workspace(&self, caller: &Caller, id: &str) -> Result<Arc<Workspace>, EngineError> {
+        let slot = self.slot(caller, id)?;
         if let Some(reason) = slot.dead.lock().ok().and_then(|d| *d) {
             return Err(EngineError::SessionDead(reason));
         }
@@ -558,21 +929,27 @@ impl Engine {
     }
 
     /// Opens a regular file of the session's workspace for reading.
-    pub fn read_file(&self, id: &str, path: &str) -> Result<OpenFile, EngineError> {
-        Ok(self.workspace(id)?.read(path)?)
+    pub fn read_file(
+        &self,
+        caller: &Caller,
+        id: &str,
+        path: &str,
+    ) -> Result<OpenFile, EngineError> {
+        Ok(self.workspace(caller, id)?.read(path)?)
     }
 
     /// Writes a file into the session's workspace from a stream (never held whole in
     /// memory). `size`, when known in advance, is checked against the free space first.
     pub async fn write_file(
         &self,
+        caller: &Caller,
         id: &str,
         path: &str,
         size: Option<u64>,
         data: impl tokio::io::AsyncRead + Unpin,
     ) -> Result<FileEntry, EngineError> {
         self.check_open()?;
-        let ws = self.workspace(id)?;
+        let ws = self.workspace(caller, id)?;
         crate::files::components(path)?;
         if let Some(size) = size {
             let free = ws.available();
@@ -584,22 +961,48 @@ impl Engine {
                 });
             }
         }
-        Ok(ws.write(path, data).await?)
+        let entry = ws.write(path, data).await?;
+        self.audit(
+            "file.written",
+            Some(caller),
+            Some(id),
+            serde_json::json!({"path": entry.path, "size": entry.size}),
+        )
+        .await;
+        Ok(entry)
     }
 
     /// Deletes a file, symlink or directory tree of the session's workspace.
-    pub fn delete_file(&self, id: &str, path: &str) -> Result<(), EngineError> {
-        Ok(self.workspace(id)?.remove(path)?)
+    pub async fn delete_file(
+        &self,
+        caller: &Caller,
+        id: &str,
+        path: &str,
+    ) -> Result<(), EngineError> {
+        self.workspace(caller, id)?.remove(path)?;
+        self.audit(
+            "file.deleted",
+            Some(caller),
+            Some(id),
+            serde_json::json!({"path": path}),
+        )
+        .await;
+        Ok(())
     }
 
     /// Lists a directory of the session's workspace.
-    pub fn list_files(&self, id: &str, path: &str) -> Result<Vec<FileEntry>, EngineError> {
-        Ok(self.workspace(id)?.list(path)?)
+    pub fn list_files(
+        &self,
+        caller: &Caller,
+        id: &str,
+        path: &str,
+    ) -> Result<Vec<FileEntry>, EngineError> {
+        Ok(self.workspace(caller, id)?.list(path)?)
     }
 
     /// Interrupts the session's running cell; harmless when it is idle.
-    pub fn interrupt(&self, id: &str) -> Result<(), EngineError> {
-        let slot = self.slot(id)?;
+    pub fn interrupt(&self, caller: &Caller, id: &str) -> Result<(), EngineError> {
+        let slot = self.slot(caller, id)?;
         if let Some(reason) = *slot
             .dead
             .lock()
@@ -621,21 +1024,19 @@ impl Engine {
 
     /// Replaces the session's interpreter with a fresh one (variables are lost; a new
     /// workspace). The id stays.
-    pub async fn restart(&self, id: &str) -> Result<SessionInfo, EngineError> {
+    pub async fn restart(&self, caller: &Caller, id: &str) -> Result<SessionInfo, EngineError> {
         self.check_open()?;
-        let slot = self.slot(id)?;
+        let slot = self.slot(caller, id)?;
+        let limits = self
+            .limits_for(caller, None, None)?
+            .unwrap_or_else(|| self.config.session_limits.clone());
         // A running cell ends with the old interpreter.
         signal(&slot, libc::SIGKILL);
         let mut guard = slot.session.lock().await;
         if let Some(old) = guard.take() {
             old.close().await;
         }
-        let session = Session::start(
-            self.jail.clone(),
-            slot.language,
-            self.config.session_limits.clone(),
-        )
-        .await?;
+        let session = Session::start(self.jail.clone(), slot.language, limits).await?;
         if let Ok(mut i) = slot.interrupter.lock() {
             *i = session.interrupter().ok();
         }
@@ -655,35 +1056,53 @@ impl Engine {
     /// One-shot: a fresh sandbox runs the code and is discarded.
     pub async fn execute_once(
         &self,
+        caller: &Caller,
         req: ExecuteRequest,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> Result<CellResponse, EngineError> {
         let started = Instant::now();
+        let started_at = warden_store::now();
         let language = req.language.unwrap_or(Language::Python);
-        let result = self.run_one_shot(req, on_event).await;
+        let code = req.code.clone();
+        let (mut result, usage) = match self.prepare_one_shot(caller, req).await {
+            Ok((session, code, files, timeout)) => {
+                self.run_once(session, &code, files, timeout, on_event)
+                    .await
+            }
+            Err(e) => (Err(e), Usage::default()),
+        };
+        self.audit_denial(caller, "execute", &result).await;
         self.record(Kind::OneShot, language, &result, started);
+        self.keep_record(
+            caller,
+            None,
+            Kind::OneShot,
+            language,
+            &code,
+            &mut result,
+            started_at,
+            started.elapsed(),
+            usage,
+        )
+        .await;
         result
     }
 
-    async fn run_one_shot(
+    #[allow(clippy::type_complexity)]
+    async fn prepare_one_shot(
         &self,
+        caller: &Caller,
         req: ExecuteRequest,
-        on_event: &mut (dyn FnMut(Event) + Send),
-    ) -> Result<CellResponse, EngineError> {
+    ) -> Result<(Session, String, Vec<(String, Vec<u8>)>, Duration), EngineError> {
         self.check_open()?;
         self.check_code(&req.code)?;
-        let timeout = seconds(
-            req.timeout,
-            self.config.default_cell_timeout,
-            self.config.max_cell_timeout,
-            "timeout",
-        )?;
+        let timeout = self.timeout_for(caller, req.timeout)?;
         let language = req.language.unwrap_or(Language::Python);
-        let limits = self.limits_for(req.memory_mb, req.disk_mb)?;
+        let limits = self.limits_for(caller, req.memory_mb, req.disk_mb)?;
         let files = self.decode_files(&req.files)?;
+        self.admit_execution(caller, language, &req.code).await?;
         let session = self.obtain(language, limits).await?;
-        self.run_once(session, &req.code, files, timeout, on_event)
-            .await
+        Ok((session, req.code, files, timeout))
     }
 
     /// Runs one cell in a fresh session and discards it: the request's files are placed
@@ -695,8 +1114,9 @@ impl Engine {
         files: Vec<(String, Vec<u8>)>,
         timeout: Duration,
         on_event: &mut (dyn FnMut(Event) + Send),
-    ) -> Result<CellResponse, EngineError> {
+    ) -> (Result<CellResponse, EngineError>, Usage) {
         let ws = workspace_of(&session);
+        let mut usage = Usage::default();
         let result = async {
             if let Some(ws) = &ws {
                 place_files(ws, files).await?;
@@ -717,6 +1137,10 @@ impl Engine {
                 };
                 session.execute(code, timeout, &mut tee).await
             };
+            usage = Usage {
+                cpu: session.cpu_usage(),
+                peak_memory: session.peak_memory(),
+            };
             let mut response = match outcome {
                 Ok(r) => to_response(r),
                 Err(EngineError::SessionDead(reason)) if reason != DeathReason::Closed => {
@@ -733,7 +1157,7 @@ impl Engine {
         // The reply need not wait for the teardown. If the task is cancelled (at
         // shutdown), dropping the session still tears the sandbox down.
         tokio::spawn(session.close());
-        result
+        (result, usage)
     }
 
     /// Files created or changed since `before`; small ones with their content.
@@ -792,8 +1216,165 @@ impl Engine {
         for slot in &expired {
             close_slot(slot).await;
             self.metrics.session_closed("expired");
+            self.session_ended(slot, "expired").await;
+            let event = AuditEvent {
+                seq: 0,
+                at: warden_store::now(),
+                action: "session.expired".into(),
+                tenant: Some(slot.tenant.clone()),
+                key_id: None,
+                target: Some(slot.id.clone()),
+                detail: None,
+            };
+            if let Err(e) = self.store.append_audit(&event).await {
+                eprintln!("warden: cannot append to the audit log: {e}");
+            }
         }
         expired.len()
+    }
+
+    /// At start-up: sessions the store still holds as live belonged to a run that
+    /// crashed (their sandboxes were already removed by the jail's clean-up); mark them
+    /// ended.
+    pub async fn recover(&self) -> Result<usize, EngineError> {
+        let ended = self
+            .store
+            .end_live_sessions(&self.config.node, "server_restart", warden_store::now())
+            .await?;
+        Ok(ended.len())
+    }
+
+    /// Authenticates a request from its `Authorization` header. In development mode
+    /// every request is the `dev` tenant. Failures are audited.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, EngineError> {
+        if self.config.dev_mode {
+            return Ok(Caller::dev(self.config.default_policy.clone()));
+        }
+        let (reason, key_id) = match self.check_key(authorization).await? {
+            Ok(caller) => return Ok(caller),
+            Err(failure) => failure,
+        };
+        let event = AuditEvent {
+            seq: 0,
+            at: warden_store::now(),
+            action: "auth.failed".into(),
+            tenant: None,
+            key_id: key_id.clone(),
+            target: None,
+            detail: Some(serde_json::json!({"reason": reason}).to_string()),
+        };
+        eprintln!(
+            "{}",
+            serde_json::json!({"audit": {"at": event.at, "action": "auth.failed", "key_id": key_id, "detail": {"reason": reason}}})
+        );
+        if let Err(e) = self.store.append_audit(&event).await {
+            eprintln!("warden: cannot append to the audit log: {e}");
+        }
+        Err(EngineError::Unauthorized(reason.to_string()))
+    }
+
+    /// The caller of a key, or why it is refused (and the key id, when it had one).
+    async fn check_key(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Result<Caller, (&'static str, Option<String>)>, EngineError> {
+        let Some(header) = authorization else {
+            return Ok(Err(("missing API key (Authorization: Bearer KEY)", None)));
+        };
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim);
+        let Some((id, secret)) = token.and_then(tenancy::parse_key) else {
+            return Ok(Err(("malformed API key", None)));
+        };
+        let Some(key) = self.store.get_key(id).await? else {
+            return Ok(Err(("unknown API key", Some(id.to_string()))));
+        };
+        if !tenancy::secret_matches(secret, &key.secret_hash) {
+            return Ok(Err(("unknown API key", Some(id.to_string()))));
+        }
+        if key.revoked_at.is_some() {
+            return Ok(Err(("revoked API key", Some(id.to_string()))));
+        }
+        let policy = match self.store.get_tenant(&key.tenant).await? {
+            Some(t) => match t.policy {
+                Some(text) => Policy::from_json(&text).map_err(EngineError::Invalid)?,
+                None => self.config.default_policy.clone(),
+            },
+            None => self.config.default_policy.clone(),
+        };
+        Ok(Ok(Caller {
+            tenant: key.tenant,
+            key_id: Some(key.id),
+            admin: key.admin,
+            policy,
+        }))
+    }
+
+    /// One execution record of the caller's tenant.
+    pub async fn get_execution(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<warden_protocol::ExecutionInfo, EngineError> {
+        self.store
+            .get_execution(&caller.tenant, id)
+            .await?
+            .map(execution_info)
+            .ok_or_else(|| EngineError::ExecutionNotFound(id.to_string()))
+    }
+
+    /// The caller's execution records, newest first.
+    pub async fn list_executions(
+        &self,
+        caller: &Caller,
+        mut filter: ExecutionFilter,
+    ) -> Result<warden_protocol::ExecutionList, EngineError> {
+        filter.tenant = caller.tenant.clone();
+        let page = self
+            .store
+            .list_executions(&filter)
+            .await
+            .map_err(invalid_cursor)?;
+        Ok(warden_protocol::ExecutionList {
+            executions: page.items.into_iter().map(execution_info).collect(),
+            next_cursor: page.next,
+        })
+    }
+
+    /// The audit log, for admin keys: every tenant's entries.
+    pub async fn list_audit(
+        &self,
+        caller: &Caller,
+        filter: AuditFilter,
+    ) -> Result<warden_protocol::AuditList, EngineError> {
+        if !caller.admin {
+            return Err(EngineError::Forbidden(
+                "the audit log needs an admin key (warden keys create --admin)".into(),
+            ));
+        }
+        let page = self
+            .store
+            .list_audit(&filter)
+            .await
+            .map_err(invalid_cursor)?;
+        Ok(warden_protocol::AuditList {
+            entries: page
+                .items
+                .into_iter()
+                .map(|e| warden_protocol::AuditEntry {
+                    seq: e.seq,
+                    at: e.at,
+                    action: e.action,
+                    tenant: e.tenant,
+                    key_id: e.key_id,
+                    target: e.target,
+                    detail: e.detail.and_then(|d| serde_json::from_str(&d).ok()),
+                })
+                .collect(),
+            next_cursor: page.next,
+        })
     }
 
     /// Runs [`Engine::reap_idle`] every `reap_interval` until shutdown.
@@ -827,6 +1408,7 @@ impl Engine {
         for slot in &slots {
             close_slot(slot).await;
             self.metrics.session_closed("shutdown");
+            self.session_ended(slot, "shutdown").await;
         }
         let pooled: Vec<Session> = self
             .pool
@@ -876,7 +1458,48 @@ async fn close_slot(slot: &Slot) {
     }
 }
 
+/// A bad cursor is the caller's mistake; other store errors are internal.
+fn invalid_cursor(e: warden_store::StoreError) -> EngineError {
+    match e {
+        warden_store::StoreError::Invalid(m) => EngineError::Invalid(m),
+        other => other.into(),
+    }
+}
+
+fn execution_info(e: ExecutionRecord) -> warden_protocol::ExecutionInfo {
+    warden_protocol::ExecutionInfo {
+        id: e.id,
+        tenant: e.tenant,
+        session_id: e.session_id,
+        kind: e.kind,
+        language: e.language,
+        code_sha256: e.code_sha256,
+        code: e.code,
+        status: e.status,
+        error_code: e.error_code,
+        exit_code: e.exit_code,
+        wall_ms: e.wall_ms,
+        cpu_ms: e.cpu_ms,
+        peak_memory_bytes: e.peak_memory_bytes,
+        stdout_bytes: e.stdout_bytes,
+        stderr_bytes: e.stderr_bytes,
+        started_at: e.started_at,
+        finished_at: e.finished_at,
+    }
+}
+
+fn kind_str(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Cell => "cell",
+        Kind::OneShot => "oneshot",
+    }
+}
+
 fn new_id() -> String {
+    new_prefixed_id("ses")
+}
+
+fn new_prefixed_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut bytes = [0u8; 12];
     if std::fs::File::open("/dev/urandom")
@@ -887,7 +1510,7 @@ fn new_id() -> String {
         bytes[..8].copy_from_slice(&n.to_le_bytes());
     }
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("ses_{hex}")
+    format!("{prefix}_{hex}")
 }
 
 /// The result of a one-shot run whose sandbox died: an error of the run, named after the
@@ -921,6 +1544,7 @@ fn died_response(
         timed_out: reason == DeathReason::Timeout,
         duration_ms: took.as_secs_f64() * 1000.0,
         files: None,
+        execution_id: None,
     }
 }
 
@@ -946,5 +1570,6 @@ fn to_response(r: CellResult) -> CellResponse {
         timed_out: r.timed_out,
         duration_ms: r.duration.as_secs_f64() * 1000.0,
         files: None,
+        execution_id: None,
     }
 }

@@ -99,6 +99,19 @@ pub enum ErrorCode {
     PathForbidden,
     /// No such file in the workspace.
     FileNotFound,
+    /// No valid API key: missing, malformed, unknown or revoked.
+    Unauthorized,
+    /// The key is valid but may not do this (e.g. the audit log needs an admin key).
+    Forbidden,
+    /// The request asks for more than the tenant's policy allows (a language, a limit).
+    PolicyDenied,
+    /// Too many executions in a short time; retry after the `Retry-After` seconds.
+    RateLimited,
+    /// A quota is used up (concurrent sessions, CPU seconds per day); retry after the
+    /// `Retry-After` seconds.
+    QuotaExceeded,
+    /// No execution record with this id (or not yours).
+    ExecutionNotFound,
     /// An internal error; details are in the server log, not the reply.
     Internal,
 }
@@ -125,6 +138,12 @@ impl ErrorCode {
             ErrorCode::InvalidPath => "INVALID_PATH",
             ErrorCode::PathForbidden => "PATH_FORBIDDEN",
             ErrorCode::FileNotFound => "FILE_NOT_FOUND",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::PolicyDenied => "POLICY_DENIED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
+            ErrorCode::ExecutionNotFound => "EXECUTION_NOT_FOUND",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -282,6 +301,72 @@ pub struct CellResponse {
     /// One-shot only: files created or changed in `/workspace`, sorted by path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<FileChange>>,
+    /// The id of this execution's record (`GET /v1/executions/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+}
+
+/// The stored record of one execution (`GET /v1/executions/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionInfo {
+    pub id: String,
+    pub tenant: String,
+    /// The session, for a cell; `null` for a one-shot run.
+    pub session_id: Option<String>,
+    /// `cell` or `oneshot`.
+    pub kind: String,
+    pub language: String,
+    /// SHA-256 of the code, hex.
+    pub code_sha256: String,
+    /// The code, unless the server keeps hashes only (`--record-code hash`).
+    pub code: Option<String>,
+    /// `ok`, `error` (the code raised or exited non-zero), `timeout`, or the lower-case
+    /// error code of a run whose sandbox died (`memory_limit`, `cpu_limit`, ...).
+    pub status: String,
+    /// The stable code of what ended the run, when not `ok`.
+    pub error_code: Option<String>,
+    pub exit_code: Option<i64>,
+    pub wall_ms: f64,
+    pub cpu_ms: Option<f64>,
+    pub peak_memory_bytes: Option<i64>,
+    pub stdout_bytes: i64,
+    pub stderr_bytes: i64,
+    /// Unix seconds.
+    pub started_at: f64,
+    pub finished_at: f64,
+}
+
+/// `GET /v1/executions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionList {
+    /// Newest first.
+    pub executions: Vec<ExecutionInfo>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    /// Ascending order of appending.
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: f64,
+    pub action: String,
+    pub tenant: Option<String>,
+    pub key_id: Option<String>,
+    pub target: Option<String>,
+    /// Details, as a JSON object.
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// `GET /v1/audit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditList {
+    /// Newest first.
+    pub entries: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
 }
 
 /// What a workspace entry is.
@@ -385,6 +470,12 @@ mod tests {
             ErrorCode::InvalidPath,
             ErrorCode::PathForbidden,
             ErrorCode::FileNotFound,
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
+            ErrorCode::PolicyDenied,
+            ErrorCode::RateLimited,
+            ErrorCode::QuotaExceeded,
+            ErrorCode::ExecutionNotFound,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

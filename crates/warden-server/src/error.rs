@@ -11,6 +11,8 @@ use warden_protocol::{ErrorBody, ErrorCode};
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429 replies).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -18,16 +20,22 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self.code {
             ErrorCode::InvalidRequest | ErrorCode::InvalidPath => StatusCode::BAD_REQUEST,
-            ErrorCode::PathForbidden => StatusCode::FORBIDDEN,
-            ErrorCode::NotFound | ErrorCode::SessionNotFound | ErrorCode::FileNotFound => {
-                StatusCode::NOT_FOUND
+            ErrorCode::PathForbidden | ErrorCode::Forbidden | ErrorCode::PolicyDenied => {
+                StatusCode::FORBIDDEN
             }
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::RateLimited | ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::NotFound
+            | ErrorCode::SessionNotFound
+            | ErrorCode::FileNotFound
+            | ErrorCode::ExecutionNotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::SessionBusy => StatusCode::CONFLICT,
             ErrorCode::SessionDead => StatusCode::GONE,
@@ -48,6 +56,9 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let code = e.code();
+        let retry_after = e
+            .retry_after()
+            .map(|d| d.as_secs_f64().ceil().max(1.0) as u64);
         // Internal details stay in the server log.
         let message = if code == ErrorCode::Internal {
             eprintln!("warden: internal error: {e}");
@@ -55,12 +66,29 @@ impl From<EngineError> for ApiError {
         } else {
             e.to_string()
         };
-        ApiError { code, message }
+        ApiError {
+            code,
+            message,
+            retry_after,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(ErrorBody::new(self.code, self.message))).into_response()
+        let status = self.status();
+        let mut response = (status, Json(ErrorBody::new(self.code, self.message))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,10 +23,10 @@ use tokio_util::io::{ReaderStream, StreamReader};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use warden_engine::Engine;
+use warden_engine::{AuditFilter, Caller, Engine, ExecutionFilter};
 use warden_protocol::{
-    CellResponse, CreateSession, ErrorBody, ErrorCode, ExecuteRequest, FileEntry, FileList, Health,
-    Language, SessionInfo, SessionList,
+    AuditList, CellResponse, CreateSession, ErrorBody, ErrorCode, ExecuteRequest, ExecutionInfo,
+    ExecutionList, FileEntry, FileList, Health, Language, SessionInfo, SessionList,
 };
 
 use crate::error::ApiError;
@@ -49,10 +50,8 @@ type AppState = Arc<Engine>;
 struct ApiDoc;
 
 /// The routes with their OpenAPI document.
-fn api(body_limit: usize) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+fn api(body_limit: usize) -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(healthz))
-        .routes(routes!(metrics))
         .routes(routes!(execute_once))
         .routes(routes!(create_session, list_sessions))
         .routes(routes!(get_session, delete_session))
@@ -61,19 +60,29 @@ fn api(body_limit: usize) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(interrupt))
         .routes(routes!(restart))
         .routes(routes!(list_files))
+        .routes(routes!(list_executions))
+        .routes(routes!(get_execution))
+        .routes(routes!(list_audit))
         .split_for_parts();
-    let router = router
+    // Every /v1 route needs an API key; /healthz and /metrics do not.
+    let v1 = router
         .route(
             "/v1/sessions/{id}/files/{*path}",
             get(read_file).put(write_file).delete(delete_file),
         )
         .layer(DefaultBodyLimit::max(body_limit));
-    (router, openapi)
+    let (open, open_doc) = OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .split_for_parts();
+    let mut openapi = openapi;
+    openapi.merge(open_doc);
+    (v1, open, openapi)
 }
 
 /// The OpenAPI document of the HTTP API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api(0).1
+    api(0).2
 }
 
 /// The HTTP API over an engine.
@@ -82,9 +91,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
     // JSON bodies get 413 (file uploads stream and are bounded by the workspace).
     let config = engine.config();
     let body_limit = config.max_code_bytes * 2 + config.max_inline_file_bytes * 2 + (64 << 10);
-    let (routes, doc) = api(body_limit);
+    let (v1, open, doc) = api(body_limit);
     let doc = Arc::new(doc);
-    routes
+    let v1 = v1.route_layer(middleware::from_fn_with_state(engine.clone(), authenticate));
+    v1.merge(open)
         .route(
             "/openapi.json",
             get(move || {
@@ -95,6 +105,23 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(engine)
+}
+
+/// Authenticates a `/v1` request (`Authorization: Bearer KEY`) and hands the caller to
+/// the handler.
+async fn authenticate(
+    State(engine): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let caller = engine.authenticate(header.as_deref()).await?;
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
 }
 
 async fn not_found() -> ApiError {
@@ -159,18 +186,22 @@ async fn metrics(State(engine): State<AppState>) -> Response {
     ))]
 async fn create_session(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     b: Result<Json<CreateSession>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let info = engine.create_session(body(b)?).await?;
+    let info = engine.create_session(&caller, body(b)?).await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
 /// Lists live sessions, oldest first.
 #[utoipa::path(get, path = "/v1/sessions", tag = "sessions",
     responses((status = 200, body = SessionList)))]
-async fn list_sessions(State(engine): State<AppState>) -> Json<SessionList> {
+async fn list_sessions(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<SessionList> {
     Json(SessionList {
-        sessions: engine.list_sessions(),
+        sessions: engine.list_sessions(&caller),
     })
 }
 
@@ -179,9 +210,10 @@ async fn list_sessions(State(engine): State<AppState>) -> Json<SessionList> {
     responses((status = 200, body = SessionInfo), (status = 404, body = ErrorBody)))]
 async fn get_session(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(engine.get_session(&id)?).into_response())
+    Ok(Json(engine.get_session(&caller, &id)?).into_response())
 }
 
 /// Closes a session: its sandbox, processes and workspace are gone after.
@@ -189,9 +221,10 @@ async fn get_session(
     responses((status = 204, description = "Closed"), (status = 404, body = ErrorBody)))]
 async fn delete_session(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    engine.delete_session(&id).await?;
+    engine.delete_session(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -201,9 +234,10 @@ async fn delete_session(
         (status = 410, description = "The session is dead", body = ErrorBody)))]
 async fn interrupt(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    engine.interrupt(&id)?;
+    engine.interrupt(&caller, &id)?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -212,9 +246,10 @@ async fn interrupt(
     responses((status = 200, body = SessionInfo), (status = 404, body = ErrorBody)))]
 async fn restart(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(engine.restart(&id).await?).into_response())
+    Ok(Json(engine.restart(&caller, &id).await?).into_response())
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -235,11 +270,12 @@ struct ListQuery {
         (status = 410, description = "SESSION_DEAD", body = ErrorBody)))]
 async fn list_files(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
-    let entries = engine.list_files(&id, &q.path)?;
+    let entries = engine.list_files(&caller, &id, &q.path)?;
     Ok(Json(FileList {
         path: q.path,
         entries,
@@ -255,9 +291,10 @@ async fn list_files(
         (status = 410, description = "SESSION_DEAD", body = ErrorBody)))]
 async fn read_file(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((id, path)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let open = engine.read_file(&id, &path)?;
+    let open = engine.read_file(&caller, &id, &path)?;
     let stream = ReaderStream::new(tokio::fs::File::from_std(open.file));
     Ok((
         [
@@ -281,6 +318,7 @@ async fn read_file(
         (status = 410, description = "SESSION_DEAD", body = ErrorBody)))]
 async fn write_file(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((id, path)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
@@ -293,7 +331,7 @@ async fn write_file(
         body.into_data_stream()
             .map(|r| r.map_err(std::io::Error::other)),
     );
-    let entry = engine.write_file(&id, &path, size, data).await?;
+    let entry = engine.write_file(&caller, &id, &path, size, data).await?;
     Ok((StatusCode::CREATED, Json(entry)).into_response())
 }
 
@@ -305,9 +343,10 @@ async fn write_file(
         (status = 410, description = "SESSION_DEAD", body = ErrorBody)))]
 async fn delete_file(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((id, path)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    engine.delete_file(&id, &path)?;
+    engine.delete_file(&caller, &id, &path).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -319,10 +358,11 @@ async fn delete_file(
         (status = 410, description = "The sandbox died (e.g. MEMORY_LIMIT)", body = ErrorBody)))]
 async fn execute_once(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     b: Result<Json<ExecuteRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let req = body(b)?;
-    Ok(Json(engine.execute_once(req, &mut |_| {}).await?).into_response())
+    Ok(Json(engine.execute_once(&caller, req, &mut |_| {}).await?).into_response())
 }
 
 fn wants_events(headers: &HeaderMap) -> bool {
@@ -348,16 +388,17 @@ fn wants_events(headers: &HeaderMap) -> bool {
         (status = 413, body = ErrorBody)))]
 async fn execute(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     b: Result<Json<ExecuteRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let req = body(b)?;
     if !wants_events(&headers) {
-        return Ok(Json(engine.execute(&id, req, &mut |_| {}).await?).into_response());
+        return Ok(Json(engine.execute(&caller, &id, req, &mut |_| {}).await?).into_response());
     }
     // Refuse what can be refused up front with a status code, before the stream starts.
-    let info = engine.get_session(&id)?;
+    let info = engine.get_session(&caller, &id)?;
     if info.state == "busy" {
         return Err(ApiError::new(
             ErrorCode::SessionBusy,
@@ -370,18 +411,19 @@ async fn execute(
             format!("session {id} is dead"),
         ));
     }
-    Ok(Sse::new(event_stream(engine, id, req))
+    Ok(Sse::new(event_stream(engine, caller, id, req))
         .keep_alive(KeepAlive::default())
         .into_response())
 }
 
 fn event_stream(
     engine: AppState,
+    caller: Caller,
     id: String,
     req: ExecuteRequest,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<StreamEvent>();
-    tokio::spawn(run_streamed(engine, id, req, tx));
+    tokio::spawn(run_streamed(engine, caller, id, req, tx));
     UnboundedReceiverStream::new(rx).map(|e| {
         Ok(SseEvent::default()
             .event(e.name())
@@ -398,8 +440,93 @@ fn event_stream(
         (status = 404, body = ErrorBody)))]
 async fn session_socket(
     state: State<AppState>,
+    caller: Extension<Caller>,
     path: Path<String>,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    crate::ws::session_socket(state, path, upgrade).await
+    crate::ws::session_socket(state, caller, path, upgrade).await
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ExecutionQuery {
+    /// Only this session's cells.
+    session_id: Option<String>,
+    /// Only this status (`ok`, `error`, `timeout`, `memory_limit`, ...).
+    status: Option<String>,
+    /// Started at or after (Unix seconds).
+    since: Option<f64>,
+    /// Started before (Unix seconds).
+    until: Option<f64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<u32>,
+}
+
+/// The caller's execution records, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/executions", tag = "records", params(ExecutionQuery),
+    responses((status = 200, body = ExecutionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_executions(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<ExecutionQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    let filter = ExecutionFilter {
+        tenant: String::new(),
+        session_id: q.session_id,
+        status: q.status,
+        since: q.since,
+        until: q.until,
+        cursor: q.cursor,
+        limit: q.limit.unwrap_or(100),
+    };
+    Ok(Json(engine.list_executions(&caller, filter).await?).into_response())
+}
+
+/// One execution record of the caller's tenant.
+#[utoipa::path(get, path = "/v1/executions/{id}", tag = "records", params(("id" = String, Path, description = "Execution id")),
+    responses((status = 200, body = ExecutionInfo), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_execution(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(engine.get_execution(&caller, &id).await?).into_response())
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// Only this tenant's entries.
+    tenant: Option<String>,
+    /// Only this action (`auth.failed`, `session.created`, ...).
+    action: Option<String>,
+    /// At or after (Unix seconds).
+    since: Option<f64>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// The audit log, newest first (admin keys only).
+#[utoipa::path(get, path = "/v1/audit", tag = "records", params(AuditQuery),
+    responses((status = 200, body = AuditList), (status = 401, body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: not an admin key", body = ErrorBody)))]
+async fn list_audit(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    let filter = AuditFilter {
+        tenant: q.tenant,
+        action: q.action,
+        since: q.since,
+        cursor: q.cursor,
+        limit: q.limit.unwrap_or(100),
+    };
+    Ok(Json(engine.list_audit(&caller, filter).await?).into_response())
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
-use warden_engine::{Engine, Event};
+use warden_engine::{Caller, Engine, Event};
 use warden_protocol::{CellResponse, ErrorBody, ExecuteRequest};
 
 use crate::error::ApiError;
@@ -46,6 +46,7 @@ impl StreamEvent {
 /// result or the error. Output is split only between whole UTF-8 characters.
 pub async fn run_streamed(
     engine: Arc<Engine>,
+    caller: Caller,
     id: String,
     req: ExecuteRequest,
     tx: UnboundedSender<StreamEvent>,
@@ -61,7 +62,7 @@ pub async fn run_streamed(
             let _ = events.send(event);
         }
     };
-    let result = engine.execute(&id, req, &mut on_event).await;
+    let result = engine.execute(&caller, &id, req, &mut on_event).await;
     for rest in [
         StreamEvent::Stdout(out.finish()),
         StreamEvent::Stderr(err.finish()),

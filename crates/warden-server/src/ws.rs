@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::Response;
 use serde::Deserialize;
-use warden_engine::Engine;
+use warden_engine::{Caller, Engine};
 use warden_protocol::{ErrorCode, ExecuteRequest};
 
 use crate::error::ApiError;
@@ -28,11 +28,12 @@ enum ClientMessage {
 /// Upgrades to a WebSocket on a session that exists (else the usual 404).
 pub async fn session_socket(
     State(engine): State<Arc<Engine>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    engine.get_session(&id)?;
-    Ok(upgrade.on_upgrade(move |socket| serve(engine, id, socket)))
+    engine.get_session(&caller, &id)?;
+    Ok(upgrade.on_upgrade(move |socket| serve(engine, caller, id, socket)))
 }
 
 fn message(event: &StreamEvent) -> Message {
@@ -44,7 +45,7 @@ fn message(event: &StreamEvent) -> Message {
     Message::Text(body.to_string().into())
 }
 
-async fn serve(engine: Arc<Engine>, id: String, mut socket: WebSocket) {
+async fn serve(engine: Arc<Engine>, caller: Caller, id: String, mut socket: WebSocket) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StreamEvent>();
     loop {
         tokio::select! {
@@ -64,10 +65,10 @@ async fn serve(engine: Arc<Engine>, id: String, mut socket: WebSocket) {
                 match serde_json::from_str::<ClientMessage>(&text) {
                     Ok(ClientMessage::Execute(req)) => {
                         // A cell goes on if the socket closes, as an HTTP request would.
-                        tokio::spawn(run_streamed(engine.clone(), id.clone(), req, tx.clone()));
+                        tokio::spawn(run_streamed(engine.clone(), caller.clone(), id.clone(), req, tx.clone()));
                     }
                     Ok(ClientMessage::Interrupt) => {
-                        if let Err(e) = engine.interrupt(&id) {
+                        if let Err(e) = engine.interrupt(&caller, &id) {
                             let _ = tx.send(StreamEvent::Error(e.into()));
                         }
                     }

@@ -77,9 +77,14 @@ pub trait Store: Send + Sync {
     // --- sessions ---
     async fn session_started(&self, session: &SessionRecord) -> Result<(), StoreError>;
     async fn session_ended(&self, id: &str, reason: &str, at: f64) -> Result<(), StoreError>;
-    /// Marks every session still live as ended (at start-up, after a crash); returns
-    /// their ids.
-    async fn end_live_sessions(&self, reason: &str, at: f64) -> Result<Vec<String>, StoreError>;
+    /// Marks every session of `node` still live as ended (at that node's start-up, after
+    /// a crash); returns their ids.
+    async fn end_live_sessions(
+        &self,
+        node: &str,
+        reason: &str,
+        at: f64,
+    ) -> Result<Vec<String>, StoreError>;
 }
 
 /// The current time as unix seconds.

@@ -97,6 +97,8 @@ pub struct AuditFilter {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub id: String,
+    /// The node running it.
+    pub node: String,
     pub tenant: String,
     pub language: String,
     pub created_at: f64,

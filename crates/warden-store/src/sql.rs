@@ -312,10 +312,11 @@ macro_rules! impl_store {
 
             async fn session_started(&self, s: &$crate::SessionRecord) -> Result<(), $crate::StoreError> {
                 sqlx::query(
-                    "INSERT INTO sessions (id, tenant, language, created_at, ended_at, end_reason) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO sessions (id, node, tenant, language, created_at, ended_at, end_reason) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(&s.id)
+                .bind(&s.node)
                 .bind(&s.tenant)
                 .bind(&s.language)
                 .bind(s.created_at)
@@ -336,12 +337,19 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn end_live_sessions(&self, reason: &str, at: f64) -> Result<Vec<String>, $crate::StoreError> {
+            async fn end_live_sessions(
+                &self,
+                node: &str,
+                reason: &str,
+                at: f64,
+            ) -> Result<Vec<String>, $crate::StoreError> {
                 self.run_select(
-                    "UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL RETURNING id",
+                    "UPDATE sessions SET ended_at = $1, end_reason = $2 \
+                     WHERE node = $3 AND ended_at IS NULL RETURNING id",
                     vec![
                         $crate::sql::Arg::Real(at),
                         $crate::sql::Arg::Text(reason.to_string()),
+                        $crate::sql::Arg::Text(node.to_string()),
                     ],
                     |r| {
                         use sqlx::Row as _;

@@ -657,6 +657,9 @@ impl Server {
             // Python only: other languages' pooled sandboxes would count in the memory
             // figures and their refills would disturb the timings.
             .args(["--js-pool-size", "0", "--bash-pool-size", "0"])
+            // No API keys: the bench measures the sandbox and HTTP path (records are
+            // still written, as for every tenant).
+            .arg("--dev")
             .arg("--max-sessions")
             .arg(max_sessions.to_string())
             .arg("--data-dir")

@@ -13,10 +13,24 @@ use serde_json::{json, Value};
 pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) base: String,
+    /// The server's own data directory (its database), removed after the test.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Server {
+    /// A server in development mode (no keys) with a data directory of its own.
     pub(crate) fn start(extra: &[&str]) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().to_str().unwrap().to_string();
+        let mut args = vec!["--dev", "--data-dir", dir.as_str()];
+        args.extend_from_slice(extra);
+        let mut s = Server::start_raw(&args);
+        s._data = Some(data);
+        s
+    }
+
+    /// A server with exactly these extra arguments.
+    pub(crate) fn start_raw(extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
@@ -38,6 +52,7 @@ impl Server {
         Server {
             child,
             base: format!("http://{addr}"),
+            _data: None,
         }
     }
 
@@ -848,6 +863,9 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "GET /v1/sessions/{id}/files/{path}",
         "PUT /v1/sessions/{id}/files/{path}",
         "DELETE /v1/sessions/{id}/files/{path}",
+        "GET /v1/executions",
+        "GET /v1/executions/{id}",
+        "GET /v1/audit",
     ];
     want.sort();
     assert_eq!(routes, want);
@@ -860,6 +878,10 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "INVALID_PATH",
         "PATH_FORBIDDEN",
         "PAYLOAD_TOO_LARGE",
+        "UNAUTHORIZED",
+        "POLICY_DENIED",
+        "RATE_LIMITED",
+        "QUOTA_EXCEEDED",
     ] {
         assert!(codes.contains(&json!(code)), "{code} missing");
     }

@@ -56,10 +56,12 @@ CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
 
 CREATE TABLE sessions (
     id TEXT PRIMARY KEY,
+    -- The warden node that runs the session (several nodes may share PostgreSQL).
+    node TEXT NOT NULL,
     tenant TEXT NOT NULL,
     language TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
     ended_at DOUBLE PRECISION,
     end_reason TEXT
 );
-CREATE INDEX sessions_live ON sessions (ended_at);
+CREATE INDEX sessions_live ON sessions (node, ended_at);

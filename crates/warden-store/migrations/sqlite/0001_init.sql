@@ -53,10 +53,12 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
 CREATE TABLE sessions (
     id TEXT PRIMARY KEY,
+    -- The warden node that runs the session (several nodes may share PostgreSQL).
+    node TEXT NOT NULL,
     tenant TEXT NOT NULL,
     language TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
     ended_at DOUBLE PRECISION,
     end_reason TEXT
 );
-CREATE INDEX sessions_live ON sessions (ended_at);
+CREATE INDEX sessions_live ON sessions (node, ended_at);

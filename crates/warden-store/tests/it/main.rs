@@ -337,9 +337,15 @@ each_backend!(the_audit_log_is_append_only);
 
 async fn live_sessions_are_ended_after_a_crash(f: &Fresh) {
     let s = &f.store;
-    for id in ["ses_a", "ses_b", "ses_c"] {
+    for (id, node) in [
+        ("ses_a", "n1"),
+        ("ses_b", "n1"),
+        ("ses_c", "n1"),
+        ("ses_d", "n2"),
+    ] {
         s.session_started(&SessionRecord {
             id: id.into(),
+            node: node.into(),
             tenant: "acme".into(),
             language: "python".into(),
             created_at: 1.0,
@@ -352,11 +358,14 @@ async fn live_sessions_are_ended_after_a_crash(f: &Fresh) {
     s.session_ended("ses_b", "deleted", 2.0).await.unwrap();
     // Ending twice keeps the first reason.
     s.session_ended("ses_b", "expired", 3.0).await.unwrap();
-    let mut ended = s.end_live_sessions("server_restart", 4.0).await.unwrap();
+    let mut ended = s
+        .end_live_sessions("n1", "server_restart", 4.0)
+        .await
+        .unwrap();
     ended.sort();
-    assert_eq!(ended, ["ses_a", "ses_c"]);
+    assert_eq!(ended, ["ses_a", "ses_c"], "only this node's live sessions");
     assert!(s
-        .end_live_sessions("server_restart", 5.0)
+        .end_live_sessions("n1", "server_restart", 5.0)
         .await
         .unwrap()
         .is_empty());
