@@ -77,6 +77,7 @@ pub trait Store: Send + Sync {
     // --- sessions ---
     async fn session_started(&self, session: &SessionRecord) -> Result<(), StoreError>;
     async fn session_ended(&self, id: &str, reason: &str, at: f64) -> Result<(), StoreError>;
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// Marks every session of `node` still live as ended (at that node's start-up, after
     /// a crash); returns their ids.
     async fn end_live_sessions(

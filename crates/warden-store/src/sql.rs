@@ -337,6 +337,29 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn get_session(&self, id: &str) -> Result<Option<$crate::SessionRecord>, $crate::StoreError> {
+                let mut v = self
+                    .run_select(
+                        "SELECT id, node, tenant, language, created_at, ended_at, end_reason \
+                         FROM sessions WHERE id = $1",
+                        vec![$crate::sql::Arg::Text(id.to_string())],
+                        |r| {
+                            use sqlx::Row as _;
+                            Ok($crate::SessionRecord {
+                                id: r.try_get("id")?,
+                                node: r.try_get("node")?,
+                                tenant: r.try_get("tenant")?,
+                                language: r.try_get("language")?,
+                                created_at: r.try_get("created_at")?,
+                                ended_at: r.try_get("ended_at")?,
+                                end_reason: r.try_get("end_reason")?,
+                            })
+                        },
+                    )
+                    .await?;
+                Ok(v.pop())
+            }
+
             async fn end_live_sessions(
                 &self,
                 node: &str,

@@ -3,6 +3,7 @@
 
 mod files;
 mod serve;
+mod tenancy;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -947,7 +947,7 @@ async fn a_session_past_its_lifetime_is_closed_even_mid_cell() {
 }
 
 /// Direct children of a process (over all its threads).
-fn children_of(pid: u32) -> Vec<u32> {
+pub(crate) fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
         for t in tasks.flatten() {

@@ -364,6 +364,16 @@ async fn live_sessions_are_ended_after_a_crash(f: &Fresh) {
         .unwrap();
     ended.sort();
     assert_eq!(ended, ["ses_a", "ses_c"], "only this node's live sessions");
+    let b = s.get_session("ses_b").await.unwrap().unwrap();
+    assert_eq!(
+        (b.ended_at, b.end_reason.as_deref()),
+        (Some(2.0), Some("deleted"))
+    );
+    let a = s.get_session("ses_a").await.unwrap().unwrap();
+    assert_eq!(a.end_reason.as_deref(), Some("server_restart"));
+    let d = s.get_session("ses_d").await.unwrap().unwrap();
+    assert_eq!(d.ended_at, None, "another node's session stays live");
+    assert!(s.get_session("ses_zz").await.unwrap().is_none());
     assert!(s
         .end_live_sessions("n1", "server_restart", 5.0)
         .await
