@@ -1312,13 +1312,16 @@ fn many_threads_hit_the_pid_limit_and_the_timeout() {
         r#"
 import threading
 n = 0
+go = threading.Event()
 def spin():
+    go.wait()  # start spinning once all are started: counting stays quick under load
     while True: pass
 try:
     for i in range(1000):
         threading.Thread(target=spin, daemon=True).start(); n += 1
 except RuntimeError as e: print('refused', e)
 print('threads', n, flush=True)
+go.set()
 while True: pass
 "#,
         limits.clone(),
