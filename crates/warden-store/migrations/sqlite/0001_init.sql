@@ -15,7 +15,7 @@ CREATE TABLE api_keys (
 );
 
 CREATE TABLE executions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     tenant TEXT NOT NULL,
     session_id TEXT,
@@ -37,7 +37,7 @@ CREATE TABLE executions (
 CREATE INDEX executions_by_tenant ON executions (tenant, seq);
 
 CREATE TABLE audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     at DOUBLE PRECISION NOT NULL,
     action TEXT NOT NULL,
     tenant TEXT,

@@ -398,3 +398,27 @@ async fn data_survives_reopening(f: &Fresh) {
     assert!(warden_store::open("mysql://x").await.is_err());
 }
 each_backend!(data_survives_reopening);
+
+/// How long one execution record takes to write (run by hand:
+/// `cargo test --release -p warden-store --test it write_latency -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn write_latency() {
+    let f = sqlite().await;
+    let n = 500;
+    let mut total = std::time::Duration::ZERO;
+    for i in 0..n {
+        // Paced, as requests arrive: the database's threads are idle in between.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        let t = std::time::Instant::now();
+        f.store
+            .insert_execution(&execution(i, "acme", Some("ses_1"), "ok"))
+            .await
+            .unwrap();
+        total += t.elapsed();
+    }
+    eprintln!(
+        "{:.1} us per record",
+        total.as_secs_f64() * 1e6 / f64::from(n)
+    );
+}
