@@ -561,3 +561,110 @@ async fn nothing_acknowledged_is_lost_when_the_server_is_killed_under_load() {
     assert_eq!(record.end_reason.as_deref(), Some("server_restart"));
     s.stop();
 }
+
+#[tokio::test]
+async fn the_daily_cpu_quota_counts_recorded_cpu_time() {
+    let data = tempfile::tempdir().unwrap();
+    let key = create_key(
+        data.path(),
+        "busy",
+        Some(r#"{"cpu_seconds_per_day": 0.5}"#),
+        false,
+    );
+    let mut s = keyed_server(data.path());
+    let k = Some(key.as_str());
+    let burn = "import time\nwhile time.process_time() < 0.8: pass\n'burnt'";
+    let (code, _, v) = call(
+        &s,
+        k,
+        Method::POST,
+        "/v1/execute",
+        Some(json!({"code": burn})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    let (_, _, e) = call(
+        &s,
+        k,
+        Method::GET,
+        &format!("/v1/executions/{}", v["execution_id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    let cpu = e["cpu_ms"].as_f64().unwrap();
+    assert!(cpu >= 700.0, "the record holds the CPU time: {e}");
+    let (code, headers, v) = call(
+        &s,
+        k,
+        Method::POST,
+        "/v1/execute",
+        Some(json!({"code": "1"})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["error"]["code"], "QUOTA_EXCEEDED");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cpu_seconds_per_day"));
+    assert!(headers.contains_key("retry-after"));
+    s.stop();
+}
+
+#[tokio::test]
+async fn the_server_runs_on_postgresql_too() {
+    // CI provides a server; elsewhere this test needs WARDEN_TEST_POSTGRES_URL.
+    let Ok(admin_url) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set WARDEN_TEST_POSTGRES_URL"
+        );
+        return;
+    };
+    let name = format!("warden_cli_{}", std::process::id());
+    let pool = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["keys", "--database-url", &url, "create", "--tenant", "pg"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let data = tempfile::tempdir().unwrap();
+    let mut s = Server::start_raw(&[
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--database-url",
+        &url,
+    ]);
+    let (code, _, v) = call(
+        &s,
+        Some(&key),
+        Method::POST,
+        "/v1/execute",
+        Some(json!({"code": "6 * 7"})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["value"]["text/plain"], "42");
+    let (_, _, list) = call(&s, Some(&key), Method::GET, "/v1/executions", None).await;
+    assert_eq!(list["executions"][0]["id"], v["execution_id"]);
+    assert_eq!(list["executions"][0]["tenant"], "pg");
+    s.stop();
+    sqlx::query(&format!("DROP DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
