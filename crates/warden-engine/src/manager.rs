@@ -362,27 +362,20 @@ impl Engine {
     ) -> Result<Option<SessionLimits>, EngineError> {
         let policy = &caller.policy;
         let mut limits = self.config.session_limits.clone();
-        let default_mb = limits.sandbox.memory_bytes >> 20;
-        let memory_mb = match (memory_mb, policy.max_memory_mb) {
-            (Some(mb), Some(max)) if mb > max => {
-                return Err(EngineError::PolicyDenied(format!(
-                    "memory_mb {mb} is over the policy's max_memory_mb of {max}"
-                )))
-            }
-            // A policy below the server's default lowers the default.
-            (None, Some(max)) if max < default_mb => Some(max),
-            (mb, _) => mb,
-        };
-        let default_disk = limits.sandbox.workspace_bytes >> 20;
-        let disk_mb = match (disk_mb, policy.max_disk_mb) {
-            (Some(mb), Some(max)) if mb > max => {
-                return Err(EngineError::PolicyDenied(format!(
-                    "disk_mb {mb} is over the policy's max_disk_mb of {max}"
-                )))
-            }
-            (None, Some(max)) if max < default_disk => Some(max),
-            (mb, _) => mb,
-        };
+        let memory_mb = capped(
+            memory_mb,
+            policy.max_memory_mb,
+            limits.sandbox.memory_bytes >> 20,
+            "memory_mb",
+            "max_memory_mb",
+        )?;
+        let disk_mb = capped(
+            disk_mb,
+            policy.max_disk_mb,
+            limits.sandbox.workspace_bytes >> 20,
+            "disk_mb",
+            "max_disk_mb",
+        )?;
         let pids = policy.max_pids.filter(|&p| p < limits.sandbox.pids);
         if memory_mb.is_none() && disk_mb.is_none() && pids.is_none() && policy.max_cpus.is_none() {
             return Ok(None);
@@ -1321,7 +1314,6 @@ impl Engine {
         self.store
             .get_execution(&caller.tenant, id)
             .await?
-            .map(execution_info)
             .ok_or_else(|| EngineError::ExecutionNotFound(id.to_string()))
     }
 
@@ -1338,7 +1330,7 @@ impl Engine {
             .await
             .map_err(invalid_cursor)?;
         Ok(warden_protocol::ExecutionList {
-            executions: page.items.into_iter().map(execution_info).collect(),
+            executions: page.items,
             next_cursor: page.next,
         })
     }
@@ -1458,33 +1450,29 @@ async fn close_slot(slot: &Slot) {
     }
 }
 
+/// A size asked for (or not), within a policy's maximum: asking for more is denied, and
+/// a maximum below the server's default lowers the default.
+fn capped(
+    asked: Option<u64>,
+    max: Option<u64>,
+    default: u64,
+    field: &str,
+    policy_field: &str,
+) -> Result<Option<u64>, EngineError> {
+    match (asked, max) {
+        (Some(v), Some(max)) if v > max => Err(EngineError::PolicyDenied(format!(
+            "{field} {v} is over the policy's {policy_field} of {max}"
+        ))),
+        (None, Some(max)) if max < default => Ok(Some(max)),
+        (v, _) => Ok(v),
+    }
+}
+
 /// A bad cursor is the caller's mistake; other store errors are internal.
 fn invalid_cursor(e: warden_store::StoreError) -> EngineError {
     match e {
         warden_store::StoreError::Invalid(m) => EngineError::Invalid(m),
         other => other.into(),
-    }
-}
-
-fn execution_info(e: ExecutionRecord) -> warden_protocol::ExecutionInfo {
-    warden_protocol::ExecutionInfo {
-        id: e.id,
-        tenant: e.tenant,
-        session_id: e.session_id,
-        kind: e.kind,
-        language: e.language,
-        code_sha256: e.code_sha256,
-        code: e.code,
-        status: e.status,
-        error_code: e.error_code,
-        exit_code: e.exit_code,
-        wall_ms: e.wall_ms,
-        cpu_ms: e.cpu_ms,
-        peak_memory_bytes: e.peak_memory_bytes,
-        stdout_bytes: e.stdout_bytes,
-        stderr_bytes: e.stderr_bytes,
-        started_at: e.started_at,
-        finished_at: e.finished_at,
     }
 }
 

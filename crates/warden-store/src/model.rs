@@ -25,31 +25,9 @@ pub struct ApiKey {
     pub revoked_at: Option<f64>,
 }
 
-/// One execution: a cell of a session or a one-shot run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecutionRecord {
-    pub id: String,
-    pub tenant: String,
-    pub session_id: Option<String>,
-    /// `cell` or `oneshot`.
-    pub kind: String,
-    pub language: String,
-    pub code_sha256: String,
-    /// The code itself, unless the server keeps hashes only.
-    pub code: Option<String>,
-    /// `ok`, `error`, `timeout`, or an error code in lower case for executions that were
-    /// refused or failed (`session_dead`, ...).
-    pub status: String,
-    pub error_code: Option<String>,
-    pub exit_code: Option<i64>,
-    pub wall_ms: f64,
-    pub cpu_ms: Option<f64>,
-    pub peak_memory_bytes: Option<i64>,
-    pub stdout_bytes: i64,
-    pub stderr_bytes: i64,
-    pub started_at: f64,
-    pub finished_at: f64,
-}
+/// One execution: a cell of a session or a one-shot run. The stored record is exactly
+/// what the API shows.
+pub use warden_protocol::ExecutionInfo as ExecutionRecord;
 
 /// Which execution records to list.
 #[derive(Debug, Clone, Default, PartialEq)]
