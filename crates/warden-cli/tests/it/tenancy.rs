@@ -668,3 +668,45 @@ async fn the_server_runs_on_postgresql_too() {
         .await
         .unwrap();
 }
+
+#[test]
+fn development_mode_is_refused_off_loopback() {
+    let data = tempfile::tempdir().unwrap();
+    // Refused before anything is bound.
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--dev", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loopback"), "{err}");
+}
+
+#[tokio::test]
+async fn records_can_keep_only_the_hash_of_the_code() {
+    let mut s = Server::start(&["--record-code", "hash"]);
+    let (_, _, v) = call(
+        &s,
+        None,
+        Method::POST,
+        "/v1/execute",
+        Some(json!({"code": "print('x')"})),
+    )
+    .await;
+    let (_, _, e) = call(
+        &s,
+        None,
+        Method::GET,
+        &format!("/v1/executions/{}", v["execution_id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(e["code"], Value::Null);
+    // SHA-256 of the code (sha256sum of the same bytes).
+    assert_eq!(
+        e["code_sha256"],
+        "51d22c08921edc1f0205612a3a6d26adf703520a4316bd857eeabc38184ff888"
+    );
+    s.stop();
+}
