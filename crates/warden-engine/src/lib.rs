@@ -8,6 +8,7 @@ pub mod files;
 pub mod manager;
 pub mod metrics;
 pub mod protocol;
+pub mod records;
 pub mod session;
 pub mod tenancy;
 

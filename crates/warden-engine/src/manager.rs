@@ -177,6 +177,7 @@ pub struct Engine {
     pool_wake: tokio::sync::Notify,
     metrics: Metrics,
     store: Arc<dyn Store>,
+    records: crate::records::RecordWriter,
     rate: RateLimiter,
 }
 
@@ -210,6 +211,7 @@ fn seconds(
 }
 
 impl Engine {
+    /// A new engine; call within a tokio runtime (the record writer is a task).
     pub fn new(jail: Arc<Jail>, config: EngineConfig, store: Arc<dyn Store>) -> Arc<Engine> {
         Arc::new(Engine {
             jail,
@@ -219,6 +221,7 @@ impl Engine {
             pool: Mutex::new(HashMap::new()),
             pool_wake: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
+            records: crate::records::RecordWriter::spawn(store.clone()),
             store,
             rate: RateLimiter::default(),
         })
@@ -889,13 +892,17 @@ impl Engine {
             started_at,
             finished_at: warden_store::now(),
         };
-        match self.store.insert_execution(&record).await {
+        let id = record.id.clone();
+        match self.records.write(record).await {
             Ok(()) => {
                 if let Ok(r) = result {
-                    r.execution_id = Some(record.id);
+                    r.execution_id = Some(id);
                 }
             }
-            Err(e) => *result = Err(e.into()),
+            Err(e) => {
+                eprintln!("warden: {e}");
+                *result = Err(e.into());
+            }
         }
     }
 

@@ -56,6 +56,8 @@ pub trait Store: Send + Sync {
 
     // --- execution records ---
     async fn insert_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError>;
+    /// Inserts several records in one transaction: all or none.
+    async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError>;
     async fn get_execution(
         &self,
         tenant: &str,

@@ -173,6 +173,27 @@ async fn execution_records(f: &Fresh) {
     s.insert_execution(&execution(0, "other", None, "ok"))
         .await
         .unwrap();
+    // A batch is one transaction: a duplicate id in it leaves none of it behind.
+    let batch = [
+        execution(100, "acme", None, "ok"),
+        execution(3, "acme", None, "ok"),
+    ];
+    assert!(s.insert_executions(&batch).await.is_err());
+    assert!(s
+        .get_execution("acme", "exe_acme_0100")
+        .await
+        .unwrap()
+        .is_none());
+    let batch = [
+        execution(101, "zed", None, "ok"),
+        execution(102, "zed", None, "ok"),
+    ];
+    s.insert_executions(&batch).await.unwrap();
+    assert!(s
+        .get_execution("zed", "exe_zed_0102")
+        .await
+        .unwrap()
+        .is_some());
     // Read back exactly, and only by its own tenant.
     let e = s.get_execution("acme", "exe_acme_0007").await.unwrap();
     assert_eq!(e, Some(execution(7, "acme", None, "ok")));
