@@ -893,7 +893,12 @@ impl Engine {
             finished_at: warden_store::now(),
         };
         let id = record.id.clone();
-        match self.records.write(record).await {
+        let written = if self.store.direct_writes() {
+            self.store.insert_execution(&record).await
+        } else {
+            self.records.write(record).await
+        };
+        match written {
             Ok(()) => {
                 if let Ok(r) = result {
                     r.execution_id = Some(id);
