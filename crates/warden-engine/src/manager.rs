@@ -727,9 +727,7 @@ impl Engine {
         let language = self.slot(caller, id)?.language;
         let code = req.code.clone();
         let (mut result, usage) = self.execute_in_session(caller, id, req, on_event).await;
-        self.audit_denial(caller, "execute", &result).await;
-        self.record(Kind::Cell, language, &result, started);
-        self.keep_record(
+        self.finish_execution(
             caller,
             Some(id),
             Kind::Cell,
@@ -737,7 +735,7 @@ impl Engine {
             &code,
             &mut result,
             started_at,
-            started.elapsed(),
+            started,
             usage,
         )
         .await;
@@ -819,11 +817,12 @@ impl Engine {
         (result, usage)
     }
 
-    /// Stores the record of an execution that ran (refused requests have none) before
-    /// the reply reports it, and audits the limits that fired. A record that cannot be
-    /// stored turns the reply into an error: nothing is acknowledged unrecorded.
+    /// After an execution: audits a refusal by policy, counts it in the metrics, and
+    /// stores the record of an execution that ran (refused requests have none) before the
+    /// reply reports it, auditing the limits that fired. A record that cannot be stored
+    /// turns the reply into an error: nothing is acknowledged unrecorded.
     #[allow(clippy::too_many_arguments)]
-    async fn keep_record(
+    async fn finish_execution(
         &self,
         caller: &Caller,
         session_id: Option<&str>,
@@ -832,9 +831,12 @@ impl Engine {
         code: &str,
         result: &mut Result<CellResponse, EngineError>,
         started_at: f64,
-        wall: Duration,
+        started: Instant,
         usage: Usage,
     ) {
+        self.audit_denial(caller, "execute", result).await;
+        self.record(kind, language, result, started);
+        let wall = started.elapsed();
         let (status, error_code, out, err) = match &*result {
             Ok(r) => {
                 let error_code = match r.error.as_ref().map(|e| e.name.as_str()) {
@@ -1076,9 +1078,7 @@ impl Engine {
             }
             Err(e) => (Err(e), Usage::default()),
         };
-        self.audit_denial(caller, "execute", &result).await;
-        self.record(Kind::OneShot, language, &result, started);
-        self.keep_record(
+        self.finish_execution(
             caller,
             None,
             Kind::OneShot,
@@ -1086,7 +1086,7 @@ impl Engine {
             &code,
             &mut result,
             started_at,
-            started.elapsed(),
+            started,
             usage,
         )
         .await;
