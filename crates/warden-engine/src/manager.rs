@@ -667,7 +667,7 @@ impl Engine {
         }
     }
 
-    /// Appends to the audit log and writes the same entry as a JSON line on stderr.
+    /// Audits an action of a caller (see [`Engine::write_audit`]).
     pub async fn audit(
         &self,
         action: &str,
@@ -675,12 +675,32 @@ impl Engine {
         target: Option<&str>,
         detail: serde_json::Value,
     ) {
+        self.write_audit(
+            action,
+            caller.map(|c| c.tenant.clone()),
+            caller.and_then(|c| c.key_id.clone()),
+            target,
+            detail,
+        )
+        .await;
+    }
+
+    /// Appends to the audit log and writes the same entry as a JSON line on stderr; a
+    /// failure to append goes to the log, not to the request.
+    async fn write_audit(
+        &self,
+        action: &str,
+        tenant: Option<String>,
+        key_id: Option<String>,
+        target: Option<&str>,
+        detail: serde_json::Value,
+    ) {
         let event = AuditEvent {
             seq: 0,
             at: warden_store::now(),
             action: action.into(),
-            tenant: caller.map(|c| c.tenant.clone()),
-            key_id: caller.and_then(|c| c.key_id.clone()),
+            tenant,
+            key_id,
             target: target.map(str::to_string),
             detail: Some(detail.to_string()),
         };
@@ -1222,18 +1242,14 @@ impl Engine {
             close_slot(slot).await;
             self.metrics.session_closed("expired");
             self.session_ended(slot, "expired").await;
-            let event = AuditEvent {
-                seq: 0,
-                at: warden_store::now(),
-                action: "session.expired".into(),
-                tenant: Some(slot.tenant.clone()),
-                key_id: None,
-                target: Some(slot.id.clone()),
-                detail: None,
-            };
-            if let Err(e) = self.store.append_audit(&event).await {
-                eprintln!("warden: cannot append to the audit log: {e}");
-            }
+            self.write_audit(
+                "session.expired",
+                Some(slot.tenant.clone()),
+                None,
+                Some(&slot.id),
+                serde_json::json!({}),
+            )
+            .await;
         }
         expired.len()
     }
@@ -1259,22 +1275,14 @@ impl Engine {
             Ok(caller) => return Ok(caller),
             Err(failure) => failure,
         };
-        let event = AuditEvent {
-            seq: 0,
-            at: warden_store::now(),
-            action: "auth.failed".into(),
-            tenant: None,
-            key_id: key_id.clone(),
-            target: None,
-            detail: Some(serde_json::json!({"reason": reason}).to_string()),
-        };
-        eprintln!(
-            "{}",
-            serde_json::json!({"audit": {"at": event.at, "action": "auth.failed", "key_id": key_id, "detail": {"reason": reason}}})
-        );
-        if let Err(e) = self.store.append_audit(&event).await {
-            eprintln!("warden: cannot append to the audit log: {e}");
-        }
+        self.write_audit(
+            "auth.failed",
+            None,
+            key_id,
+            None,
+            serde_json::json!({"reason": reason}),
+        )
+        .await;
         Err(EngineError::Unauthorized(reason.to_string()))
     }
 
@@ -1293,7 +1301,7 @@ impl Engine {
         let Some((id, secret)) = token.and_then(tenancy::parse_key) else {
             return Ok(Err(("malformed API key", None)));
         };
-        let Some(key) = self.store.get_key(id).await? else {
+        let Some((key, policy)) = self.store.get_key_and_policy(id).await? else {
             return Ok(Err(("unknown API key", Some(id.to_string()))));
         };
         if !tenancy::secret_matches(secret, &key.secret_hash) {
@@ -1302,11 +1310,8 @@ impl Engine {
         if key.revoked_at.is_some() {
             return Ok(Err(("revoked API key", Some(id.to_string()))));
         }
-        let policy = match self.store.get_tenant(&key.tenant).await? {
-            Some(t) => match t.policy {
-                Some(text) => Policy::from_json(&text).map_err(EngineError::Invalid)?,
-                None => self.config.default_policy.clone(),
-            },
+        let policy = match policy {
+            Some(text) => Policy::from_json(&text).map_err(EngineError::Invalid)?,
             None => self.config.default_policy.clone(),
         };
         Ok(Ok(Caller {

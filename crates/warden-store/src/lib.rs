@@ -49,6 +49,11 @@ pub trait Store: Send + Sync {
     async fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError>;
     /// A key by its public id (the part of the key before the secret).
     async fn get_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// A key with its tenant's policy, in one query (the lookup of every request).
+    async fn get_key_and_policy(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ApiKey, Option<String>)>, StoreError>;
     /// Every key (of one tenant when given), newest first.
     async fn list_keys(&self, tenant: Option<&str>) -> Result<Vec<ApiKey>, StoreError>;
     /// Marks a key revoked; false when there is no such key or it was already revoked.

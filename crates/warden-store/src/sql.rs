@@ -184,6 +184,24 @@ macro_rules! impl_store {
                 Ok(keys.pop())
             }
 
+            async fn get_key_and_policy(
+                &self,
+                id: &str,
+            ) -> Result<Option<($crate::ApiKey, Option<String>)>, $crate::StoreError> {
+                let mut keys = self
+                    .run_select(
+                        "SELECT k.id, k.tenant, k.secret_hash, k.admin, k.created_at, k.revoked_at, \
+                         t.policy FROM api_keys k JOIN tenants t ON t.name = k.tenant WHERE k.id = $1",
+                        vec![$crate::sql::Arg::Text(id.to_string())],
+                        |r| {
+                            use sqlx::Row as _;
+                            Ok(($crate::sql::key_of(r)?, r.try_get::<Option<String>, _>("policy")?))
+                        },
+                    )
+                    .await?;
+                Ok(keys.pop())
+            }
+
             async fn list_keys(&self, tenant: Option<&str>) -> Result<Vec<$crate::ApiKey>, $crate::StoreError> {
                 let mut c = $crate::sql::Conditions::default();
                 if let Some(t) = tenant {

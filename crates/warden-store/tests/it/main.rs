@@ -138,6 +138,14 @@ async fn tenants_and_keys(f: &Fresh) {
     s.insert_key(&key("wk_o1", "other", 3.0)).await.unwrap();
     assert_eq!(s.get_key("wk_a2").await.unwrap(), Some(admin));
     assert!(s.get_key("wk_none").await.unwrap().is_none());
+    let (k, policy) = s.get_key_and_policy("wk_a1").await.unwrap().unwrap();
+    assert_eq!(
+        (k.id.as_str(), policy.as_deref()),
+        ("wk_a1", Some(r#"{"max_timeout": 5}"#))
+    );
+    let (_, policy) = s.get_key_and_policy("wk_o1").await.unwrap().unwrap();
+    assert_eq!(policy, None);
+    assert!(s.get_key_and_policy("wk_none").await.unwrap().is_none());
     let ids: Vec<String> = s
         .list_keys(Some("acme"))
         .await
