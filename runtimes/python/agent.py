@@ -147,7 +147,9 @@ class Agent:
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
-        value = self.evaluate(compile(tree, filename, "exec", flags=flags))
+        value = None
+        if tree.body:  # a cell that is one expression has nothing else to run
+            value = self.evaluate(compile(tree, filename, "exec", flags=flags))
         if last is not None:
             value = self.evaluate(compile(last, filename, "eval", flags=flags))
         return value

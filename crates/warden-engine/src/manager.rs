@@ -1507,15 +1507,11 @@ fn new_id() -> String {
 fn new_prefixed_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut bytes = [0u8; 12];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .is_err()
-    {
+    if rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()).is_err() {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed) ^ unix(SystemTime::now()).to_bits();
         bytes[..8].copy_from_slice(&n.to_le_bytes());
     }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}_{hex}")
+    format!("{prefix}_{}", hex::encode(bytes))
 }
 
 /// The result of a one-shot run whose sandbox died: an error of the run, named after the

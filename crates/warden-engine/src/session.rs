@@ -123,6 +123,31 @@ pub struct Session {
     stderr_closed: bool,
 }
 
+/// Bytes read from a pipe at a time.
+const READ_BUFFER: usize = 64 << 10;
+
+/// Read buffers of finished cells, reused by the next ones (a fresh zeroed 64 KiB per
+/// cell is measurable on a sub-millisecond round trip); at most as many are kept as
+/// cells ran at once, up to [`KEPT_BUFFERS`].
+static BUFFERS: std::sync::Mutex<Vec<Box<[u8]>>> = std::sync::Mutex::new(Vec::new());
+const KEPT_BUFFERS: usize = 64;
+
+fn take_buffer() -> Box<[u8]> {
+    BUFFERS
+        .lock()
+        .ok()
+        .and_then(|mut b| b.pop())
+        .unwrap_or_else(|| vec![0u8; READ_BUFFER].into_boxed_slice())
+}
+
+fn return_buffer(buf: Box<[u8]>) {
+    if let Ok(mut b) = BUFFERS.lock() {
+        if b.len() < KEPT_BUFFERS {
+            b.push(buf);
+        }
+    }
+}
+
 fn receiver(fd: OwnedFd) -> Result<pipe::Receiver, EngineError> {
     Ok(pipe::Receiver::from_owned_fd(fd)?)
 }
@@ -259,6 +284,19 @@ impl Session {
         timeout: Duration,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> Result<CellResult, EngineError> {
+        let mut buf = take_buffer();
+        let result = self.run_cell(code, timeout, on_event, &mut buf).await;
+        return_buffer(buf);
+        result
+    }
+
+    async fn run_cell(
+        &mut self,
+        code: &str,
+        timeout: Duration,
+        on_event: &mut (dyn FnMut(Event) + Send),
+        buf: &mut [u8],
+    ) -> Result<CellResult, EngineError> {
         if let Some(reason) = self.dead {
             return Err(EngineError::SessionDead(reason));
         }
@@ -281,7 +319,6 @@ impl Session {
         let mut err = StreamOutput::default();
         let mut deadline = tokio::time::Instant::now() + timeout;
         let mut timed_out = false;
-        let mut buf = vec![0u8; 64 << 10];
         loop {
             // Complete replies first: a reply means the cell is over.
             while let Some(reply) = self.decoder.next_reply().map_err(EngineError::Protocol)? {
@@ -297,7 +334,7 @@ impl Session {
                     if rid != id {
                         continue;
                     }
-                    self.drain(&mut buf, &mut out, &mut err, cap, on_event);
+                    self.drain(buf, &mut out, &mut err, cap, on_event);
                     return Ok(CellResult {
                         status: if status == "ok" {
                             CellStatus::Ok
@@ -318,9 +355,9 @@ impl Session {
             tokio::select! {
                 r = self.replies.readable() => {
                     r?;
-                    match self.replies.try_read(&mut buf) {
+                    match self.replies.try_read(buf) {
                         Ok(0) => {
-                            self.drain(&mut buf, &mut out, &mut err, cap, on_event);
+                            self.drain(buf, &mut out, &mut err, cap, on_event);
                             return Err(self.died().await);
                         }
                         Ok(n) => self.decoder.push(&buf[..n]),
@@ -330,13 +367,13 @@ impl Session {
                 }
                 r = self.stdout.readable(), if !self.stdout_closed => {
                     r?;
-                    if read_some(&self.stdout, &mut buf, &mut out, cap, on_event, Event::Stdout) == Read::Eof {
+                    if read_some(&self.stdout, buf, &mut out, cap, on_event, Event::Stdout) == Read::Eof {
                         self.stdout_closed = true;
                     }
                 }
                 r = self.stderr.readable(), if !self.stderr_closed => {
                     r?;
-                    if read_some(&self.stderr, &mut buf, &mut err, cap, on_event, Event::Stderr) == Read::Eof {
+                    if read_some(&self.stderr, buf, &mut err, cap, on_event, Event::Stderr) == Read::Eof {
                         self.stderr_closed = true;
                     }
                 }

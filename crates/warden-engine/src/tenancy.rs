@@ -102,15 +102,12 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // The kernel's CSPRNG; getrandom only fails on kernels older than warden supports.
     rustix::rand::getrandom(&mut buf, rustix::rand::GetRandomFlags::empty()).expect("getrandom");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(buf)
 }
 
 /// SHA-256 of some bytes, hex.
 pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(data))
 }
 
 /// Makes a new key: a public id (for lists and logs) and a 256-bit secret, of which only

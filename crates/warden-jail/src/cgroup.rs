@@ -435,27 +435,29 @@ impl Cgroup {
             .unwrap_or(0)
     }
 
-    /// CPU time used by every process of the cgroup so far, when the kernel reports it
-    /// (`cpuacct.usage` on v1, `usage_usec` of `cpu.stat` on v2).
-    pub fn cpu_usage(&self) -> Option<std::time::Duration> {
-        for (dir, v) in &self.dirs {
-            match v {
-                Version::V1 => {
-                    if let Ok(t) = fs::read_to_string(dir.join("cpuacct.usage")) {
-                        return t.trim().parse().ok().map(std::time::Duration::from_nanos);
-                    }
-                }
-                Version::V2 => {
-                    if let Ok(t) = fs::read_to_string(dir.join("cpu.stat")) {
-                        return t
-                            .lines()
-                            .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
-                            .map(std::time::Duration::from_micros);
-                    }
-                }
-            }
-        }
-        None
+    /// Opens the file that reports the CPU time of every process of the cgroup, when
+    /// the kernel has one (`cpuacct.usage` on v1, `usage_usec` of `cpu.stat` on v2),
+    /// for repeated cheap reads (see [`CpuFile`]).
+    pub fn open_cpu_usage(&self) -> Option<CpuFile> {
+        self.dirs.iter().find_map(|(dir, v)| {
+            let (name, format) = match v {
+                Version::V1 => ("cpuacct.usage", CpuFormat::Nanos),
+                Version::V2 => ("cpu.stat", CpuFormat::StatUsec),
+            };
+            let file = fs::File::open(dir.join(name)).ok()?;
+            Some(CpuFile { file, format })
+        })
+    }
+
+    /// Opens the file that reports the cgroup's peak memory, for repeated cheap reads
+    /// with [`read_number`].
+    pub fn open_peak_memory(&self) -> Option<fs::File> {
+        let (dir, v) = self.memory_dir()?;
+        let file = match v {
+            Version::V1 => "memory.max_usage_in_bytes",
+            Version::V2 => "memory.peak",
+        };
+        fs::File::open(dir.join(file)).ok()
     }
 
     /// The highest memory use seen, in bytes, when the kernel reports it.
@@ -736,4 +738,63 @@ mod tests {
         assert_eq!(cg.oom_kills(), 1);
         std::mem::forget(cg);
     }
+}
+
+/// How a CPU-time file states the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuFormat {
+    /// One number of nanoseconds (v1 `cpuacct.usage`).
+    Nanos,
+    /// The `usage_usec` line of v2 `cpu.stat`.
+    StatUsec,
+    /// `/proc/PID/stat`: `utime + stime + cutime + cstime` in USER_HZ ticks (100/s).
+    ProcStat,
+}
+
+/// An open file reporting CPU time. Kernel status files regenerate their text on every
+/// read at offset 0, so one open file serves every later reading with a single
+/// `pread`, with no path lookup.
+#[derive(Debug)]
+pub struct CpuFile {
+    pub file: fs::File,
+    pub format: CpuFormat,
+}
+
+impl CpuFile {
+    pub fn read(&self) -> Option<std::time::Duration> {
+        use std::time::Duration;
+        let mut buf = [0u8; 1024];
+        let text = read_at_start(&self.file, &mut buf)?;
+        match self.format {
+            CpuFormat::Nanos => text.trim().parse().ok().map(Duration::from_nanos),
+            CpuFormat::StatUsec => text
+                .lines()
+                .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
+                .map(Duration::from_micros),
+            CpuFormat::ProcStat => {
+                // Fields after the command name (which may hold spaces) start at field 3.
+                let rest = &text[text.rfind(')')? + 1..];
+                let ticks: u64 = rest
+                    .split_ascii_whitespace()
+                    .skip(11)
+                    .take(4)
+                    .map(|f| f.parse::<u64>().unwrap_or(0))
+                    .sum();
+                Some(Duration::from_millis(ticks * 10))
+            }
+        }
+    }
+}
+
+/// Reads a file holding one number (e.g. `memory.peak`) from its start.
+pub fn read_number(file: &fs::File) -> Option<u64> {
+    let mut buf = [0u8; 64];
+    read_at_start(file, &mut buf)?.trim().parse().ok()
+}
+
+/// Reads a small kernel status file from offset 0 into `buf`.
+fn read_at_start<'a>(file: &fs::File, buf: &'a mut [u8]) -> Option<&'a str> {
+    use std::os::unix::fs::FileExt;
+    let n = file.read_at(buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()
 }

@@ -9,9 +9,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::cgroup::{Cgroup, CgroupLayout, CgroupLimits};
+use crate::cgroup::{self, Cgroup, CgroupLayout, CgroupLimits, CpuFile, CpuFormat};
 use crate::config::{JailConfig, LandlockMode, Limits};
 use crate::error::{JailError, Stage};
 use crate::plan::{self, BasePlan, RunPlan};
@@ -532,6 +533,7 @@ impl Jail {
             workspace,
             res: Some(res),
             finished: false,
+            meter: Meter::default(),
         };
 
         // Map ids, join cgroups, then let the child go.
@@ -686,19 +688,12 @@ impl Signaller {
     }
 }
 
-/// A process's CPU time with that of its waited-for children (`utime`, `stime`,
-/// `cutime`, `cstime` of `/proc/PID/stat`, in USER_HZ ticks, 100 per second on Linux).
-fn proc_cpu_time(pid: libc::pid_t) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields
-        .get(11..15)?
-        .iter()
-        .map(|f| f.parse::<u64>().unwrap_or(0))
-        .sum();
-    Some(Duration::from_millis(ticks * 10))
+/// The open files a sandbox's CPU time and peak memory are read from, opened on first
+/// use (the program must be running for the `/proc` fallback).
+#[derive(Debug, Default)]
+struct Meter {
+    cpu: OnceLock<CpuFile>,
+    peak_memory: OnceLock<Option<fs::File>>,
 }
 
 /// Most processes one [`signal_tree`] call visits (the pids limit bounds a sandbox far
@@ -756,6 +751,7 @@ pub struct Sandbox {
     workspace: PathBuf,
     res: Option<Resources>,
     finished: bool,
+    meter: Meter,
 }
 
 impl Sandbox {
@@ -794,19 +790,32 @@ impl Sandbox {
     /// CPU time used by the sandbox so far: every process's, from its cgroup where the
     /// kernel reports it (cgroup v2, or a v1 `cpuacct` in the sandbox's hierarchies);
     /// otherwise the program's own and that of the children it waited for, from
-    /// `/proc` (10 ms resolution).
+    /// `/proc` (10 ms resolution). The file is opened once and re-read on each call.
     pub fn cpu_usage(&self) -> Option<Duration> {
-        let from_cgroup = self
-            .res
-            .as_ref()
-            .and_then(|r| r.cgroup.as_ref())
-            .and_then(|c| c.cpu_usage());
-        from_cgroup.or_else(|| proc_cpu_time(self.program_pid()?))
+        if let Some(f) = self.meter.cpu.get() {
+            return f.read();
+        }
+        let cgroup = self.res.as_ref().and_then(|r| r.cgroup.as_ref());
+        let file = match cgroup.and_then(Cgroup::open_cpu_usage) {
+            Some(f) => f,
+            // Nothing cached while the program is not running yet.
+            None => CpuFile {
+                file: fs::File::open(format!("/proc/{}/stat", self.program_pid()?)).ok()?,
+                format: CpuFormat::ProcStat,
+            },
+        };
+        self.meter.cpu.get_or_init(|| file).read()
     }
 
     /// The sandbox's highest memory use so far, in bytes (from its cgroup).
     pub fn peak_memory(&self) -> Option<u64> {
-        self.res.as_ref()?.cgroup.as_ref()?.peak_memory()
+        let file = self.meter.peak_memory.get_or_init(|| {
+            self.res
+                .as_ref()
+                .and_then(|r| r.cgroup.as_ref())
+                .and_then(Cgroup::open_peak_memory)
+        });
+        cgroup::read_number(file.as_ref()?)
     }
 
     /// A handle that can signal the program while someone else holds the sandbox (to

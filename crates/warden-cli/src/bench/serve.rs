@@ -5,9 +5,10 @@
 //! - session creation from the pre-warmed pool (paced: each create waits until the pool is
 //!   full again and 10 ms more, so every create is served from the pool by a quiet
 //!   server);
-//! - a warm `x + 1` round trip on an existing session, interleaved with the same round
-//!   trip to a Jupyter kernel (ipykernel through jupyter_client), back to back and after
-//!   an idle pause;
+//! - a warm `x + 1` round trip on an existing session, beside the same round trip to a
+//!   Jupyter kernel (ipykernel through jupyter_client): back to back (bursts of 10 in a
+//!   row, warden's and the kernel's bursts alternating) and after an idle pause (one
+//!   sample of each at a time);
 //! - a one-shot `POST /v1/execute` of `print(1)` (paced like creation), interleaved with
 //!   a bare `/usr/bin/python3 -c 'print(1)'` (also paced, so that it does not compete
 //!   with the pool's refill);
@@ -36,6 +37,9 @@ const JUPYTER_BASELINE: &str = include_str!("jupyter_baseline.py");
 /// The install command suggested when the Jupyter baseline cannot run.
 const JUPYTER_INSTALL: &str =
     "/usr/bin/python3 -m venv /tmp/jb && /tmp/jb/bin/pip install ipykernel jupyter_client";
+
+/// Timed round trips in a row in one burst of the back-to-back warm measurement.
+const BURST: usize = 10;
 
 /// The pause before each sample of the idle warm round trip.
 const IDLE_PAUSE: Duration = Duration::from_millis(10);
@@ -227,22 +231,32 @@ async fn measure(args: &ServeBenchArgs, server: &Server) -> anyhow::Result<Repor
             None
         }
     };
-    // Two regimes, each interleaving warden and the kernel one sample at a time: back to
-    // back (the timed round trip directly follows an untimed one to the same system, as
-    // when a client sends cells in a row), and after an idle pause (as when a person or an
-    // agent thinks between cells; idle CPUs and threads take longer to wake).
+    // Two regimes. Back to back: bursts of BURST timed round trips in a row after an
+    // untimed one, as when a client sends cells one after another; warden's and the
+    // kernel's bursts alternate, so that slow drifts of the machine hit both alike while
+    // neither system's trailing work lands inside the other's timing. After an idle
+    // pause: every sample follows 10 ms of quiet, as when a person or an agent thinks
+    // between cells (idle CPUs and threads take longer to wake); warden and the kernel
+    // alternate one sample at a time.
     let mut hot = Samples::default();
     let mut idle = Samples::default();
-    for _ in 0..args.runs {
+    while hot.warden.len() < args.runs {
+        let burst = BURST.min(args.runs - hot.warden.len());
         api.expect_value(&id, "x + 1", Some("2")).await?;
-        let t = Instant::now();
-        hot.cell
-            .push(api.expect_value(&id, "x + 1", Some("2")).await?);
-        hot.warden.push(ms(t));
+        for _ in 0..burst {
+            let t = Instant::now();
+            hot.cell
+                .push(api.expect_value(&id, "x + 1", Some("2")).await?);
+            hot.warden.push(ms(t));
+        }
         if let Some(j) = jupyter.as_mut() {
             j.round_trip()?;
-            hot.kernel.push(j.round_trip()?);
+            for _ in 0..burst {
+                hot.kernel.push(j.round_trip()?);
+            }
         }
+    }
+    for _ in 0..args.runs {
         tokio::time::sleep(IDLE_PAUSE).await;
         let t = Instant::now();
         idle.cell
