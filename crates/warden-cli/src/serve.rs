@@ -127,6 +127,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         dev_mode: args.dev,
         record_code: args.record_code == "text",
         node: args.node_id.clone().unwrap_or_else(host_name),
+        records_journal: Some(data_dir.join("journal")),
         ..config
     };
     let database_url = database_url(args.database_url.as_deref(), &data_dir);
@@ -138,7 +139,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let store = warden_store::open(&database_url)
             .await
             .context("cannot open the database")?;
-        let engine = Engine::new(jail, config, store.clone());
+        let engine = Engine::new(jail, config, store.clone())?;
         let recovered = engine.recover().await?;
         if recovered > 0 {
             eprintln!("warden: {recovered} sessions of an earlier run marked ended");

@@ -57,6 +57,9 @@ pub struct EngineConfig {
     /// This node's name in the store's session records (several nodes may share one
     /// PostgreSQL database).
     pub node: String,
+    /// The directory of the execution records' journal (see [`crate::records`]); without
+    /// one, each record is inserted into the database before its reply.
+    pub records_journal: Option<std::path::PathBuf>,
 }
 
 /// How many idle sessions the pool keeps ready, per language.
@@ -108,6 +111,7 @@ impl Default for EngineConfig {
             dev_mode: false,
             record_code: true,
             node: "local".into(),
+            records_journal: None,
         }
     }
 }
@@ -177,7 +181,7 @@ pub struct Engine {
     pool_wake: tokio::sync::Notify,
     metrics: Metrics,
     store: Arc<dyn Store>,
-    records: crate::records::RecordWriter,
+    records: Arc<crate::records::RecordWriter>,
     rate: RateLimiter,
 }
 
@@ -211,9 +215,19 @@ fn seconds(
 }
 
 impl Engine {
-    /// A new engine; call within a tokio runtime (the record writer is a task).
-    pub fn new(jail: Arc<Jail>, config: EngineConfig, store: Arc<dyn Store>) -> Arc<Engine> {
-        Arc::new(Engine {
+    /// A new engine; call within a tokio runtime (the records journal's flusher is a
+    /// task). Fails when the records journal cannot be opened.
+    pub fn new(
+        jail: Arc<Jail>,
+        config: EngineConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Arc<Engine>, EngineError> {
+        let records = Arc::new(match &config.records_journal {
+            Some(dir) => crate::records::RecordWriter::open(store.clone(), dir)?,
+            None => crate::records::RecordWriter::direct(store.clone()),
+        });
+        records.spawn_flusher();
+        Ok(Arc::new(Engine {
             jail,
             config,
             sessions: Mutex::new(HashMap::new()),
@@ -221,10 +235,10 @@ impl Engine {
             pool: Mutex::new(HashMap::new()),
             pool_wake: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
-            records: crate::records::RecordWriter::spawn(store.clone()),
+            records,
             store,
             rate: RateLimiter::default(),
-        })
+        }))
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -460,6 +474,7 @@ impl Engine {
             }
         }
         if let Some(max) = policy.cpu_seconds_per_day {
+            self.records.flush().await?;
             let used = self
                 .store
                 .cpu_seconds_since(&caller.tenant, warden_store::now() - 86_400.0)
@@ -915,12 +930,7 @@ impl Engine {
             finished_at: warden_store::now(),
         };
         let id = record.id.clone();
-        let written = if self.store.direct_writes() {
-            self.store.insert_execution(&record).await
-        } else {
-            self.records.write(record).await
-        };
-        match written {
+        match self.records.write(record).await {
             Ok(()) => {
                 if let Ok(r) = result {
                     r.execution_id = Some(id);
@@ -1258,6 +1268,8 @@ impl Engine {
     /// crashed (their sandboxes were already removed by the jail's clean-up); mark them
     /// ended.
     pub async fn recover(&self) -> Result<usize, EngineError> {
+        // Records an earlier run journalled but did not move to the database.
+        self.records.flush().await?;
         let ended = self
             .store
             .end_live_sessions(&self.config.node, "server_restart", warden_store::now())
@@ -1328,6 +1340,7 @@ impl Engine {
         caller: &Caller,
         id: &str,
     ) -> Result<warden_protocol::ExecutionInfo, EngineError> {
+        self.records.flush().await?;
         self.store
             .get_execution(&caller.tenant, id)
             .await?
@@ -1341,6 +1354,7 @@ impl Engine {
         mut filter: ExecutionFilter,
     ) -> Result<warden_protocol::ExecutionList, EngineError> {
         filter.tenant = caller.tenant.clone();
+        self.records.flush().await?;
         let page = self
             .store
             .list_executions(&filter)
@@ -1426,6 +1440,9 @@ impl Engine {
             .unwrap_or_default();
         for session in pooled {
             session.close().await;
+        }
+        if let Err(e) = self.records.flush().await {
+            eprintln!("warden: execution records stay in the journal for the next start: {e}");
         }
     }
 

@@ -61,11 +61,9 @@ pub trait Store: Send + Sync {
 
     // --- execution records ---
     async fn insert_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError>;
-    /// Inserts several records in one transaction: all or none.
+    /// Inserts several records in one transaction: all or none. A record whose id is
+    /// already stored is skipped (so a batch can be written again after a crash).
     async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError>;
-    /// Whether writes are cheapest made directly by each caller (an embedded database
-    /// written on the caller's thread) rather than gathered for group commit.
-    fn direct_writes(&self) -> bool;
     async fn get_execution(
         &self,
         tenant: &str,

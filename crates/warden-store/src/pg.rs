@@ -28,17 +28,6 @@ impl PgStore {
     }
 }
 
-impl PgStore {
-    async fn write_executions(&self, records: &[crate::ExecutionRecord]) -> Result<(), StoreError> {
-        self.sqlx_insert_executions(records).await
-    }
-
-    /// A round trip to the server: gathering records for group commit pays off.
-    fn writes_directly(&self) -> bool {
-        false
-    }
-}
-
 /// The URL without its password, for error messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -75,47 +75,6 @@ macro_rules! impl_store {
             }
         }
 
-        impl $store {
-            /// Inserts records in one transaction through sqlx.
-            #[allow(dead_code)]
-            async fn sqlx_insert_executions(
-                &self,
-                records: &[$crate::ExecutionRecord],
-            ) -> Result<(), $crate::StoreError> {
-                // One transaction, one commit, for the whole batch.
-                let mut tx = self.pool.begin().await?;
-                for e in records {
-                    sqlx::query(
-                        "INSERT INTO executions (id, tenant, session_id, kind, language, code_sha256, code, \
-                         status, error_code, exit_code, wall_ms, cpu_ms, peak_memory_bytes, stdout_bytes, \
-                         stderr_bytes, started_at, finished_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-                    )
-                    .bind(&e.id)
-                    .bind(&e.tenant)
-                    .bind(&e.session_id)
-                    .bind(&e.kind)
-                    .bind(&e.language)
-                    .bind(&e.code_sha256)
-                    .bind(&e.code)
-                    .bind(&e.status)
-                    .bind(&e.error_code)
-                    .bind(e.exit_code)
-                    .bind(e.wall_ms)
-                    .bind(e.cpu_ms)
-                    .bind(e.peak_memory_bytes)
-                    .bind(e.stdout_bytes)
-                    .bind(e.stderr_bytes)
-                    .bind(e.started_at)
-                    .bind(e.finished_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-        }
-
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn backend(&self) -> &'static str {
@@ -232,11 +191,38 @@ macro_rules! impl_store {
                 &self,
                 records: &[$crate::ExecutionRecord],
             ) -> Result<(), $crate::StoreError> {
-                self.write_executions(records).await
-            }
-
-            fn direct_writes(&self) -> bool {
-                self.writes_directly()
+                // One transaction, one commit, for the whole batch.
+                let mut tx = self.pool.begin().await?;
+                for e in records {
+                    sqlx::query(
+                        "INSERT INTO executions (id, tenant, session_id, kind, language, code_sha256, code, \
+                         status, error_code, exit_code, wall_ms, cpu_ms, peak_memory_bytes, stdout_bytes, \
+                         stderr_bytes, started_at, finished_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&e.id)
+                    .bind(&e.tenant)
+                    .bind(&e.session_id)
+                    .bind(&e.kind)
+                    .bind(&e.language)
+                    .bind(&e.code_sha256)
+                    .bind(&e.code)
+                    .bind(&e.status)
+                    .bind(&e.error_code)
+                    .bind(e.exit_code)
+                    .bind(e.wall_ms)
+                    .bind(e.cpu_ms)
+                    .bind(e.peak_memory_bytes)
+                    .bind(e.stdout_bytes)
+                    .bind(e.stderr_bytes)
+                    .bind(e.started_at)
+                    .bind(e.finished_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn get_execution(
