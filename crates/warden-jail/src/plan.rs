@@ -248,8 +248,9 @@ pub fn run_plan(
     workspace_host: &Path,
     tmp_bytes: u64,
     files: &[(PathBuf, Vec<u8>, u32)],
+    binds: &[crate::sandbox::Bind],
 ) -> RunPlan {
-    let files = files
+    let mut files: Vec<Step> = files
         .iter()
         .map(|(inside, contents, mode)| Step::File {
             inside: inside.clone(),
@@ -257,6 +258,34 @@ pub fn run_plan(
             mode: *mode,
         })
         .collect();
+    // Read-only binds, before the seal: their mount points first, each directory once
+    // (the targets are validated plain paths below BIND_ROOT that do not overlap).
+    let mut made: Vec<PathBuf> = Vec::new();
+    for b in binds {
+        for dir in b
+            .inside
+            .ancestors()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .skip(1)
+        {
+            if !made.iter().any(|m| m == dir) {
+                made.push(dir.to_path_buf());
+                files.push(Step::Dir {
+                    inside: dir.to_path_buf(),
+                    mode: 0o755,
+                });
+            }
+        }
+        files.push(Step::Bind {
+            host: b.host.clone(),
+            inside: b.inside.clone(),
+            dir: true,
+            writable: false,
+            noexec: false,
+        });
+    }
     let writable = vec![
         Step::Tmpfs {
             inside: "/tmp".into(),
@@ -363,6 +392,7 @@ mod tests {
             Path::new("/run/warden/abc/workspace"),
             1 << 20,
             &[("/run/warden/main.py".into(), b"print(1)".to_vec(), 0o444)],
+            &[],
         );
         ordered(&base, &run).cloned().collect()
     }

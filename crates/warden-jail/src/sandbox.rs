@@ -65,6 +65,20 @@ pub struct Command {
     pub keep_workspace: Option<PathBuf>,
     /// Descriptors handed to the program as fd 3, 4, ... (e.g. a protocol channel).
     pub extra_fds: Vec<OwnedFd>,
+    /// Host directories bound read-only under [`BIND_ROOT`] (templates, package sets).
+    pub binds: Vec<Bind>,
+}
+
+/// Where [`Command::binds`] may be placed inside the sandbox.
+pub const BIND_ROOT: &str = "/opt/warden";
+
+/// A host directory bound read-only (and sealed nosuid, nodev) inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    /// An existing host directory.
+    pub host: PathBuf,
+    /// Where it appears: a path below [`BIND_ROOT`], e.g. `/opt/warden/template`.
+    pub inside: PathBuf,
 }
 
 impl Command {
@@ -112,6 +126,35 @@ impl Command {
                 "at most {} extra file descriptors",
                 sys::MAX_EXTRA_FDS
             ));
+        }
+        for (i, b) in self.binds.iter().enumerate() {
+            let plain = b.inside.strip_prefix(BIND_ROOT).is_ok_and(|rest| {
+                rest.components().count() > 0
+                    && rest
+                        .components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)))
+            });
+            if !plain || nul(b.inside.as_os_str().as_bytes()) {
+                return invalid(format!(
+                    "bind target {} must be a plain path below {BIND_ROOT}",
+                    b.inside.display()
+                ));
+            }
+            if self.binds[..i]
+                .iter()
+                .any(|o| b.inside.starts_with(&o.inside) || o.inside.starts_with(&b.inside))
+            {
+                return invalid(format!(
+                    "bind target {} overlaps another bind",
+                    b.inside.display()
+                ));
+            }
+            if !b.host.is_absolute() || !b.host.is_dir() || nul(b.host.as_os_str().as_bytes()) {
+                return invalid(format!(
+                    "bind source {} must be an existing host directory (absolute path)",
+                    b.host.display()
+                ));
+            }
         }
         for (name, _) in &self.files {
             if name.is_empty()
@@ -364,7 +407,7 @@ impl Jail {
             .iter()
             .map(|(name, data)| (Path::new("/run/warden").join(name), data.clone(), 0o444))
             .collect();
-        let run_plan = plan::run_plan(&workspace, limits.tmp_bytes, &files);
+        let run_plan = plan::run_plan(&workspace, limits.tmp_bytes, &files, &cmd.binds);
         let run_file_ops = plan::prepare(&self.new_root, &run_plan.files);
         let run_rw_ops = plan::prepare(&self.new_root, &run_plan.writable);
         let code_size: u64 = files.iter().map(|(_, d, _)| d.len() as u64).sum();

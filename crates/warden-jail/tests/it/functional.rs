@@ -182,6 +182,83 @@ fn modules_in_the_workspace_are_importable() {
 }
 
 #[test]
+fn a_bound_directory_is_readable_but_read_only_and_sealed() {
+    let host = tempfile::tempdir().unwrap();
+    std::fs::create_dir(host.path().join("pkg")).unwrap();
+    std::fs::write(host.path().join("pkg/__init__.py"), "VALUE = 41 + 1\n").unwrap();
+    let code = r#"
+import os, sys
+sys.path.insert(0, '/opt/warden/lib')
+import pkg
+print(pkg.VALUE)
+for attempt in (
+    lambda: open('/opt/warden/lib/pkg/__init__.py', 'a'),
+    lambda: open('/opt/warden/lib/new.py', 'w'),
+    lambda: os.mkdir('/opt/warden/other'),
+    lambda: os.chmod('/opt/warden/lib/pkg', 0o777),
+):
+    try:
+        attempt()
+        print('WROTE')
+    except OSError as e:
+        print(e.errno)
+print([l.split()[5] for l in open('/proc/self/mountinfo') if l.split()[4] == '/opt/warden/lib'])
+"#;
+    let mut cmd = Command::for_runtime(&Runtime::python(), code);
+    cmd.limits = test_limits();
+    cmd.binds = vec![warden_jail::Bind {
+        host: host.path().to_path_buf(),
+        inside: "/opt/warden/lib".into(),
+    }];
+    let o = jail().run(cmd, &mut Discard).unwrap();
+    assert_eq!(o.exit, Exit::Code(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("42\n"), "{out}");
+    assert!(!out.contains("WROTE"), "{out}");
+    // The mount is read-only, nosuid and nodev.
+    let options = out.lines().last().unwrap();
+    assert!(
+        options.contains("ro") && options.contains("nosuid") && options.contains("nodev"),
+        "{out}"
+    );
+    // Nothing changed on the host.
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn binds_outside_their_root_or_overlapping_are_refused() {
+    let host = tempfile::tempdir().unwrap();
+    for (inside, second) in [
+        ("/usr/lib/x", None),
+        ("/opt/warden", None),
+        ("/opt/warden/../etc", None),
+        ("/opt/warden/a", Some("/opt/warden/a/b")),
+    ] {
+        let mut cmd = Command::for_runtime(&Runtime::python(), "print(1)");
+        cmd.limits = test_limits();
+        for i in std::iter::once(inside).chain(second) {
+            cmd.binds.push(warden_jail::Bind {
+                host: host.path().to_path_buf(),
+                inside: i.into(),
+            });
+        }
+        assert!(
+            matches!(jail().run(cmd, &mut Discard), Err(JailError::Invalid(_))),
+            "{inside} {second:?}"
+        );
+    }
+    let mut cmd = Command::for_runtime(&Runtime::python(), "print(1)");
+    cmd.binds.push(warden_jail::Bind {
+        host: host.path().join("missing"),
+        inside: "/opt/warden/x".into(),
+    });
+    assert!(matches!(
+        jail().run(cmd, &mut Discard),
+        Err(JailError::Invalid(_))
+    ));
+}
+
+#[test]
 fn a_kept_workspace_is_copied_out() {
     let dest = tempfile::tempdir().unwrap();
     let target = dest.path().join("ws");
