@@ -5,8 +5,10 @@
 pub mod agent;
 pub mod error;
 pub mod files;
+pub mod index_proxy;
 pub mod manager;
 pub mod metrics;
+pub mod packages;
 pub mod protocol;
 pub mod records;
 pub mod session;
