@@ -5,6 +5,7 @@ mod doctor;
 mod keys;
 mod run;
 mod serve;
+mod template;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,8 @@ enum Commands {
     Doctor(doctor::DoctorArgs),
     /// Create, list and revoke API keys (and their tenants).
     Keys(keys::KeysArgs),
+    /// Build, list and remove templates: read-only package environments for sandboxes.
+    Template(template::TemplateArgs),
     /// Measure warden against baselines: start-up (`warden bench`), or sessions and the
     /// HTTP API (`warden bench serve`).
     Bench(bench::BenchArgs),
@@ -43,6 +46,7 @@ fn main() {
         Commands::Serve(args) => serve::main(args),
         Commands::Doctor(args) => doctor::main(args),
         Commands::Keys(args) => keys::main(args),
+        Commands::Template(args) => template::main(args),
         Commands::Bench(args) => bench::main(args),
         Commands::Openapi => match warden_server::openapi().to_pretty_json() {
             Ok(doc) => {

@@ -6,12 +6,14 @@ pub mod agent;
 pub mod error;
 pub mod files;
 pub mod index_proxy;
+pub mod installer;
 pub mod manager;
 pub mod metrics;
 pub mod packages;
 pub mod protocol;
 pub mod records;
 pub mod session;
+pub mod templates;
 pub mod tenancy;
 
 pub use error::EngineError;

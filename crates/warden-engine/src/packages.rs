@@ -120,13 +120,12 @@ impl Allowlist {
             let requested = specifiers(&req);
             if let (Some(allowed), Some(requested)) = (allowed, requested) {
                 for s in requested.iter() {
-                    if *s.operator() == Operator::Equal || *s.operator() == Operator::ExactEqual {
-                        if !allowed.contains(s.version()) {
-                            return Err(PackageError::NotAllowed(format!(
-                                "{name} {} is outside the allowed versions {allowed}",
-                                s.version()
-                            )));
-                        }
+                    let pinned = matches!(s.operator(), Operator::Equal | Operator::ExactEqual);
+                    if pinned && !allowed.contains(s.version()) {
+                        return Err(PackageError::NotAllowed(format!(
+                            "{name} {} is outside the allowed versions {allowed}",
+                            s.version()
+                        )));
                     }
                 }
             }
@@ -194,7 +193,13 @@ mod tests {
         let parsed = Allowlist::parse(DEFAULT_ALLOWLIST.lines()).unwrap();
         assert!(parsed.len() > 40);
         parsed
-            .check(&specs(&["numpy", "pandas", "matplotlib", "scipy", "tabulate"]))
+            .check(&specs(&[
+                "numpy",
+                "pandas",
+                "matplotlib",
+                "scipy",
+                "tabulate",
+            ]))
             .unwrap();
     }
 
@@ -211,7 +216,10 @@ mod tests {
     fn names_off_the_list_are_refused() {
         let a = Allowlist::parse(["tabulate"]).unwrap();
         let e = a.check(&specs(&["requests"])).unwrap_err();
-        assert!(matches!(e, PackageError::NotAllowed(ref m) if m.contains("requests")), "{e}");
+        assert!(
+            matches!(e, PackageError::NotAllowed(ref m) if m.contains("requests")),
+            "{e}"
+        );
         // Spelling variants of an allowed name are the same package.
         a.check(&specs(&["TABULATE"])).unwrap();
     }
@@ -224,7 +232,10 @@ mod tests {
         let set = a.check(&specs(&["tabulate==0.9.0"])).unwrap();
         assert_eq!(set.requirements, ["tabulate==0.9.0,>=0.9, <1"]);
         let e = a.check(&specs(&["tabulate==0.8.10"])).unwrap_err();
-        assert!(matches!(e, PackageError::NotAllowed(ref m) if m.contains("0.8.10")), "{e}");
+        assert!(
+            matches!(e, PackageError::NotAllowed(ref m) if m.contains("0.8.10")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -242,8 +253,13 @@ mod tests {
             let e = a.check(&specs(&[bad])).unwrap_err();
             assert!(matches!(e, PackageError::Invalid(_)), "{bad}: {e}");
         }
-        let e = a.check(&specs(&["tabulate", "Tabulate==0.9.0"])).unwrap_err();
-        assert!(matches!(e, PackageError::Invalid(ref m) if m.contains("twice")), "{e}");
+        let e = a
+            .check(&specs(&["tabulate", "Tabulate==0.9.0"]))
+            .unwrap_err();
+        assert!(
+            matches!(e, PackageError::Invalid(ref m) if m.contains("twice")),
+            "{e}"
+        );
         let many: Vec<String> = (0..=MAX_PACKAGES).map(|_| "six".to_string()).collect();
         assert!(matches!(a.check(&many), Err(PackageError::Invalid(_))));
     }

@@ -210,6 +210,30 @@ fn default_language() -> Language {
     Language::Python
 }
 
+/// A template: a read-only environment (Python packages) layered over the base runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TemplateInfo {
+    pub name: String,
+    /// The pip requirements it was built from.
+    pub pip: Vec<String>,
+    /// Modules imported in every pooled sandbox of the template before it is handed out.
+    pub preload: Vec<String>,
+    /// Every distribution installed, as `[name, version]`.
+    pub distributions: Vec<(String, String)>,
+    /// The interpreter it was built for, e.g. `3.11`.
+    pub python: String,
+    pub created_at: f64,
+    pub size_bytes: u64,
+    /// The build's directory name (a new build of the same name gets a new one).
+    pub build: String,
+}
+
+/// `GET /v1/templates`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TemplateList {
+    pub templates: Vec<TemplateInfo>,
+}
+
 /// A session as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SessionInfo {
