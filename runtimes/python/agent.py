@@ -212,11 +212,32 @@ class Agent:
         return reply
 
 
+def preload(names):
+    """Imports a template's modules before the first cell, so that it does not pay for
+    them; a module that fails is reported on stderr and left for the cell to import."""
+    import importlib
+
+    failed = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            failed.append(name)
+            print("warden: preloading %s failed: %s" % (name, exc), file=sys.stderr)
+    return failed
+
+
 def main():
     signal.signal(signal.SIGINT, _on_sigint)
     agent = Agent()
+    failed = preload(os.environ.get("WARDEN_PRELOAD", "").split())
     write_frame(
-        {"type": "ready", "pid": os.getpid(), "python": sys.version.split()[0]}
+        {
+            "type": "ready",
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "preload_failed": failed,
+        }
     )
     while True:
         request = read_frame()

@@ -56,12 +56,27 @@ pub struct ServeArgs {
     /// bash sessions kept started and idle.
     #[arg(long, default_value_t = 1)]
     bash_pool_size: usize,
+    /// Python sessions of a template kept started, with its preload modules imported:
+    /// `NAME=SIZE` (repeat for several templates).
+    #[arg(long, value_parser = parse_template_pool)]
+    template_pool: Vec<(String, usize)>,
     /// Largest code accepted in one request, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_code_bytes: usize,
     /// How long shutdown waits for interrupted cells before killing them, in seconds.
     #[arg(long, default_value_t = 5.0)]
     shutdown_grace: f64,
+}
+
+fn parse_template_pool(s: &str) -> Result<(String, usize), String> {
+    let (name, size) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=SIZE"))?;
+    warden_engine::templates::check_name(name).map_err(|e| e.to_string())?;
+    let size = size
+        .parse()
+        .map_err(|_| format!("{s:?}: SIZE must be a whole number"))?;
+    Ok((name.to_string(), size))
 }
 
 pub(crate) fn default_data_dir() -> PathBuf {
@@ -128,6 +143,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         record_code: args.record_code == "text",
         node: args.node_id.clone().unwrap_or_else(host_name),
         records_journal: Some(data_dir.join("journal")),
+        template_root: Some(data_dir.join("templates")),
+        template_pools: args.template_pool.clone(),
         ..config
     };
     let database_url = database_url(args.database_url.as_deref(), &data_dir);
@@ -141,6 +158,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot open the database")?;
         let engine = Engine::new(jail, config, store.clone())?;
         let recovered = engine.recover().await?;
+        let old_builds = engine.collect_template_garbage();
+        if old_builds > 0 {
+            eprintln!("warden: removed {old_builds} template builds no template uses");
+        }
         if recovered > 0 {
             eprintln!("warden: {recovered} sessions of an earlier run marked ended");
         }

@@ -68,6 +68,12 @@ pub enum EngineError {
     },
     #[error("no execution {0}")]
     ExecutionNotFound(String),
+    #[error("no template {0} (see GET /v1/templates)")]
+    TemplateNotFound(String),
+    #[error("{0}")]
+    PackageNotAllowed(String),
+    #[error("{0}")]
+    PackageInstallFailed(String),
     #[error(transparent)]
     Store(#[from] warden_store::StoreError),
     #[error("the session agent broke the protocol: {0}")]
@@ -78,6 +84,27 @@ pub enum EngineError {
     Jail(#[from] JailError),
     #[error("session I/O failed: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<crate::templates::TemplateError> for EngineError {
+    fn from(e: crate::templates::TemplateError) -> Self {
+        use crate::templates::TemplateError;
+        match e {
+            TemplateError::NotFound(name) => EngineError::TemplateNotFound(name),
+            TemplateError::BadName(_) => EngineError::Invalid(e.to_string()),
+            TemplateError::Io(m) => EngineError::Io(std::io::Error::other(m)),
+        }
+    }
+}
+
+impl From<crate::packages::PackageError> for EngineError {
+    fn from(e: crate::packages::PackageError) -> Self {
+        use crate::packages::PackageError;
+        match e {
+            PackageError::Invalid(m) => EngineError::Invalid(m),
+            PackageError::NotAllowed(m) => EngineError::PackageNotAllowed(m),
+        }
+    }
 }
 
 impl EngineError {
@@ -113,6 +140,9 @@ impl EngineError {
             EngineError::RateLimited { .. } => ErrorCode::RateLimited,
             EngineError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             EngineError::ExecutionNotFound(_) => ErrorCode::ExecutionNotFound,
+            EngineError::TemplateNotFound(_) => ErrorCode::TemplateNotFound,
+            EngineError::PackageNotAllowed(_) => ErrorCode::PackageNotAllowed,
+            EngineError::PackageInstallFailed(_) => ErrorCode::PackageInstallFailed,
             EngineError::Store(_) | EngineError::Protocol(_) | EngineError::Io(_) => {
                 ErrorCode::Internal
             }

@@ -19,6 +19,8 @@ pub mod tenancy;
 pub use error::EngineError;
 pub use files::{FileEntry, FileError, Workspace};
 pub use manager::{Engine, EngineConfig, PoolSizes};
-pub use session::{CellResult, CellStatus, Event, Session, SessionLimits};
+pub use session::{
+    CellResult, CellStatus, Environment, Event, Session, SessionLimits, TemplateMount,
+};
 pub use tenancy::{Caller, Policy};
 pub use warden_store::{AuditFilter, ExecutionFilter};

@@ -17,7 +17,12 @@ use warden_protocol::{
 use crate::error::{DeathReason, EngineError};
 use crate::files::{FileEntry, OpenFile, Workspace};
 use crate::metrics::{Kind, Metrics};
-use crate::session::{CellResult, CellStatus, Event, Session, SessionLimits, StreamOutput};
+use crate::session::{
+    CellResult, CellStatus, Environment, Event, Session, SessionLimits, StreamOutput, TemplateMount,
+};
+
+/// A pool: a language and the template build its sandboxes carry.
+type PoolKey = (Language, Option<String>);
 use crate::tenancy::{self, Caller, Policy, RateLimiter};
 use warden_store::{
     AuditEvent, AuditFilter, ExecutionFilter, ExecutionRecord, SessionRecord, Store,
@@ -60,6 +65,10 @@ pub struct EngineConfig {
     /// The directory of the execution records' journal (see [`crate::records`]); without
     /// one, each record is inserted into the database before its reply.
     pub records_journal: Option<std::path::PathBuf>,
+    /// Where templates are published (`DATA_DIR/templates`); none: no templates.
+    pub template_root: Option<std::path::PathBuf>,
+    /// Pooled Python sessions kept ready per template, by template name.
+    pub template_pools: Vec<(String, usize)>,
 }
 
 /// How many idle sessions the pool keeps ready, per language.
@@ -112,6 +121,8 @@ impl Default for EngineConfig {
             record_code: true,
             node: "local".into(),
             records_journal: None,
+            template_root: None,
+            template_pools: Vec::new(),
         }
     }
 }
@@ -121,6 +132,8 @@ struct Slot {
     tenant: String,
     language: Language,
     created_at: SystemTime,
+    /// What the sandbox carries (a template); a restart keeps it.
+    env: Environment,
     idle_ttl: Duration,
     /// The session is closed this long after its creation, even mid-cell.
     lifetime: Duration,
@@ -177,7 +190,8 @@ pub struct Engine {
     sessions: Mutex<HashMap<String, Arc<Slot>>>,
     shutting_down: AtomicBool,
     /// Pre-started sessions with the default limits, per language.
-    pool: Mutex<HashMap<Language, VecDeque<Session>>>,
+    pool: Mutex<HashMap<PoolKey, VecDeque<Session>>>,
+    templates: Option<crate::templates::TemplateStore>,
     pool_wake: tokio::sync::Notify,
     metrics: Metrics,
     store: Arc<dyn Store>,
@@ -227,12 +241,17 @@ impl Engine {
             None => crate::records::RecordWriter::direct(store.clone()),
         });
         records.spawn_flusher();
+        let templates = config
+            .template_root
+            .clone()
+            .map(crate::templates::TemplateStore::new);
         Ok(Arc::new(Engine {
             jail,
             config,
             sessions: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
             pool: Mutex::new(HashMap::new()),
+            templates,
             pool_wake: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
             records,
@@ -294,14 +313,16 @@ impl Engine {
         &self,
         language: Language,
         limits: Option<SessionLimits>,
+        env: &Environment,
     ) -> Result<Session, EngineError> {
         if limits.is_none() {
+            let key = (language, env.build().map(str::to_string));
             loop {
                 let pooled = self
                     .pool
                     .lock()
                     .ok()
-                    .and_then(|mut p| p.get_mut(&language).and_then(|q| q.pop_front()));
+                    .and_then(|mut p| p.get_mut(&key).and_then(|q| q.pop_front()));
                 let Some(session) = pooled else { break };
                 self.pool_wake.notify_one();
                 if session.alive() {
@@ -311,7 +332,62 @@ impl Engine {
             }
         }
         let limits = limits.unwrap_or_else(|| self.config.session_limits.clone());
-        Session::start(self.jail.clone(), language, limits).await
+        Session::start(self.jail.clone(), language, limits, env).await
+    }
+
+    /// The environment of a session asking for `template` (none: the bare runtime).
+    pub fn environment(
+        &self,
+        language: Language,
+        template: Option<&str>,
+    ) -> Result<Environment, EngineError> {
+        let Some(name) = template else {
+            return Ok(Environment::default());
+        };
+        if language != Language::Python {
+            return Err(EngineError::Invalid(format!(
+                "templates hold Python packages; {language} sessions cannot use one"
+            )));
+        }
+        let store = self
+            .templates
+            .as_ref()
+            .ok_or_else(|| EngineError::TemplateNotFound(name.to_string()))?;
+        let info = store.get(name)?;
+        Ok(Environment {
+            template: Some(TemplateMount {
+                name: info.name.clone(),
+                dir: store.dir(&info),
+                build: info.build,
+                preload: info.preload,
+            }),
+        })
+    }
+
+    /// One published template.
+    pub fn template(&self, name: &str) -> Result<warden_protocol::TemplateInfo, EngineError> {
+        let store = self
+            .templates
+            .as_ref()
+            .ok_or_else(|| EngineError::TemplateNotFound(name.to_string()))?;
+        Ok(store.get(name)?)
+    }
+
+    /// Removes template builds no template names any more; call at start-up, before
+    /// any sandbox runs.
+    pub fn collect_template_garbage(&self) -> usize {
+        self.templates
+            .as_ref()
+            .map(|t| t.collect_garbage())
+            .unwrap_or(0)
+    }
+
+    /// The published templates.
+    pub fn templates(&self) -> Vec<warden_protocol::TemplateInfo> {
+        self.templates
+            .as_ref()
+            .map(|t| t.list())
+            .unwrap_or_default()
     }
 
     /// Sessions waiting in the pool, all languages together.
@@ -322,19 +398,67 @@ impl Engine {
             .unwrap_or(0)
     }
 
-    /// Sessions of one language waiting in the pool.
+    /// Sessions of one language waiting in the pool (templates' included).
     pub fn pool_len_of(&self, language: Language) -> usize {
         self.pool
             .lock()
-            .map(|p| p.get(&language).map_or(0, VecDeque::len))
+            .map(|p| {
+                p.iter()
+                    .filter(|((l, _), _)| *l == language)
+                    .map(|(_, q)| q.len())
+                    .sum()
+            })
             .unwrap_or(0)
     }
 
-    /// The first language whose pool is below its size.
-    fn pool_short(&self) -> Option<Language> {
-        Language::ALL
+    fn pool_len_key(&self, key: &PoolKey) -> usize {
+        self.pool
+            .lock()
+            .map(|p| p.get(key).map_or(0, VecDeque::len))
+            .unwrap_or(0)
+    }
+
+    /// Every pool the configuration asks for, with its environment and size: one per
+    /// language, and one per configured template (its current build).
+    fn wanted_pools(&self) -> Vec<(Language, Environment, usize)> {
+        let mut wanted: Vec<(Language, Environment, usize)> = Language::ALL
             .into_iter()
-            .find(|&l| self.pool_len_of(l) < self.config.pool.get(l))
+            .map(|l| (l, Environment::default(), self.config.pool.get(l)))
+            .collect();
+        for (name, size) in &self.config.template_pools {
+            match self.environment(Language::Python, Some(name)) {
+                Ok(env) => wanted.push((Language::Python, env, *size)),
+                Err(e) => eprintln!("warden: no pool for template {name}: {e}"),
+            }
+        }
+        wanted
+    }
+
+    /// The first pool below its size; sessions of builds no longer wanted (a template
+    /// rebuilt or removed) are taken out of the pool, to be closed.
+    fn pool_short(&self) -> (Option<(Language, Environment)>, Vec<Session>) {
+        let wanted = self.wanted_pools();
+        let stale: Vec<Session> = self
+            .pool
+            .lock()
+            .map(|mut p| {
+                let keys: Vec<PoolKey> = p
+                    .keys()
+                    .filter(|k| {
+                        !wanted
+                            .iter()
+                            .any(|(l, e, _)| **k == (*l, e.build().map(str::to_string)))
+                    })
+                    .cloned()
+                    .collect();
+                keys.iter().filter_map(|k| p.remove(k)).flatten().collect()
+            })
+            .unwrap_or_default();
+        let short = wanted.into_iter().find_map(|(l, env, size)| {
+            let key = (l, env.build().map(str::to_string));
+            (self.pool_len_key(&key) < size).then_some((l, env))
+        });
+        (short, stale)
     }
 
     /// Keeps the pool at its size until shutdown.
@@ -342,16 +466,22 @@ impl Engine {
         let engine = Arc::clone(self);
         tokio::spawn(async move {
             while !engine.shutting_down.load(Ordering::Relaxed) {
-                if let Some(language) = engine.pool_short() {
+                let (short, stale) = engine.pool_short();
+                for session in stale {
+                    session.close().await;
+                }
+                if let Some((language, env)) = short {
                     let limits = engine.config.session_limits.clone();
-                    match Session::start(engine.jail.clone(), language, limits).await {
+                    match Session::start(engine.jail.clone(), language, limits, &env).await {
                         Ok(session) => {
                             if engine.shutting_down.load(Ordering::Relaxed) {
                                 session.close().await;
                                 break;
                             }
                             if let Ok(mut p) = engine.pool.lock() {
-                                p.entry(language).or_default().push_back(session);
+                                p.entry((language, env.build().map(str::to_string)))
+                                    .or_default()
+                                    .push_back(session);
                             }
                         }
                         Err(e) => {
@@ -576,13 +706,15 @@ impl Engine {
                 self.config.max_sessions
             )));
         }
-        let session = self.obtain(req.language, limits).await?;
+        let env = self.environment(req.language, req.template.as_deref())?;
+        let session = self.obtain(req.language, limits, &env).await?;
         let now = SystemTime::now();
         let slot = Arc::new(Slot {
             id: new_id(),
             tenant: caller.tenant.clone(),
             language: req.language,
             created_at: now,
+            env,
             idle_ttl,
             lifetime,
             created: Instant::now(),
@@ -798,9 +930,10 @@ impl Engine {
                     )));
                 }
             }
-            if req.memory_mb.is_some() || req.disk_mb.is_some() {
+            if req.memory_mb.is_some() || req.disk_mb.is_some() || req.template.is_some() {
                 return Err(EngineError::Invalid(
-                    "memory_mb and disk_mb are set when a session is created, not per cell".into(),
+                    "memory_mb, disk_mb and template are set when a session is created, not per cell"
+                        .into(),
                 ));
             }
             let files = self.decode_files(&req.files)?;
@@ -1073,7 +1206,7 @@ impl Engine {
         if let Some(old) = guard.take() {
             old.close().await;
         }
-        let session = Session::start(self.jail.clone(), slot.language, limits).await?;
+        let session = Session::start(self.jail.clone(), slot.language, limits, &slot.env).await?;
         if let Ok(mut i) = slot.interrupter.lock() {
             *i = session.interrupter().ok();
         }
@@ -1135,8 +1268,9 @@ impl Engine {
         let language = req.language.unwrap_or(Language::Python);
         let limits = self.limits_for(caller, req.memory_mb, req.disk_mb)?;
         let files = self.decode_files(&req.files)?;
+        let env = self.environment(language, req.template.as_deref())?;
         self.admit_execution(caller, language, &req.code).await?;
-        let session = self.obtain(language, limits).await?;
+        let session = self.obtain(language, limits, &env).await?;
         Ok((session, req.code, files, timeout))
     }
 

@@ -20,7 +20,7 @@ use crate::error::{DeathReason, EngineError};
 use crate::protocol::{self, CellError, Decoder, MimeBundle, Reply, Request};
 
 /// How long a new agent may take to report ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(15);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Limits of a session: the sandbox's limits for the session's whole life (its
 /// `timeout` is the session's maximum lifetime), plus per-cell settings.
@@ -152,15 +152,58 @@ fn receiver(fd: OwnedFd) -> Result<pipe::Receiver, EngineError> {
     Ok(pipe::Receiver::from_owned_fd(fd)?)
 }
 
+/// Where a template's files appear in its sandboxes.
+pub const TEMPLATE_INSIDE: &str = "/opt/warden/template";
+
+/// What a session's sandbox carries beyond its language's runtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Environment {
+    pub template: Option<TemplateMount>,
+}
+
+/// A template's build, bound read-only at [`TEMPLATE_INSIDE`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TemplateMount {
+    pub name: String,
+    /// The build's directory name (pools are kept per build).
+    pub build: String,
+    pub dir: std::path::PathBuf,
+    /// Modules the agent imports before it reports ready.
+    pub preload: Vec<String>,
+}
+
+impl Environment {
+    /// The template build this environment uses, if any (part of the pool key).
+    pub fn build(&self) -> Option<&str> {
+        self.template.as_ref().map(|t| t.build.as_str())
+    }
+
+    fn apply(&self, cmd: &mut warden_jail::Command) {
+        let Some(t) = &self.template else { return };
+        cmd.binds.push(warden_jail::Bind {
+            host: t.dir.clone(),
+            inside: TEMPLATE_INSIDE.into(),
+        });
+        let path = format!("/workspace:{TEMPLATE_INSIDE}/site-packages");
+        cmd.env.retain(|(k, _)| k != "PYTHONPATH");
+        cmd.env.push(("PYTHONPATH".into(), path));
+        if !t.preload.is_empty() {
+            cmd.env.push(("WARDEN_PRELOAD".into(), t.preload.join(" ")));
+        }
+    }
+}
+
 impl Session {
     /// Starts a sandbox with the language's agent and waits until it is ready.
     pub async fn start(
         jail: Arc<Jail>,
         language: Language,
         limits: SessionLimits,
+        env: &Environment,
     ) -> Result<Session, EngineError> {
         let mut cmd = agent_command(language);
         cmd.limits = limits.sandbox.clone();
+        env.apply(&mut cmd);
         let (req_r, req_w) = std::io::pipe()?;
         let (rep_r, rep_w) = std::io::pipe()?;
         cmd.extra_fds = vec![OwnedFd::from(req_r), OwnedFd::from(rep_w)];

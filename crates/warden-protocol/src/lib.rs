@@ -112,6 +112,13 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// No execution record with this id (or not yours).
     ExecutionNotFound,
+    /// No template with this name.
+    TemplateNotFound,
+    /// A requested package is not on the allowlist, or a pinned version is outside the
+    /// versions it allows.
+    PackageNotAllowed,
+    /// The package installer failed; the message carries its own words.
+    PackageInstallFailed,
     /// An internal error; details are in the server log, not the reply.
     Internal,
 }
@@ -144,6 +151,9 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
             ErrorCode::ExecutionNotFound => "EXECUTION_NOT_FOUND",
+            ErrorCode::TemplateNotFound => "TEMPLATE_NOT_FOUND",
+            ErrorCode::PackageNotAllowed => "PACKAGE_NOT_ALLOWED",
+            ErrorCode::PackageInstallFailed => "PACKAGE_INSTALL_FAILED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -204,6 +214,9 @@ pub struct CreateSession {
     pub memory_mb: Option<u64>,
     /// Size of `/workspace` in MiB.
     pub disk_mb: Option<u64>,
+    /// A template (`GET /v1/templates`): its packages are importable, its preload
+    /// modules already imported (Python only).
+    pub template: Option<String>,
 }
 
 fn default_language() -> Language {
@@ -266,6 +279,8 @@ pub struct ExecuteRequest {
     pub memory_mb: Option<u64>,
     /// Only for one-shot: size of `/workspace` in MiB.
     pub disk_mb: Option<u64>,
+    /// Only for one-shot: a template (see [`CreateSession::template`]).
+    pub template: Option<String>,
 }
 
 /// The content of a file sent inline: a UTF-8 string, or `{"content": "...",
@@ -500,6 +515,9 @@ mod tests {
             ErrorCode::RateLimited,
             ErrorCode::QuotaExceeded,
             ErrorCode::ExecutionNotFound,
+            ErrorCode::TemplateNotFound,
+            ErrorCode::PackageNotAllowed,
+            ErrorCode::PackageInstallFailed,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

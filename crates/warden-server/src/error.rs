@@ -27,15 +27,17 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self.code {
             ErrorCode::InvalidRequest | ErrorCode::InvalidPath => StatusCode::BAD_REQUEST,
-            ErrorCode::PathForbidden | ErrorCode::Forbidden | ErrorCode::PolicyDenied => {
-                StatusCode::FORBIDDEN
-            }
+            ErrorCode::PathForbidden
+            | ErrorCode::Forbidden
+            | ErrorCode::PolicyDenied
+            | ErrorCode::PackageNotAllowed => StatusCode::FORBIDDEN,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::RateLimited | ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::NotFound
             | ErrorCode::SessionNotFound
             | ErrorCode::FileNotFound
-            | ErrorCode::ExecutionNotFound => StatusCode::NOT_FOUND,
+            | ErrorCode::ExecutionNotFound
+            | ErrorCode::TemplateNotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::SessionBusy => StatusCode::CONFLICT,
             ErrorCode::SessionDead => StatusCode::GONE,
@@ -47,7 +49,8 @@ impl ApiError {
             | ErrorCode::MemoryLimit
             | ErrorCode::CpuLimit
             | ErrorCode::Killed
-            | ErrorCode::ExecutionError => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::ExecutionError
+            | ErrorCode::PackageInstallFailed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -26,7 +26,8 @@ use utoipa_axum::routes;
 use warden_engine::{AuditFilter, Caller, Engine, ExecutionFilter};
 use warden_protocol::{
     AuditList, CellResponse, CreateSession, ErrorBody, ErrorCode, ExecuteRequest, ExecutionInfo,
-    ExecutionList, FileEntry, FileList, Health, Language, SessionInfo, SessionList,
+    ExecutionList, FileEntry, FileList, Health, Language, SessionInfo, SessionList, TemplateInfo,
+    TemplateList,
 };
 
 use crate::error::ApiError;
@@ -63,6 +64,8 @@ fn api(body_limit: usize) -> (Router<AppState>, Router<AppState>, utoipa::openap
         .routes(routes!(list_executions))
         .routes(routes!(get_execution))
         .routes(routes!(list_audit))
+        .routes(routes!(list_templates))
+        .routes(routes!(get_template))
         .split_for_parts();
     // Every /v1 route needs an API key; /healthz and /metrics do not.
     let v1 = router
@@ -495,6 +498,26 @@ async fn get_execution(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(engine.get_execution(&caller, &id).await?).into_response())
+}
+
+/// The published templates (`warden template build`), by name.
+#[utoipa::path(get, path = "/v1/templates", tag = "templates",
+    responses((status = 200, body = TemplateList), (status = 401, body = ErrorBody)))]
+async fn list_templates(State(engine): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(TemplateList {
+        templates: engine.templates(),
+    })
+    .into_response())
+}
+
+/// One template.
+#[utoipa::path(get, path = "/v1/templates/{name}", tag = "templates", params(("name" = String, Path, description = "Template name")),
+    responses((status = 200, body = TemplateInfo), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_template(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(engine.template(&name)?).into_response())
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

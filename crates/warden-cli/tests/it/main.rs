@@ -3,6 +3,7 @@
 
 mod files;
 mod serve;
+mod templates;
 mod tenancy;
 
 use std::io::Write;

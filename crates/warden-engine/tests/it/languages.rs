@@ -4,15 +4,20 @@
 use std::time::{Duration, Instant};
 
 use warden_engine::error::DeathReason;
-use warden_engine::{CellResult, CellStatus, EngineError, Session, SessionLimits};
+use warden_engine::{CellResult, CellStatus, EngineError, Environment, Session, SessionLimits};
 use warden_protocol::Language;
 
 use crate::{jail, plain, run, T};
 
 async fn start(language: Language) -> Session {
-    Session::start(jail(), language, SessionLimits::default())
-        .await
-        .expect("session starts")
+    Session::start(
+        jail(),
+        language,
+        SessionLimits::default(),
+        &Environment::default(),
+    )
+    .await
+    .expect("session starts")
 }
 
 /// Runs `code` while sending the session an interrupt after `after`, as

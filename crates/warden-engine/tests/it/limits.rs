@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use warden_engine::error::DeathReason;
-use warden_engine::{CellStatus, EngineError, Session, SessionLimits};
+use warden_engine::{CellStatus, EngineError, Environment, Session, SessionLimits};
 use warden_protocol::Language;
 
 use crate::{jail, plain, run, T};
 
 async fn with(limits: SessionLimits) -> Session {
-    Session::start(jail(), Language::Python, limits)
+    Session::start(jail(), Language::Python, limits, &Environment::default())
         .await
         .expect("session starts")
 }

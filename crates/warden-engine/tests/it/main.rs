@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use warden_engine::error::DeathReason;
-use warden_engine::{CellStatus, EngineError, Event, Session, SessionLimits};
+use warden_engine::{CellStatus, EngineError, Environment, Event, Session, SessionLimits};
 use warden_jail::{Jail, JailConfig};
 use warden_protocol::Language;
 
@@ -19,9 +19,14 @@ pub(crate) fn jail() -> Arc<Jail> {
 }
 
 async fn session() -> Session {
-    Session::start(jail(), Language::Python, SessionLimits::default())
-        .await
-        .expect("session starts")
+    Session::start(
+        jail(),
+        Language::Python,
+        SessionLimits::default(),
+        &Environment::default(),
+    )
+    .await
+    .expect("session starts")
 }
 
 pub(crate) const T: Duration = Duration::from_secs(20);
@@ -229,7 +234,7 @@ async fn a_cell_that_ignores_the_interrupt_kills_the_session() {
         interrupt_grace: Duration::from_millis(500),
         ..SessionLimits::default()
     };
-    let mut s = Session::start(jail(), Language::Python, limits)
+    let mut s = Session::start(jail(), Language::Python, limits, &Environment::default())
         .await
         .unwrap();
     // A cell that does not let itself be interrupted.
@@ -276,7 +281,7 @@ async fn an_interpreter_killed_from_outside_leaves_the_session_dead() {
 async fn the_memory_limit_kills_the_session_and_says_so() {
     let mut limits = SessionLimits::default();
     limits.sandbox.memory_bytes = 96 << 20;
-    let mut s = Session::start(jail(), Language::Python, limits)
+    let mut s = Session::start(jail(), Language::Python, limits, &Environment::default())
         .await
         .unwrap();
     let err = s

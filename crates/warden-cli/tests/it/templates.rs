@@ -1,0 +1,159 @@
+//! Templates: built from PyPI in a sandbox, published, used by sessions and one-shot runs,
+//! read-only for all of them. Needs the package index (CI reaches PyPI).
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::serve::{client, create, exec, one_shot, plain, Server};
+use crate::warden;
+
+/// Builds template `tiny` (tabulate 0.9.0, preloaded) in `data`.
+fn build_tiny(data: &str) {
+    let out = warden(&[
+        "template",
+        "build",
+        "tiny",
+        "--pip",
+        "tabulate==0.9.0",
+        "--preload",
+        "tabulate",
+        "--data-dir",
+        data,
+    ]);
+    assert!(
+        out.status.success(),
+        "build failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // pip's progress is shown as it runs.
+    assert!(stderr.contains("Successfully installed"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_template_built_from_pypi_is_used_read_only_by_sessions_and_one_shots() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    build_tiny(dir);
+    let list = warden(&["template", "list", "--json", "--data-dir", dir]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["name"], "tiny");
+    assert_eq!(list[0]["distributions"], json!([["tabulate", "0.9.0"]]));
+    assert_eq!(list[0]["python"], "3.11");
+    // Bad names and options smuggled in as requirements are refused before anything runs.
+    for bad in [
+        vec!["template", "build", "Bad/Name", "--pip", "six"],
+        vec![
+            "template",
+            "build",
+            "ok",
+            "--pip",
+            "--index-url=https://evil.example six",
+        ],
+        vec!["template", "build", "ok"],
+    ] {
+        let mut args = bad.clone();
+        args.extend(["--data-dir", dir]);
+        assert!(!warden(&args).status.success(), "{bad:?}");
+    }
+
+    let mut s = Server::start_raw(&["--dev", "--data-dir", dir, "--template-pool", "tiny=1"]);
+    let r = client().get(s.url("/v1/templates")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["templates"][0]["preload"], json!(["tabulate"]));
+
+    let id = create(&s, json!({"template": "tiny"})).await;
+    // Preloaded before the session was handed out, importable, and the right version.
+    let (_, v) = exec(&s, &id, "import sys\n'tabulate' in sys.modules").await;
+    assert_eq!(plain(&v), "True", "{v}");
+    let (_, v) = exec(
+        &s,
+        &id,
+        "import tabulate\ntabulate.tabulate([[1, 2]], headers=['a', 'b'], tablefmt='plain')",
+    )
+    .await;
+    assert_eq!(plain(&v), "'  a    b\\n  1    2'", "{v}");
+    // Read-only: no file of the template can be changed, added or removed.
+    let attack = r#"
+import errno, os, tabulate
+site = os.path.dirname(os.path.dirname(tabulate.__file__))
+results = []
+for attempt in (
+    lambda: open(tabulate.__file__, 'a').write('x = 1'),
+    lambda: open(os.path.join(site, 'evil.py'), 'w'),
+    lambda: os.remove(tabulate.__file__),
+    lambda: os.rename(tabulate.__file__, tabulate.__file__ + '.bak'),
+    lambda: os.chmod(tabulate.__file__, 0o777),
+):
+    try:
+        attempt()
+        results.append('CHANGED')
+    except OSError as e:
+        results.append(errno.errorcode[e.errno])
+results
+"#;
+    let (_, v) = exec(&s, &id, attack).await;
+    let text = plain(&v);
+    assert!(!text.contains("CHANGED") && text.contains("EROFS"), "{v}");
+    // Another session of the template sees it unchanged; a session without a template
+    // does not have it at all.
+    let other = create(&s, json!({"template": "tiny"})).await;
+    let (_, v) = exec(
+        &s,
+        &other,
+        "import tabulate, os\nos.path.exists(os.path.join(os.path.dirname(os.path.dirname(tabulate.__file__)), 'evil.py'))",
+    )
+    .await;
+    assert_eq!(plain(&v), "False", "{v}");
+    let bare = create(&s, json!({})).await;
+    let (_, v) = exec(
+        &s,
+        &bare,
+        "import os\nos.path.exists('/opt/warden/template')",
+    )
+    .await;
+    assert_eq!(plain(&v), "False", "{v}");
+
+    // One-shot runs take a template too.
+    let (code, v) = one_shot(
+        &s,
+        json!({"template": "tiny", "code": "import tabulate\nprint(tabulate.__version__)"}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["stdout"], "0.9.0\n", "{v}");
+
+    // Errors: unknown template, a template on a non-Python session, on a cell.
+    let r = client()
+        .post(s.url("/v1/sessions"))
+        .json(&json!({"template": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "TEMPLATE_NOT_FOUND");
+    let r = client()
+        .post(s.url("/v1/sessions"))
+        .json(&json!({"template": "tiny", "language": "javascript"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = client()
+        .post(s.url(&format!("/v1/sessions/{id}/execute")))
+        .json(&json!({"code": "1", "template": "tiny"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = client()
+        .get(s.url("/v1/templates/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    s.stop();
+}
