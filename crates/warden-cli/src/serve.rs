@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// `NAME=SIZE` (repeat for several templates).
     #[arg(long, value_parser = parse_template_pool)]
     template_pool: Vec<(String, usize)>,
+    /// The package index for `packages` (default https://pypi.org/simple; https only).
+    #[arg(long, env = "WARDEN_INDEX_URL")]
+    index_url: Option<String>,
     /// Largest code accepted in one request, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_code_bytes: usize,
@@ -123,6 +126,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..EngineConfig::default()
     };
+    warden_engine::index_proxy::allowed_for_index(args.index_url.as_deref())
+        .map_err(|e| anyhow::anyhow!("--index-url: {e}"))?;
     if args.dev && !args.listen.ip().is_loopback() {
         anyhow::bail!(
             "--dev (no API keys) is allowed only on a loopback address, not {}",
@@ -145,6 +150,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         records_journal: Some(data_dir.join("journal")),
         template_root: Some(data_dir.join("templates")),
         template_pools: args.template_pool.clone(),
+        package_cache: Some(data_dir.join("packages")),
+        index_url: args.index_url.clone(),
         ..config
     };
     let database_url = database_url(args.database_url.as_deref(), &data_dir);

@@ -69,6 +69,12 @@ pub struct EngineConfig {
     pub template_root: Option<std::path::PathBuf>,
     /// Pooled Python sessions kept ready per template, by template name.
     pub template_pools: Vec<(String, usize)>,
+    /// The cache of installed package sets (`DATA_DIR/packages`); none: no `packages`.
+    pub package_cache: Option<std::path::PathBuf>,
+    /// The package index (default PyPI); must be `https://`.
+    pub index_url: Option<String>,
+    /// Time limit of one package set's install.
+    pub package_install_timeout: Duration,
 }
 
 /// How many idle sessions the pool keeps ready, per language.
@@ -123,6 +129,9 @@ impl Default for EngineConfig {
             records_journal: None,
             template_root: None,
             template_pools: Vec::new(),
+            package_cache: None,
+            index_url: None,
+            package_install_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -192,6 +201,11 @@ pub struct Engine {
     /// Pre-started sessions with the default limits, per language.
     pool: Mutex<HashMap<PoolKey, VecDeque<Session>>>,
     templates: Option<crate::templates::TemplateStore>,
+    /// Installs package sets into the cache (when there is one).
+    installer: Option<crate::installer::Installer>,
+    /// One lock per package set being installed, so that concurrent requests for the
+    /// same set install it once.
+    installing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pool_wake: tokio::sync::Notify,
     metrics: Metrics,
     store: Arc<dyn Store>,
@@ -245,6 +259,13 @@ impl Engine {
             .template_root
             .clone()
             .map(crate::templates::TemplateStore::new);
+        let installer = config.package_cache.as_ref().map(|cache| {
+            crate::installer::Installer::new(
+                jail.clone(),
+                cache.join(".staging"),
+                config.index_url.clone(),
+            )
+        });
         Ok(Arc::new(Engine {
             jail,
             config,
@@ -252,6 +273,8 @@ impl Engine {
             shutting_down: AtomicBool::new(false),
             pool: Mutex::new(HashMap::new()),
             templates,
+            installer,
+            installing: Mutex::new(HashMap::new()),
             pool_wake: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
             records,
@@ -315,7 +338,7 @@ impl Engine {
         limits: Option<SessionLimits>,
         env: &Environment,
     ) -> Result<Session, EngineError> {
-        if limits.is_none() {
+        if limits.is_none() && env.poolable() {
             let key = (language, env.build().map(str::to_string));
             loop {
                 let pooled = self
@@ -335,8 +358,85 @@ impl Engine {
         Session::start(self.jail.clone(), language, limits, env).await
     }
 
-    /// The environment of a session asking for `template` (none: the bare runtime).
-    pub fn environment(
+    /// The environment of a session asking for a template and packages: the package
+    /// set is checked against the caller's allowlist and installed into the cache when
+    /// it is not there yet.
+    pub async fn environment(
+        &self,
+        caller: &Caller,
+        language: Language,
+        template: Option<&str>,
+        packages: &[String],
+    ) -> Result<Environment, EngineError> {
+        let mut env = self.template_environment(language, template)?;
+        if packages.is_empty() {
+            return Ok(env);
+        }
+        if language != Language::Python {
+            return Err(EngineError::Invalid(format!(
+                "packages are Python packages; {language} sessions cannot ask for them"
+            )));
+        }
+        let set = caller.policy.allowlist().check(packages)?;
+        env.packages = Some(self.package_set(&set).await?);
+        Ok(env)
+    }
+
+    /// A package set from the cache, installed first if needed (once, however many ask
+    /// for it at the same time).
+    async fn package_set(
+        &self,
+        set: &crate::packages::PackageSet,
+    ) -> Result<crate::session::PackagesMount, EngineError> {
+        let (Some(cache), Some(installer)) = (&self.config.package_cache, &self.installer) else {
+            return Err(EngineError::Invalid(
+                "this server has no package cache".into(),
+            ));
+        };
+        let key = set.key(&python_tag(), std::env::consts::ARCH, installer.index());
+        let dir = cache.join(&key);
+        let mount = crate::session::PackagesMount {
+            key: key.clone(),
+            dir: dir.clone(),
+        };
+        if dir.is_dir() {
+            self.metrics.package_set(None);
+            return Ok(mount);
+        }
+        let lock = self
+            .installing
+            .lock()
+            .map(|mut m| m.entry(key.clone()).or_default().clone())
+            .map_err(|_| EngineError::Invalid("the install table is poisoned".into()))?;
+        let _one = lock.lock().await;
+        if dir.is_dir() {
+            self.metrics.package_set(None);
+            return Ok(mount);
+        }
+        let spec = crate::installer::InstallSpec {
+            requirements: set.requirements.clone(),
+            preload: Vec::new(),
+            timeout: self.config.package_install_timeout,
+            memory_mb: 2048,
+        };
+        let installed = installer
+            .install(&spec, Box::new(|_: &[u8]| {}))
+            .await
+            .map_err(|e| EngineError::PackageInstallFailed(e.to_string()))?;
+        let connections = installed.index_connections;
+        if let Err(e) = std::fs::rename(&installed.dir, &dir) {
+            let _ = std::fs::remove_dir_all(&installed.dir);
+            return Err(EngineError::Io(e));
+        }
+        if let Ok(mut m) = self.installing.lock() {
+            m.remove(&key);
+        }
+        self.metrics.package_set(Some(connections));
+        Ok(mount)
+    }
+
+    /// The environment of a template (none: the bare runtime).
+    fn template_environment(
         &self,
         language: Language,
         template: Option<&str>,
@@ -355,6 +455,7 @@ impl Engine {
             .ok_or_else(|| EngineError::TemplateNotFound(name.to_string()))?;
         let info = store.get(name)?;
         Ok(Environment {
+            packages: None,
             template: Some(TemplateMount {
                 name: info.name.clone(),
                 dir: store.dir(&info),
@@ -426,7 +527,7 @@ impl Engine {
             .map(|l| (l, Environment::default(), self.config.pool.get(l)))
             .collect();
         for (name, size) in &self.config.template_pools {
-            match self.environment(Language::Python, Some(name)) {
+            match self.template_environment(Language::Python, Some(name)) {
                 Ok(env) => wanted.push((Language::Python, env, *size)),
                 Err(e) => eprintln!("warden: no pool for template {name}: {e}"),
             }
@@ -706,7 +807,9 @@ impl Engine {
                 self.config.max_sessions
             )));
         }
-        let env = self.environment(req.language, req.template.as_deref())?;
+        let env = self
+            .environment(caller, req.language, req.template.as_deref(), &req.packages)
+            .await?;
         let session = self.obtain(req.language, limits, &env).await?;
         let now = SystemTime::now();
         let slot = Arc::new(Slot {
@@ -935,6 +1038,20 @@ impl Engine {
                     "memory_mb, disk_mb and template are set when a session is created, not per cell"
                         .into(),
                 ));
+            }
+            if !req.packages.is_empty() {
+                // A session's packages are fixed when it is created (its sandbox binds
+                // the set); asking again for what it has is fine.
+                let set = caller.policy.allowlist().check(&req.packages)?;
+                let has = slot.env.packages.as_ref().map(|p| p.key.clone());
+                let installer = self.installer.as_ref();
+                let want = installer
+                    .map(|i| set.key(&python_tag(), std::env::consts::ARCH, i.index()));
+                if has.is_none() || has != want {
+                    return Err(EngineError::Invalid(
+                        "a session's packages are chosen when it is created: create a session with `packages`, or run a one-shot execution with them".into(),
+                    ));
+                }
             }
             let files = self.decode_files(&req.files)?;
             self.admit_execution(caller, slot.language, &req.code)
@@ -1268,8 +1385,10 @@ impl Engine {
         let language = req.language.unwrap_or(Language::Python);
         let limits = self.limits_for(caller, req.memory_mb, req.disk_mb)?;
         let files = self.decode_files(&req.files)?;
-        let env = self.environment(language, req.template.as_deref())?;
         self.admit_execution(caller, language, &req.code).await?;
+        let env = self
+            .environment(caller, language, req.template.as_deref(), &req.packages)
+            .await?;
         let session = self.obtain(language, limits, &env).await?;
         Ok((session, req.code, files, timeout))
     }
@@ -1404,6 +1523,10 @@ impl Engine {
     pub async fn recover(&self) -> Result<usize, EngineError> {
         // Records an earlier run journalled but did not move to the database.
         self.records.flush().await?;
+        // Installs a crash cut short.
+        if let Some(cache) = &self.config.package_cache {
+            let _ = std::fs::remove_dir_all(cache.join(".staging"));
+        }
         let ended = self
             .store
             .end_live_sessions(&self.config.node, "server_restart", warden_store::now())
@@ -1653,6 +1776,14 @@ fn kind_str(kind: Kind) -> &'static str {
 
 fn new_id() -> String {
     new_prefixed_id("ses")
+}
+
+/// The interpreter's tag for package cache keys: the name `/usr/bin/python3` points to
+/// (e.g. `python3.11`).
+fn python_tag() -> String {
+    std::fs::read_link("/usr/bin/python3")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "python3".into())
 }
 
 fn new_prefixed_id(prefix: &str) -> String {

@@ -68,6 +68,9 @@ pub struct Metrics {
     durations: Family<KindLabels, Histogram>,
     sessions_created: Counter,
     sessions_closed: Family<ReasonLabels, Counter>,
+    package_installs: Counter,
+    package_cache_hits: Counter,
+    index_connections: Counter,
 }
 
 impl Default for Metrics {
@@ -106,8 +109,29 @@ impl Default for Metrics {
             "Sessions closed, by reason",
             sessions_closed.clone(),
         );
+        let package_installs = Counter::default();
+        let package_cache_hits = Counter::default();
+        let index_connections = Counter::default();
+        registry.register(
+            "package_installs",
+            "Package sets installed (cache misses)",
+            package_installs.clone(),
+        );
+        registry.register(
+            "package_cache_hits",
+            "Package sets found in the cache",
+            package_cache_hits.clone(),
+        );
+        registry.register(
+            "package_index_connections",
+            "Connections the package installer opened to the package index",
+            index_connections.clone(),
+        );
         Metrics {
             registry,
+            package_installs,
+            package_cache_hits,
+            index_connections,
             sessions,
             pool,
             executions,
@@ -132,6 +156,19 @@ impl Metrics {
                 kind: kind_name(kind),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// A package set installed (with the index connections it took) or found cached.
+    pub(crate) fn package_set(&self, installed: Option<u64>) {
+        match installed {
+            Some(connections) => {
+                self.package_installs.inc();
+                self.index_connections.inc_by(connections);
+            }
+            None => {
+                self.package_cache_hits.inc();
+            }
+        }
     }
 
     pub(crate) fn session_created(&self) {

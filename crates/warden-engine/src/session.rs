@@ -159,6 +159,19 @@ pub const TEMPLATE_INSIDE: &str = "/opt/warden/template";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Environment {
     pub template: Option<TemplateMount>,
+    /// A package set from the cache, bound read-only at [`PACKAGES_INSIDE`].
+    pub packages: Option<PackagesMount>,
+}
+
+/// Where a package set's files appear in its sandboxes.
+pub const PACKAGES_INSIDE: &str = "/opt/warden/packages";
+
+/// A package set of the cache.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PackagesMount {
+    /// The set's key in the cache.
+    pub key: String,
+    pub dir: std::path::PathBuf,
 }
 
 /// A template's build, bound read-only at [`TEMPLATE_INSIDE`].
@@ -178,17 +191,33 @@ impl Environment {
         self.template.as_ref().map(|t| t.build.as_str())
     }
 
+    /// Whether a pooled sandbox (which carries at most a template) can serve it.
+    pub fn poolable(&self) -> bool {
+        self.packages.is_none()
+    }
+
     fn apply(&self, cmd: &mut warden_jail::Command) {
-        let Some(t) = &self.template else { return };
-        cmd.binds.push(warden_jail::Bind {
-            host: t.dir.clone(),
-            inside: TEMPLATE_INSIDE.into(),
-        });
-        let path = format!("/workspace:{TEMPLATE_INSIDE}/site-packages");
-        cmd.env.retain(|(k, _)| k != "PYTHONPATH");
-        cmd.env.push(("PYTHONPATH".into(), path));
-        if !t.preload.is_empty() {
-            cmd.env.push(("WARDEN_PRELOAD".into(), t.preload.join(" ")));
+        let mut path = vec!["/workspace".to_string()];
+        if let Some(p) = &self.packages {
+            cmd.binds.push(warden_jail::Bind {
+                host: p.dir.clone(),
+                inside: PACKAGES_INSIDE.into(),
+            });
+            path.push(format!("{PACKAGES_INSIDE}/site-packages"));
+        }
+        if let Some(t) = &self.template {
+            cmd.binds.push(warden_jail::Bind {
+                host: t.dir.clone(),
+                inside: TEMPLATE_INSIDE.into(),
+            });
+            path.push(format!("{TEMPLATE_INSIDE}/site-packages"));
+            if !t.preload.is_empty() {
+                cmd.env.push(("WARDEN_PRELOAD".into(), t.preload.join(" ")));
+            }
+        }
+        if path.len() > 1 {
+            cmd.env.retain(|(k, _)| k != "PYTHONPATH");
+            cmd.env.push(("PYTHONPATH".into(), path.join(":")));
         }
     }
 }

@@ -64,6 +64,10 @@ pub struct Policy {
     pub cpu_seconds_per_day: Option<f64>,
     /// Largest code of one execution, bytes.
     pub max_code_bytes: Option<usize>,
+    /// The packages `packages: [...]` may ask for: requirements such as `"pandas"` or
+    /// `"requests>=2.31"` (names with optional version constraints). Absent: the
+    /// built-in allowlist; empty: no packages.
+    pub packages: Option<Vec<String>>,
 }
 
 impl Policy {
@@ -79,7 +83,21 @@ impl Policy {
         positive(p.max_timeout, "max_timeout")?;
         positive(p.max_cpus, "max_cpus")?;
         positive(p.cpu_seconds_per_day, "cpu_seconds_per_day")?;
+        if let Some(list) = &p.packages {
+            crate::packages::Allowlist::parse(list.iter().map(String::as_str))
+                .map_err(|e| format!("invalid policy: packages: {e}"))?;
+        }
         Ok(p)
+    }
+
+    /// The package allowlist that applies.
+    pub fn allowlist(&self) -> crate::packages::Allowlist {
+        match &self.packages {
+            // Checked when the policy was parsed.
+            Some(list) => crate::packages::Allowlist::parse(list.iter().map(String::as_str))
+                .unwrap_or_default(),
+            None => crate::packages::Allowlist::builtin(),
+        }
     }
 
     /// Whether the policy allows a language.

@@ -217,6 +217,10 @@ pub struct CreateSession {
     /// A template (`GET /v1/templates`): its packages are importable, its preload
     /// modules already imported (Python only).
     pub template: Option<String>,
+    /// Python packages to make importable, e.g. `["tabulate==0.9.0"]`: checked against
+    /// the tenant's allowlist, installed once into a shared read-only cache.
+    #[serde(default)]
+    pub packages: Vec<String>,
 }
 
 fn default_language() -> Language {
@@ -281,6 +285,10 @@ pub struct ExecuteRequest {
     pub disk_mb: Option<u64>,
     /// Only for one-shot: a template (see [`CreateSession::template`]).
     pub template: Option<String>,
+    /// Python packages (see [`CreateSession::packages`]); on a session's cell only the
+    /// session's own set is accepted.
+    #[serde(default)]
+    pub packages: Vec<String>,
 }
 
 /// The content of a file sent inline: a UTF-8 string, or `{"content": "...",

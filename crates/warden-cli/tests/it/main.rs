@@ -2,6 +2,7 @@
 //! and `warden serve`.
 
 mod files;
+mod packages;
 mod serve;
 mod templates;
 mod tenancy;
