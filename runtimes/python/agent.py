@@ -135,6 +135,25 @@ def user_traceback(exc):
     return traceback.format_exception(type(exc), exc, tb)
 
 
+class NoPackageInstall(RuntimeError):
+    """A notebook-style `!pip install` / `%pip install`: there is no network to install
+    from inside the sandbox."""
+
+
+_SHELL_INSTALLS = ("!pip", "%pip", "!python -m pip", "!python3 -m pip", "!conda", "%conda")
+
+
+def refuse_shell_installs(code):
+    for line in code.splitlines():
+        if line.lstrip().startswith(_SHELL_INSTALLS):
+            try:
+                with open("/opt/warden/tools/MESSAGE.txt") as f:
+                    message = f.read().strip()
+            except OSError:
+                message = "pip cannot install packages inside this sandbox: it has no network"
+            raise NoPackageInstall(message)
+
+
 class Agent:
     def __init__(self):
         self.namespace = {"__name__": "__main__", "__builtins__": __builtins__, "display": display}
@@ -142,6 +161,7 @@ class Agent:
         self.loop = None
 
     def run(self, code, filename):
+        refuse_shell_installs(code)
         flags = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
         tree = ast.parse(code, filename=filename, mode="exec")
         last = None

@@ -151,6 +151,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         template_root: Some(data_dir.join("templates")),
         template_pools: args.template_pool.clone(),
         package_cache: Some(data_dir.join("packages")),
+        tools_dir: Some(data_dir.join("tools")),
         index_url: args.index_url.clone(),
         ..config
     };

@@ -14,6 +14,7 @@ pub mod protocol;
 pub mod records;
 pub mod session;
 pub mod templates;
+pub mod tools;
 pub mod tenancy;
 
 pub use error::EngineError;

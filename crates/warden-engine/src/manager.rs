@@ -75,6 +75,8 @@ pub struct EngineConfig {
     pub index_url: Option<String>,
     /// Time limit of one package set's install.
     pub package_install_timeout: Duration,
+    /// Where the stand-ins for pip are written for sandboxes (see [`crate::tools`]).
+    pub tools_dir: Option<std::path::PathBuf>,
 }
 
 /// How many idle sessions the pool keeps ready, per language.
@@ -132,6 +134,7 @@ impl Default for EngineConfig {
             package_cache: None,
             index_url: None,
             package_install_timeout: Duration::from_secs(300),
+            tools_dir: None,
         }
     }
 }
@@ -255,6 +258,14 @@ impl Engine {
             None => crate::records::RecordWriter::direct(store.clone()),
         });
         records.spawn_flusher();
+        if let Some(dir) = &config.tools_dir {
+            crate::tools::install(dir).map_err(|e| {
+                EngineError::Io(std::io::Error::other(format!(
+                    "cannot write the sandbox tools to {}: {e}",
+                    dir.display()
+                )))
+            })?;
+        }
         let templates = config
             .template_root
             .clone()
@@ -441,8 +452,12 @@ impl Engine {
         language: Language,
         template: Option<&str>,
     ) -> Result<Environment, EngineError> {
+        let bare = Environment {
+            tools: self.config.tools_dir.clone(),
+            ..Environment::default()
+        };
         let Some(name) = template else {
-            return Ok(Environment::default());
+            return Ok(bare);
         };
         if language != Language::Python {
             return Err(EngineError::Invalid(format!(
@@ -455,13 +470,13 @@ impl Engine {
             .ok_or_else(|| EngineError::TemplateNotFound(name.to_string()))?;
         let info = store.get(name)?;
         Ok(Environment {
-            packages: None,
             template: Some(TemplateMount {
                 name: info.name.clone(),
                 dir: store.dir(&info),
                 build: info.build,
                 preload: info.preload,
             }),
+            ..bare
         })
     }
 

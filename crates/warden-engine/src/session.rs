@@ -161,6 +161,8 @@ pub struct Environment {
     pub template: Option<TemplateMount>,
     /// A package set from the cache, bound read-only at [`PACKAGES_INSIDE`].
     pub packages: Option<PackagesMount>,
+    /// The host directory of the stand-ins for pip (see [`crate::tools`]).
+    pub tools: Option<std::path::PathBuf>,
 }
 
 /// Where a package set's files appear in its sandboxes.
@@ -198,6 +200,20 @@ impl Environment {
 
     fn apply(&self, cmd: &mut warden_jail::Command) {
         let mut path = vec!["/workspace".to_string()];
+        if let Some(tools) = &self.tools {
+            use crate::tools::TOOLS_INSIDE;
+            cmd.binds.push(warden_jail::Bind {
+                host: tools.clone(),
+                inside: TOOLS_INSIDE.into(),
+            });
+            path.push(format!("{TOOLS_INSIDE}/python"));
+            let bin = warden_jail::BASE_ENV
+                .iter()
+                .find(|(k, _)| *k == "PATH")
+                .map_or("/usr/bin:/bin", |(_, v)| v);
+            cmd.env
+                .push(("PATH".into(), format!("{TOOLS_INSIDE}/bin:{bin}")));
+        }
         if let Some(p) = &self.packages {
             cmd.binds.push(warden_jail::Bind {
                 host: p.dir.clone(),

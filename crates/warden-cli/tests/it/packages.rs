@@ -148,3 +148,38 @@ async fn a_policy_allowlist_with_version_constraints_is_enforced() {
     assert_eq!(metric(&s, "warden_package_installs_total").await, 0.0);
     s.stop();
 }
+
+#[tokio::test]
+async fn pip_inside_a_sandbox_says_how_to_ask_for_packages() {
+    let mut s = Server::start(&[]);
+    let id = crate::serve::create(&s, json!({})).await;
+    // subprocess pip, python -m pip, and a notebook-style !pip: each fails at once with
+    // the message, instead of retrying a network that is not there.
+    let code = r#"
+import subprocess, time
+t = time.monotonic()
+a = subprocess.run(['pip', 'install', 'tabulate'], capture_output=True, text=True)
+b = subprocess.run(['python3', '-m', 'pip', 'install', 'tabulate'], capture_output=True, text=True)
+(a.returncode, b.returncode, '"packages"' in a.stderr, '"packages"' in b.stderr, time.monotonic() - t < 5)
+"#;
+    let (_, v) = exec(&s, &id, code).await;
+    assert_eq!(plain(&v), "(1, 1, True, True, True)", "{v}");
+    let (_, v) = exec(&s, &id, "!pip install tabulate").await;
+    assert_eq!(v["error"]["name"], "NoPackageInstall", "{v}");
+    assert!(
+        v["error"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("\"packages\""),
+        "{v}"
+    );
+    // bash sessions get the same stand-in.
+    let bash = crate::serve::create(&s, json!({"language": "bash"})).await;
+    let (_, v) = exec(&s, &bash, "pip3 install x 2>&1; echo \"status $?\"").await;
+    let out = v["stdout"].as_str().unwrap();
+    assert!(
+        out.contains("no network") && out.contains("status 1"),
+        "{v}"
+    );
+    s.stop();
+}
