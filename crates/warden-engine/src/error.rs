@@ -74,6 +74,8 @@ pub enum EngineError {
     PackageNotAllowed(String),
     #[error("{0}")]
     PackageInstallFailed(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] warden_store::StoreError),
     #[error("the session agent broke the protocol: {0}")]
@@ -143,6 +145,7 @@ impl EngineError {
             EngineError::TemplateNotFound(_) => ErrorCode::TemplateNotFound,
             EngineError::PackageNotAllowed(_) => ErrorCode::PackageNotAllowed,
             EngineError::PackageInstallFailed(_) => ErrorCode::PackageInstallFailed,
+            EngineError::Conflict(_) => ErrorCode::Conflict,
             EngineError::Store(_) | EngineError::Protocol(_) | EngineError::Io(_) => {
                 ErrorCode::Internal
             }

@@ -206,6 +206,8 @@ pub struct Engine {
     templates: Option<crate::templates::TemplateStore>,
     /// Installs package sets into the cache (when there is one).
     installer: Option<crate::installer::Installer>,
+    /// Template builds started through the API, by name (the latest of each).
+    template_builds: Mutex<HashMap<String, warden_protocol::TemplateBuild>>,
     /// One lock per package set being installed, so that concurrent requests for the
     /// same set install it once.
     installing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -286,6 +288,7 @@ impl Engine {
             templates,
             installer,
             installing: Mutex::new(HashMap::new()),
+            template_builds: Mutex::new(HashMap::new()),
             pool_wake: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
             records,
@@ -480,6 +483,141 @@ impl Engine {
         })
     }
 
+    /// Starts building a template in the background (admin keys only); its progress is
+    /// [`Engine::template_build`]. A second build of a name while one runs is refused.
+    pub async fn build_template(
+        self: &Arc<Self>,
+        caller: &Caller,
+        req: warden_protocol::BuildTemplate,
+    ) -> Result<warden_protocol::TemplateBuild, EngineError> {
+        if !caller.admin {
+            return Err(EngineError::Forbidden(
+                "building templates needs an admin key (warden keys create --admin)".into(),
+            ));
+        }
+        self.check_open()?;
+        crate::templates::check_name(&req.name)?;
+        let (Some(root), Some(_)) = (&self.config.template_root, &self.templates) else {
+            return Err(EngineError::Invalid(
+                "this server keeps no templates".into(),
+            ));
+        };
+        let mut pip = Vec::new();
+        let mut preload = Vec::new();
+        if let Some(r) = &req.recipe {
+            let recipe = crate::templates::recipe(r)
+                .ok_or_else(|| EngineError::Invalid(format!("no recipe {r:?}")))?;
+            pip.extend(recipe.pip.iter().map(|s| s.to_string()));
+            preload.extend(recipe.preload.iter().map(|s| s.to_string()));
+        }
+        pip.extend(req.pip);
+        preload.extend(req.preload);
+        if pip.is_empty() {
+            return Err(EngineError::Invalid(
+                "nothing to install: give pip or recipe".into(),
+            ));
+        }
+        if let Some(bad) = pip.iter().find(|r| r.trim_start().starts_with('-')) {
+            return Err(EngineError::Invalid(format!(
+                "{bad:?}: pip options are not accepted, only requirements"
+            )));
+        }
+        let status = warden_protocol::TemplateBuild {
+            name: req.name.clone(),
+            state: "building".into(),
+            started_at: warden_store::now(),
+            finished_at: None,
+            error: None,
+            template: None,
+        };
+        {
+            let mut builds = self
+                .template_builds
+                .lock()
+                .map_err(|_| EngineError::Invalid("the build table is poisoned".into()))?;
+            if builds.get(&req.name).is_some_and(|b| b.state == "building") {
+                return Err(EngineError::Conflict(format!(
+                    "template {} is being built; see GET /v1/templates/{}/build",
+                    req.name, req.name
+                )));
+            }
+            builds.insert(req.name.clone(), status.clone());
+        }
+        self.write_audit(
+            "template.build",
+            Some(caller.tenant.clone()),
+            caller.key_id.clone(),
+            Some(&req.name),
+            serde_json::json!({"pip": pip, "preload": preload}),
+        )
+        .await;
+        let engine = Arc::clone(self);
+        let installer = crate::installer::Installer::new(
+            self.jail.clone(),
+            root.join(".staging"),
+            self.config.index_url.clone(),
+        );
+        let name = req.name.clone();
+        tokio::spawn(async move {
+            let spec = crate::installer::InstallSpec {
+                requirements: pip.clone(),
+                preload: preload.clone(),
+                timeout: Duration::from_secs(1800),
+                ..crate::installer::InstallSpec::default()
+            };
+            let result = match installer.install(&spec, Box::new(|_: &[u8]| {})).await {
+                Ok(installed) => engine
+                    .templates
+                    .as_ref()
+                    .ok_or_else(|| "no template store".to_string())
+                    .and_then(|store| {
+                        store
+                            .publish(&name, installed, pip, preload)
+                            .map_err(|e| e.to_string())
+                    }),
+                Err(e) => Err(e.to_string()),
+            };
+            let (action, detail) = match &result {
+                Ok(t) => ("template.published", serde_json::json!({"build": t.build})),
+                Err(e) => ("template.failed", serde_json::json!({"error": e})),
+            };
+            engine
+                .write_audit(action, None, None, Some(&name), detail)
+                .await;
+            if let Ok(mut builds) = engine.template_builds.lock() {
+                if let Some(b) = builds.get_mut(&name) {
+                    b.finished_at = Some(warden_store::now());
+                    match result {
+                        Ok(t) => {
+                            b.state = "ready".into();
+                            b.template = Some(t);
+                        }
+                        Err(e) => {
+                            b.state = "failed".into();
+                            b.error = Some(e);
+                        }
+                    }
+                }
+            }
+            engine.pool_wake.notify_one();
+        });
+        Ok(status)
+    }
+
+    /// The latest API build of a template on this server.
+    pub fn template_build(
+        &self,
+        name: &str,
+    ) -> Result<warden_protocol::TemplateBuild, EngineError> {
+        self.template_builds
+            .lock()
+            .ok()
+            .and_then(|b| b.get(name).cloned())
+            .ok_or_else(|| {
+                EngineError::TemplateNotFound(format!("{name} (no build on this server)"))
+            })
+    }
+
     /// One published template.
     pub fn template(&self, name: &str) -> Result<warden_protocol::TemplateInfo, EngineError> {
         let store = self
@@ -492,6 +630,10 @@ impl Engine {
     /// Removes template builds no template names any more; call at start-up, before
     /// any sandbox runs.
     pub fn collect_template_garbage(&self) -> usize {
+        if let Some(root) = &self.config.template_root {
+            // Builds a crash cut short.
+            let _ = std::fs::remove_dir_all(root.join(".staging"));
+        }
         self.templates
             .as_ref()
             .map(|t| t.collect_garbage())

@@ -119,6 +119,8 @@ pub enum ErrorCode {
     PackageNotAllowed,
     /// The package installer failed; the message carries its own words.
     PackageInstallFailed,
+    /// The request conflicts with work in progress (e.g. a template build of that name).
+    Conflict,
     /// An internal error; details are in the server log, not the reply.
     Internal,
 }
@@ -154,6 +156,7 @@ impl ErrorCode {
             ErrorCode::TemplateNotFound => "TEMPLATE_NOT_FOUND",
             ErrorCode::PackageNotAllowed => "PACKAGE_NOT_ALLOWED",
             ErrorCode::PackageInstallFailed => "PACKAGE_INSTALL_FAILED",
+            ErrorCode::Conflict => "CONFLICT",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -243,6 +246,35 @@ pub struct TemplateInfo {
     pub size_bytes: u64,
     /// The build's directory name (a new build of the same name gets a new one).
     pub build: String,
+}
+
+/// `POST /v1/templates` (admin keys): build a template on the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildTemplate {
+    pub name: String,
+    /// pip requirements.
+    #[serde(default)]
+    pub pip: Vec<String>,
+    /// Modules imported in every pooled sandbox of the template.
+    #[serde(default)]
+    pub preload: Vec<String>,
+    /// Start from a shipped recipe (`python-data`); `pip` and `preload` add to it.
+    pub recipe: Option<String>,
+}
+
+/// A template build started on the server, and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TemplateBuild {
+    pub name: String,
+    /// `building`, `ready` or `failed`.
+    pub state: String,
+    pub started_at: f64,
+    pub finished_at: Option<f64>,
+    /// Why it failed (the installer's own words).
+    pub error: Option<String>,
+    /// The template, once ready.
+    pub template: Option<TemplateInfo>,
 }
 
 /// `GET /v1/templates`.
@@ -526,6 +558,7 @@ mod tests {
             ErrorCode::TemplateNotFound,
             ErrorCode::PackageNotAllowed,
             ErrorCode::PackageInstallFailed,
+            ErrorCode::Conflict,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

@@ -39,7 +39,7 @@ impl ApiError {
             | ErrorCode::ExecutionNotFound
             | ErrorCode::TemplateNotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::SessionBusy => StatusCode::CONFLICT,
+            ErrorCode::SessionBusy | ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::SessionDead => StatusCode::GONE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Unavailable | ErrorCode::RuntimeNotFound | ErrorCode::SandboxSetupFailed => {

@@ -25,9 +25,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use warden_engine::{AuditFilter, Caller, Engine, ExecutionFilter};
 use warden_protocol::{
-    AuditList, CellResponse, CreateSession, ErrorBody, ErrorCode, ExecuteRequest, ExecutionInfo,
-    ExecutionList, FileEntry, FileList, Health, Language, SessionInfo, SessionList, TemplateInfo,
-    TemplateList,
+    AuditList, BuildTemplate, CellResponse, CreateSession, ErrorBody, ErrorCode, ExecuteRequest,
+    ExecutionInfo, ExecutionList, FileEntry, FileList, Health, Language, SessionInfo, SessionList,
+    TemplateBuild, TemplateInfo, TemplateList,
 };
 
 use crate::error::ApiError;
@@ -66,6 +66,8 @@ fn api(body_limit: usize) -> (Router<AppState>, Router<AppState>, utoipa::openap
         .routes(routes!(list_audit))
         .routes(routes!(list_templates))
         .routes(routes!(get_template))
+        .routes(routes!(build_template))
+        .routes(routes!(get_template_build))
         .split_for_parts();
     // Every /v1 route needs an API key; /healthz and /metrics do not.
     let v1 = router
@@ -508,6 +510,32 @@ async fn list_templates(State(engine): State<AppState>) -> Result<Response, ApiE
         templates: engine.templates(),
     })
     .into_response())
+}
+
+/// Starts building a template on the server (admin keys): pip runs in a sandbox that
+/// reaches only the package index; the result is checked and published atomically.
+#[utoipa::path(post, path = "/v1/templates", tag = "templates", request_body = BuildTemplate,
+    responses((status = 202, body = TemplateBuild), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: not an admin key", body = ErrorBody),
+        (status = 409, description = "CONFLICT: a build of this name is running", body = ErrorBody)))]
+async fn build_template(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    req: Result<Json<BuildTemplate>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let req = body(req)?;
+    let build = engine.build_template(&caller, req).await?;
+    Ok((StatusCode::ACCEPTED, Json(build)).into_response())
+}
+
+/// How the latest build of a template through the API went.
+#[utoipa::path(get, path = "/v1/templates/{name}/build", tag = "templates", params(("name" = String, Path, description = "Template name")),
+    responses((status = 200, body = TemplateBuild), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_template_build(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(engine.template_build(&name)?).into_response())
 }
 
 /// One template.

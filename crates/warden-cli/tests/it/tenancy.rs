@@ -140,6 +140,17 @@ async fn a_tenant_cannot_reach_another_tenants_sessions_files_or_records() {
     let (code, _, v) = call(&s, Some(&a), Method::POST, "/v1/sessions", Some(json!({}))).await;
     assert_eq!(code, StatusCode::CREATED);
     let id = v["id"].as_str().unwrap().to_string();
+    // Building templates needs an admin key.
+    let (code, _, v) = call(
+        &s,
+        Some(&a),
+        Method::POST,
+        "/v1/templates",
+        Some(json!({"name": "t", "pip": ["six"]})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["error"]["code"], "FORBIDDEN");
     let (_, _, r) = call(
         &s,
         Some(&a),
