@@ -157,3 +157,59 @@ results
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     s.stop();
 }
+
+#[tokio::test]
+async fn with_the_data_template_a_dataframe_and_a_plot_round_trip() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let out = warden(&[
+        "template",
+        "build",
+        "python-data",
+        "--recipe",
+        "python-data",
+        "--data-dir",
+        dir,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut s = Server::start_raw(&[
+        "--dev",
+        "--data-dir",
+        dir,
+        "--template-pool",
+        "python-data=1",
+    ]);
+    let id = create(&s, json!({"template": "python-data"})).await;
+    // The packages come from the template (not from the host's), already imported.
+    let (_, v) = exec(
+        &s,
+        &id,
+        "import sys\nimport pandas as pd\n(pd.__file__.startswith('/opt/warden/template/'), 'matplotlib.pyplot' in sys.modules)",
+    )
+    .await;
+    assert_eq!(plain(&v), "(True, True)", "{v}");
+    let (_, v) = exec(
+        &s,
+        &id,
+        "df = pd.DataFrame({'city': ['Oslo', 'Lima'], 'temp': [3.5, 19.0]})\ndf",
+    )
+    .await;
+    let html = v["value"]["text/html"].as_str().unwrap_or_default();
+    assert!(html.contains("<table") && html.contains("Lima"), "{v}");
+    assert!(plain(&v).contains("Oslo"), "{v}");
+    let (_, v) = exec(
+        &s,
+        &id,
+        "import matplotlib.pyplot as plt\nplt.plot(df['temp'])\nplt.title('t')\nNone",
+    )
+    .await;
+    let png = v["outputs"][0]["image/png"].as_str().unwrap_or_default();
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{v}");
+    assert!(bytes.len() > 1000);
+    s.stop();
+}
