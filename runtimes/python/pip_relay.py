@@ -9,6 +9,8 @@ process with `--proxy http://127.0.0.1:PORT`.
 
 Usage:
     python3 pip_relay.py SOCKET -- PIP_ARGS...   `pip install PIP_ARGS` through the relay
+    ... [--then-npm NPM_ARGS...]                 then `npm NPM_ARGS` through it (pip skipped
+                                                 when PIP_ARGS is empty)
     python3 pip_relay.py --relay-only SOCKET     relay only: print `port N`, serve until
                                                  stdin closes (for tests)
 
@@ -22,7 +24,10 @@ import sys
 import threading
 
 CHUNK = 64 * 1024
-USAGE = "usage: pip_relay.py SOCKET -- PIP_ARGS...  |  pip_relay.py --relay-only SOCKET"
+USAGE = (
+    "usage: pip_relay.py SOCKET -- [PIP_ARGS...] [--then-npm NPM_ARGS...]"
+    "  |  pip_relay.py --relay-only SOCKET"
+)
 
 
 def pipe(src, dst):
@@ -102,7 +107,41 @@ def run_pip(port, pip_args):
     ])
 
 
+def run_npm(port, npm_args):
+    """Runs `npm NPM_ARGS` through the relay; returns its exit status."""
+    import subprocess
+
+    proxy = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
+    env.update(
+        {
+            "npm_config_proxy": proxy,
+            "npm_config_https_proxy": proxy,
+            "npm_config_cache": "/tmp/.npm",
+            "npm_config_update_notifier": "false",
+            "npm_config_fund": "false",
+            "npm_config_audit": "false",
+            "npm_config_userconfig": os.devnull,
+            "HOME": "/tmp",
+            "npm_config_fetch_retries": "1",
+        }
+    )
+    # The system's trust store (the host's /etc/ssl is visible read-only), as pip uses.
+    system_cas = "/etc/ssl/certs/ca-certificates.crt"
+    if os.path.exists(system_cas):
+        env["NODE_EXTRA_CA_CERTS"] = system_cas
+    try:
+        return subprocess.run(["/usr/bin/npm", *npm_args], env=env).returncode
+    except OSError as e:
+        print(f"npm cannot run in the runtime: {e}", file=sys.stderr)
+        return 3
+
+
 def main(argv):
+    npm_args = None
+    if "--then-npm" in argv:
+        i = argv.index("--then-npm")
+        argv, npm_args = argv[:i], argv[i + 1 :]
     if len(argv) == 2 and argv[0] == "--relay-only":
         socket_path, pip_args = argv[1], None
     elif len(argv) >= 2 and argv[1] == "--":
@@ -118,7 +157,10 @@ def main(argv):
         print(f"port {port}", flush=True)
         sys.stdin.buffer.read()
         return 0
-    return run_pip(port, pip_args)
+    status = run_pip(port, pip_args) if pip_args else 0
+    if status == 0 and npm_args:
+        status = run_npm(port, npm_args)
+    return status
 
 
 if __name__ == "__main__":

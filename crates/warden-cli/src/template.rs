@@ -33,6 +33,9 @@ enum TemplateCommand {
         /// A requirements file (one requirement per line; comments allowed, no options).
         #[arg(long)]
         requirements: Option<PathBuf>,
+        /// npm packages for JavaScript sessions, separated by spaces (e.g. "lodash@4").
+        #[arg(long, default_value = "")]
+        npm: String,
         /// Modules imported in every pooled sandbox of the template before it is handed
         /// out, separated by spaces (e.g. "numpy pandas matplotlib.pyplot").
         #[arg(long, default_value = "")]
@@ -110,6 +113,7 @@ fn run(args: TemplateArgs) -> anyhow::Result<i32> {
             name,
             pip,
             requirements,
+            npm,
             preload,
             recipe,
             index_url,
@@ -138,14 +142,18 @@ fn run(args: TemplateArgs) -> anyhow::Result<i32> {
                 );
             }
             pre.extend(words(&preload));
-            if reqs.is_empty() {
-                bail!("nothing to install: give --pip, --requirements or --recipe");
+            let npm = words(&npm);
+            if reqs.is_empty() && npm.is_empty() {
+                bail!("nothing to install: give --pip, --requirements, --npm or --recipe");
+            }
+            for spec in &npm {
+                warden_engine::installer::check_npm_spec(spec).map_err(anyhow::Error::msg)?;
             }
             if let Some(bad) = reqs.iter().find(|r| r.starts_with('-')) {
                 bail!("{bad:?}: pip options are not accepted, only requirements");
             }
             build(
-                &data_dir, &store, &name, reqs, pre, index_url, timeout, memory_mb,
+                &data_dir, &store, &name, reqs, npm, pre, index_url, timeout, memory_mb,
             )
         }
     }
@@ -157,6 +165,7 @@ fn build(
     store: &TemplateStore,
     name: &str,
     pip: Vec<String>,
+    npm: Vec<String>,
     preload: Vec<String>,
     index_url: Option<String>,
     timeout: u64,
@@ -166,14 +175,21 @@ fn build(
     let installer = Installer::new(jail, data_dir.join("tmp"), index_url);
     let spec = InstallSpec {
         requirements: pip.clone(),
+        npm: npm.clone(),
         preload: preload.clone(),
         timeout: Duration::from_secs(timeout),
         memory_mb,
     };
     eprintln!(
-        "warden: building template {name}: pip install {} (in a sandbox that reaches only {})",
-        pip.join(" "),
-        installer.index()
+        "warden: building template {name}: {} (in a sandbox that reaches only the package index)",
+        [
+            (!pip.is_empty()).then(|| format!("pip install {}", pip.join(" "))),
+            (!npm.is_empty()).then(|| format!("npm install {}", npm.join(" "))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ")
     );
     let started = std::time::Instant::now();
     // Progress: pip's own lines, as they come.
@@ -198,7 +214,7 @@ fn build(
             preload.join(" ")
         }
     );
-    let info = store.publish(name, installed, pip, preload)?;
+    let info = store.publish(name, installed, pip, npm, preload)?;
     println!(
         "template {} published ({} distributions, {:.1} MiB)",
         info.name,

@@ -44,6 +44,8 @@ print(json.dumps({"distributions": dists, "failed": failed, "python": "%d.%d" % 
 pub struct InstallSpec {
     /// pip requirements (already checked against an allowlist where one applies).
     pub requirements: Vec<String>,
+    /// npm packages (registry names, optionally `@version`), installed into `node/`.
+    pub npm: Vec<String>,
     /// Modules that must import from the result (a template's preload list).
     pub preload: Vec<String>,
     /// The whole install's time limit.
@@ -57,6 +59,7 @@ impl Default for InstallSpec {
     fn default() -> Self {
         InstallSpec {
             requirements: Vec::new(),
+            npm: Vec::new(),
             preload: Vec::new(),
             timeout: Duration::from_secs(600),
             memory_mb: 4096,
@@ -142,7 +145,17 @@ impl Installer {
         spec: &InstallSpec,
         on_output: OnOutput,
     ) -> Result<Installed, InstallError> {
-        let allowed = allowed_for_index(self.index_url.as_deref()).map_err(InstallError::Setup)?;
+        let mut allowed =
+            allowed_for_index(self.index_url.as_deref()).map_err(InstallError::Setup)?;
+        if !spec.npm.is_empty() {
+            for spec in &spec.npm {
+                check_npm_spec(spec).map_err(InstallError::Failed)?;
+            }
+            allowed.push(crate::index_proxy::AllowedHost {
+                host: "registry.npmjs.org".into(),
+                port: 443,
+            });
+        }
         std::fs::create_dir_all(&self.work_dir).map_err(setup("create the work directory"))?;
         let scratch = tempfile::Builder::new()
             .prefix("install-")
@@ -164,23 +177,40 @@ impl Installer {
         ));
 
         let mut cmd = Command::for_runtime(&Runtime::python(), PIP_RELAY);
-        cmd.args.extend(
-            [
-                format!("{PROXY_INSIDE}/proxy.sock"),
-                "--".into(),
-                "--target".into(),
-                "/workspace/site-packages".into(),
-                "--prefer-binary".into(),
-                "--no-warn-script-location".into(),
-            ]
-            .into_iter()
-            .chain(
-                self.index_url
-                    .iter()
-                    .flat_map(|u| ["--index-url".to_string(), u.clone()]),
-            )
-            .chain(spec.requirements.iter().cloned()),
-        );
+        cmd.args
+            .extend([format!("{PROXY_INSIDE}/proxy.sock"), "--".into()]);
+        if !spec.requirements.is_empty() {
+            cmd.args.extend(
+                [
+                    "--target".to_string(),
+                    "/workspace/site-packages".into(),
+                    "--prefer-binary".into(),
+                    "--no-warn-script-location".into(),
+                ]
+                .into_iter()
+                .chain(
+                    self.index_url
+                        .iter()
+                        .flat_map(|u| ["--index-url".to_string(), u.clone()]),
+                )
+                .chain(spec.requirements.iter().cloned()),
+            );
+        }
+        if !spec.npm.is_empty() {
+            cmd.args.extend(
+                [
+                    "--then-npm",
+                    "install",
+                    "--prefix",
+                    "/workspace/node",
+                    "--no-package-lock",
+                    "--ignore-scripts",
+                ]
+                .into_iter()
+                .map(str::to_string)
+                .chain(spec.npm.iter().cloned()),
+            );
+        }
         cmd.binds = vec![Bind {
             host: proxy_dir.clone(),
             inside: PROXY_INSIDE.into(),
@@ -225,7 +255,7 @@ impl Installer {
                     "the install needed more than {} MiB of memory",
                     spec.memory_mb
                 ),
-                _ => "pip failed".to_string(),
+                _ => "the install failed".to_string(),
             };
             let output = [
                 outcome.stdout.bytes.as_slice(),
@@ -249,6 +279,20 @@ impl Installer {
         let site = staging.join("site-packages");
         if !site.is_dir() {
             std::fs::create_dir_all(&site).map_err(setup("create site-packages"))?;
+        }
+        // Every npm package asked for must be there.
+        for name in spec.npm.iter().map(|s| npm_name(s)) {
+            if !staging
+                .join("node/node_modules")
+                .join(name)
+                .join("package.json")
+                .is_file()
+            {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(InstallError::Failed(format!(
+                    "npm package {name} is missing from the result"
+                )));
+            }
         }
         match self.check(&staging, &spec.preload).await {
             Ok((distributions, python)) => Ok(Installed {
@@ -318,8 +362,90 @@ impl Installer {
     }
 }
 
+/// The package name of an npm spec (`lodash@4.17.21` → `lodash`, `@scope/x@1` →
+/// `@scope/x`).
+pub fn npm_name(spec: &str) -> &str {
+    let at = spec[1..].find('@').map(|i| i + 1);
+    at.map_or(spec, |i| &spec[..i])
+}
+
+/// Accepts registry packages only: `name`, `@scope/name`, optionally `@version-or-range`;
+/// no URLs, paths, git or tarballs, no options.
+pub fn check_npm_spec(spec: &str) -> Result<(), String> {
+    let name = npm_name(spec);
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with('.')
+            && !p.starts_with('_')
+            && p.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'-' | b'.' | b'_' | b'~')
+            })
+    };
+    let name_ok = match name.strip_prefix('@') {
+        Some(scoped) => scoped
+            .split_once('/')
+            .is_some_and(|(scope, pkg)| part_ok(scope) && part_ok(pkg)),
+        None => part_ok(name),
+    } && name.len() <= 214;
+    let version = &spec[name.len()..];
+    let version_ok = version.is_empty()
+        || (version.len() > 1
+            && version[1..].bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(
+                        b,
+                        b'.' | b'-' | b'+' | b'^' | b'~' | b'<' | b'>' | b'=' | b'*' | b' ' | b'|'
+                    )
+            }));
+    if name_ok && version_ok && spec.len() <= 256 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{spec:?} is not an npm registry package (name or @scope/name, optionally @version)"
+        ))
+    }
+}
+
 fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(setup("set permissions"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npm_specs_are_registry_packages_only() {
+        for good in [
+            "lodash",
+            "lodash@4.17.21",
+            "@types/node@^20",
+            "left-pad@~1.3.0",
+            "a.b_c",
+        ] {
+            check_npm_spec(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for bad in [
+            "",
+            "--registry=https://evil.example",
+            "git+https://github.com/x/y",
+            "https://example.com/x.tgz",
+            "./local",
+            "file:../x",
+            "Upper",
+            "@scope",
+            "x@",
+            "x@$(id)",
+            "github:user/repo",
+        ] {
+            assert!(check_npm_spec(bad).is_err(), "{bad}");
+        }
+        assert_eq!(npm_name("@types/node@^20"), "@types/node");
+        assert_eq!(npm_name("lodash@4"), "lodash");
+        assert_eq!(npm_name("lodash"), "lodash");
+    }
 }

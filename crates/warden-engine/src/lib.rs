@@ -14,8 +14,8 @@ pub mod protocol;
 pub mod records;
 pub mod session;
 pub mod templates;
-pub mod tools;
 pub mod tenancy;
+pub mod tools;
 
 pub use error::EngineError;
 pub use files::{FileEntry, FileError, Workspace};

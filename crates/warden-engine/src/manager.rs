@@ -429,9 +429,9 @@ impl Engine {
         }
         let spec = crate::installer::InstallSpec {
             requirements: set.requirements.clone(),
-            preload: Vec::new(),
             timeout: self.config.package_install_timeout,
             memory_mb: 2048,
+            ..crate::installer::InstallSpec::default()
         };
         let installed = installer
             .install(&spec, Box::new(|_: &[u8]| {}))
@@ -462,16 +462,23 @@ impl Engine {
         let Some(name) = template else {
             return Ok(bare);
         };
-        if language != Language::Python {
-            return Err(EngineError::Invalid(format!(
-                "templates hold Python packages; {language} sessions cannot use one"
-            )));
-        }
         let store = self
             .templates
             .as_ref()
             .ok_or_else(|| EngineError::TemplateNotFound(name.to_string()))?;
         let info = store.get(name)?;
+        let fits = match language {
+            Language::Python => !info.pip.is_empty(),
+            Language::Javascript => !info.npm.is_empty(),
+            Language::Bash => false,
+        };
+        if !fits {
+            return Err(EngineError::Invalid(format!(
+                "template {name} holds no packages for {language} (Python packages: {}, npm packages: {})",
+                info.pip.len(),
+                info.npm.len()
+            )));
+        }
         Ok(Environment {
             template: Some(TemplateMount {
                 name: info.name.clone(),
@@ -512,10 +519,14 @@ impl Engine {
         }
         pip.extend(req.pip);
         preload.extend(req.preload);
-        if pip.is_empty() {
+        let npm = req.npm;
+        if pip.is_empty() && npm.is_empty() {
             return Err(EngineError::Invalid(
-                "nothing to install: give pip or recipe".into(),
+                "nothing to install: give pip, npm or recipe".into(),
             ));
+        }
+        for spec in &npm {
+            crate::installer::check_npm_spec(spec).map_err(EngineError::Invalid)?;
         }
         if let Some(bad) = pip.iter().find(|r| r.trim_start().starts_with('-')) {
             return Err(EngineError::Invalid(format!(
@@ -548,7 +559,7 @@ impl Engine {
             Some(caller.tenant.clone()),
             caller.key_id.clone(),
             Some(&req.name),
-            serde_json::json!({"pip": pip, "preload": preload}),
+            serde_json::json!({"pip": pip, "npm": npm, "preload": preload}),
         )
         .await;
         let engine = Arc::clone(self);
@@ -561,6 +572,7 @@ impl Engine {
         tokio::spawn(async move {
             let spec = crate::installer::InstallSpec {
                 requirements: pip.clone(),
+                npm: npm.clone(),
                 preload: preload.clone(),
                 timeout: Duration::from_secs(1800),
                 ..crate::installer::InstallSpec::default()
@@ -572,7 +584,7 @@ impl Engine {
                     .ok_or_else(|| "no template store".to_string())
                     .and_then(|store| {
                         store
-                            .publish(&name, installed, pip, preload)
+                            .publish(&name, installed, pip, npm, preload)
                             .map_err(|e| e.to_string())
                     }),
                 Err(e) => Err(e.to_string()),

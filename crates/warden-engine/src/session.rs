@@ -227,6 +227,10 @@ impl Environment {
                 inside: TEMPLATE_INSIDE.into(),
             });
             path.push(format!("{TEMPLATE_INSIDE}/site-packages"));
+            cmd.env.push((
+                "NODE_PATH".into(),
+                format!("{TEMPLATE_INSIDE}/node/node_modules"),
+            ));
             if !t.preload.is_empty() {
                 cmd.env.push(("WARDEN_PRELOAD".into(), t.preload.join(" ")));
             }

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! DATA_DIR/templates/NAME.json        the template (TemplateInfo), replaced atomically
-//! DATA_DIR/templates/builds/BUILD/    its files (site-packages/), never changed
+//! DATA_DIR/templates/builds/BUILD/    its files (site-packages/, node/node_modules/),
+//!                                     never changed
 //! ```
 //!
 //! A build is published by renaming its checked staging directory into `builds/` and
@@ -126,6 +127,7 @@ impl TemplateStore {
         name: &str,
         installed: Installed,
         pip: Vec<String>,
+        npm: Vec<String>,
         preload: Vec<String>,
     ) -> Result<TemplateInfo, TemplateError> {
         check_name(name)?;
@@ -138,6 +140,7 @@ impl TemplateStore {
         let info = TemplateInfo {
             name: name.to_string(),
             pip,
+            npm,
             preload,
             distributions: installed.distributions,
             python: installed.python,
@@ -218,7 +221,13 @@ mod tests {
         let store = TemplateStore::new(tmp.path().join("templates"));
         assert!(store.list().is_empty());
         let first = store
-            .publish("data", staged(tmp.path(), 1), vec!["pkg".into()], vec![])
+            .publish(
+                "data",
+                staged(tmp.path(), 1),
+                vec!["pkg".into()],
+                vec![],
+                vec![],
+            )
             .unwrap();
         assert!(store
             .dir(&first)
@@ -226,7 +235,13 @@ mod tests {
             .is_file());
         assert!(first.size_bytes >= 6);
         let second = store
-            .publish("data", staged(tmp.path(), 2), vec!["pkg".into()], vec![])
+            .publish(
+                "data",
+                staged(tmp.path(), 2),
+                vec!["pkg".into()],
+                vec![],
+                vec![],
+            )
             .unwrap();
         assert_ne!(first.build, second.build);
         assert_eq!(store.get("data").unwrap(), second);

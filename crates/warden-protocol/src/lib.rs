@@ -236,6 +236,9 @@ pub struct TemplateInfo {
     pub name: String,
     /// The pip requirements it was built from.
     pub pip: Vec<String>,
+    /// The npm packages it was built from (for JavaScript sessions).
+    #[serde(default)]
+    pub npm: Vec<String>,
     /// Modules imported in every pooled sandbox of the template before it is handed out.
     pub preload: Vec<String>,
     /// Every distribution installed, as `[name, version]`.
@@ -256,6 +259,9 @@ pub struct BuildTemplate {
     /// pip requirements.
     #[serde(default)]
     pub pip: Vec<String>,
+    /// npm packages (registry names, optionally `@version`), for JavaScript sessions.
+    #[serde(default)]
+    pub npm: Vec<String>,
     /// Modules imported in every pooled sandbox of the template.
     #[serde(default)]
     pub preload: Vec<String>,

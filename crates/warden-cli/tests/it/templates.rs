@@ -213,3 +213,43 @@ async fn with_the_data_template_a_dataframe_and_a_plot_round_trip() {
     assert!(bytes.len() > 1000);
     s.stop();
 }
+
+#[tokio::test]
+async fn an_npm_template_serves_javascript_sessions() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let out = warden(&[
+        "template",
+        "build",
+        "jsutil",
+        "--npm",
+        "lodash@4.17.21",
+        "--data-dir",
+        dir,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for bad in [
+        "git+https://github.com/lodash/lodash",
+        "--registry=https://x",
+    ] {
+        let out = warden(&["template", "build", "bad", "--npm", bad, "--data-dir", dir]);
+        assert!(!out.status.success(), "{bad}");
+    }
+    let mut s = Server::start_raw(&["--dev", "--data-dir", dir]);
+    let id = create(&s, json!({"language": "javascript", "template": "jsutil"})).await;
+    let (_, v) = exec(&s, &id, "require('lodash').VERSION").await;
+    assert_eq!(plain(&v), "'4.17.21'", "{v}");
+    // A template without Python packages is no use to a Python session.
+    let r = client()
+        .post(s.url("/v1/sessions"))
+        .json(&json!({"template": "jsutil"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    s.stop();
+}
