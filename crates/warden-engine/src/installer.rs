@@ -365,8 +365,8 @@ impl Installer {
 /// The package name of an npm spec (`lodash@4.17.21` → `lodash`, `@scope/x@1` →
 /// `@scope/x`).
 pub fn npm_name(spec: &str) -> &str {
-    let at = spec[1..].find('@').map(|i| i + 1);
-    at.map_or(spec, |i| &spec[..i])
+    let at = spec.char_indices().skip(1).find(|(_, c)| *c == '@');
+    at.map_or(spec, |(i, _)| &spec[..i])
 }
 
 /// Accepts registry packages only: `name`, `@scope/name`, optionally `@version-or-range`;
@@ -441,6 +441,8 @@ mod tests {
             "x@",
             "x@$(id)",
             "github:user/repo",
+            "é@1",
+            "@",
         ] {
             assert!(check_npm_spec(bad).is_err(), "{bad}");
         }
