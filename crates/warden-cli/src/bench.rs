@@ -1,8 +1,10 @@
 //! `warden bench`: benchmarks measured on this machine, each against a baseline timed in
 //! the same run. `startup` (the default) times `warden run` against a bare interpreter and
 //! bubblewrap; `serve` times sessions and the HTTP API against a bare interpreter start
-//! and a Jupyter kernel.
+//! and a Jupyter kernel; `packages` times template sessions against a cold import, and
+//! package sets from the cache and on first install.
 
+mod packages;
 mod serve;
 mod startup;
 
@@ -27,6 +29,10 @@ enum BenchCommand {
     /// (against a Jupyter kernel), one-shot runs (against a bare interpreter), memory per
     /// idle session, many concurrent sessions.
     Serve(serve::ServeBenchArgs),
+    /// Templates and package sets: a python-data session from its pool (against a cold
+    /// import of numpy, pandas and matplotlib), the time a cached package set adds to a
+    /// new session, and the first install of small packages.
+    Packages(packages::PackagesBenchArgs),
 }
 
 pub fn main(args: BenchArgs) -> i32 {
@@ -34,5 +40,6 @@ pub fn main(args: BenchArgs) -> i32 {
         None => startup::main(args.startup),
         Some(BenchCommand::Startup(a)) => startup::main(a),
         Some(BenchCommand::Serve(a)) => serve::main(a),
+        Some(BenchCommand::Packages(a)) => packages::main(a),
     }
 }

@@ -453,12 +453,12 @@ impl Samples {
     }
 }
 
-fn ms(t: Instant) -> f64 {
+pub(super) fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
 /// Nearest-rank percentile (sorts `v`).
-fn percentile(v: &mut [f64], p: f64) -> f64 {
+pub(super) fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -654,28 +654,47 @@ fn pss_kib(pid: u32) -> Option<u64> {
 }
 
 /// The server under test: a child `warden serve` on a free loopback port.
-struct Server {
+pub(super) struct Server {
     child: Child,
     pid: u32,
-    base: String,
+    pub(super) base: String,
 }
 
 impl Server {
     fn start(args: &ServeBenchArgs, data_dir: &std::path::Path) -> anyhow::Result<Server> {
-        let exe = std::env::current_exe().context("cannot find the warden binary")?;
         let max_sessions = args.sessions.max(args.idle_sessions) + 16;
+        let pool_size = args.pool_size.to_string();
+        let max_sessions = max_sessions.to_string();
+        Server::start_with(
+            data_dir,
+            &[
+                "--pool-size",
+                &pool_size,
+                // Python only: other languages' pooled sandboxes would count in the memory
+                // figures and their refills would disturb the timings.
+                "--js-pool-size",
+                "0",
+                "--bash-pool-size",
+                "0",
+                "--max-sessions",
+                &max_sessions,
+            ],
+        )
+    }
+
+    /// Starts `warden serve --listen 127.0.0.1:0 --dev --data-dir DATA_DIR` with
+    /// `server_args` added (pool sizes, template pools, limits) and waits for its address.
+    pub(super) fn start_with(
+        data_dir: &std::path::Path,
+        server_args: &[&str],
+    ) -> anyhow::Result<Server> {
+        let exe = std::env::current_exe().context("cannot find the warden binary")?;
         let mut child = Command::new(exe)
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .arg("--pool-size")
-            .arg(args.pool_size.to_string())
-            // Python only: other languages' pooled sandboxes would count in the memory
-            // figures and their refills would disturb the timings.
-            .args(["--js-pool-size", "0", "--bash-pool-size", "0"])
+            .args(server_args)
             // No API keys: the bench measures the sandbox and HTTP path (records are
             // still written, as for every tenant).
             .arg("--dev")
-            .arg("--max-sessions")
-            .arg(max_sessions.to_string())
             .arg("--data-dir")
             .arg(data_dir)
             .stdin(Stdio::null())
@@ -723,7 +742,7 @@ impl Server {
     }
 
     /// SIGTERM by pid, then a bounded wait; SIGKILL if it does not stop.
-    fn stop(&mut self) -> anyhow::Result<()> {
+    pub(super) fn stop(&mut self) -> anyhow::Result<()> {
         if let Ok(Some(_)) = self.child.try_wait() {
             return Ok(());
         }
@@ -753,13 +772,13 @@ impl Drop for Server {
 
 /// A keep-alive HTTP client of the server under test.
 #[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    base: String,
+pub(super) struct Api {
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
 }
 
 impl Api {
-    fn new(base: &str, connections: usize) -> anyhow::Result<Api> {
+    pub(super) fn new(base: &str, connections: usize) -> anyhow::Result<Api> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
@@ -772,7 +791,11 @@ impl Api {
         })
     }
 
-    async fn json(&self, rb: reqwest::RequestBuilder, want: u16) -> anyhow::Result<Value> {
+    pub(super) async fn json(
+        &self,
+        rb: reqwest::RequestBuilder,
+        want: u16,
+    ) -> anyhow::Result<Value> {
         let r = rb.send().await?;
         let status = r.status().as_u16();
         let body = r.bytes().await?;
@@ -789,11 +812,16 @@ impl Api {
     }
 
     async fn create(&self) -> anyhow::Result<String> {
+        self.create_with(&json!({"language": "python"})).await
+    }
+
+    /// Creates a session from the given `POST /v1/sessions` body; returns its id.
+    pub(super) async fn create_with(&self, body: &Value) -> anyhow::Result<String> {
         let v = self
             .json(
                 self.http
                     .post(format!("{}/v1/sessions", self.base))
-                    .json(&json!({"language": "python"})),
+                    .json(body),
                 201,
             )
             .await?;
@@ -803,7 +831,7 @@ impl Api {
             .ok_or_else(|| anyhow!("no id in {v}"))
     }
 
-    async fn delete(&self, id: &str) -> anyhow::Result<()> {
+    pub(super) async fn delete(&self, id: &str) -> anyhow::Result<()> {
         self.json(
             self.http.delete(format!("{}/v1/sessions/{id}", self.base)),
             204,
@@ -814,7 +842,12 @@ impl Api {
 
     /// Runs a cell and checks it succeeded with the given value (`None`: no value);
     /// returns the cell's `duration_ms` as the server measured it.
-    async fn expect_value(&self, id: &str, code: &str, want: Option<&str>) -> anyhow::Result<f64> {
+    pub(super) async fn expect_value(
+        &self,
+        id: &str,
+        code: &str,
+        want: Option<&str>,
+    ) -> anyhow::Result<f64> {
         let v = self
             .json(
                 self.http
@@ -847,14 +880,14 @@ impl Api {
 
     /// Waits until the pool is full, then a little more for the background work that
     /// goes with it (a sandbox's teardown) to end: a quiet server for the next sample.
-    async fn settle(&self, size: usize) -> anyhow::Result<()> {
+    pub(super) async fn settle(&self, size: usize) -> anyhow::Result<()> {
         self.wait_pool_full(size).await?;
         tokio::time::sleep(Duration::from_millis(10)).await;
         Ok(())
     }
 
     /// Waits (bounded) until the server's Python pool holds `size` sessions.
-    async fn wait_pool_full(&self, size: usize) -> anyhow::Result<()> {
+    pub(super) async fn wait_pool_full(&self, size: usize) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
             let v = self
