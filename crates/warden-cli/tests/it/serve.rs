@@ -866,6 +866,10 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "GET /v1/executions",
         "GET /v1/executions/{id}",
         "GET /v1/audit",
+        "GET /v1/templates",
+        "POST /v1/templates",
+        "GET /v1/templates/{name}",
+        "GET /v1/templates/{name}/build",
     ];
     want.sort();
     assert_eq!(routes, want);
@@ -882,6 +886,10 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "POLICY_DENIED",
         "RATE_LIMITED",
         "QUOTA_EXCEEDED",
+        "TEMPLATE_NOT_FOUND",
+        "PACKAGE_NOT_ALLOWED",
+        "PACKAGE_INSTALL_FAILED",
+        "CONFLICT",
     ] {
         assert!(codes.contains(&json!(code)), "{code} missing");
     }
