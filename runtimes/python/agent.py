@@ -6,6 +6,7 @@ forge a reply. The cell's stdout and stderr are the sandbox's own streams (fd 1 
 read by the supervisor as they happen.
 
 Requests:  {"op": "execute", "id": N, "code": "..."}   {"op": "ping", "id": N}
+           {"op": "paths", "id": N, "paths": ["/opt/warden/cache/KEY/site-packages"]}
 Replies:   {"type": "ready", ...}  {"type": "pong", "id": N}
            {"type": "result", "id": N, "execution_count": K, "status": "ok"|"error",
             "value": {mime: data} | null, "error": {"name", "value", "traceback"} | null,
@@ -247,6 +248,19 @@ def preload(names):
     return failed
 
 
+def add_paths(paths):
+    """Puts package directories on the module search path, right after /workspace (so
+    that the user's own modules still come first), and forgets cached directory
+    listings so that new modules are found."""
+    import importlib
+
+    at = sys.path.index("/workspace") + 1 if "/workspace" in sys.path else 0
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(at, path)
+    importlib.invalidate_caches()
+
+
 def main():
     signal.signal(signal.SIGINT, _on_sigint)
     agent = Agent()
@@ -267,6 +281,9 @@ def main():
         if op == "execute":
             write_frame(agent.execute(request))
         elif op == "ping":
+            write_frame({"type": "pong", "id": request.get("id")})
+        elif op == "paths":
+            add_paths(request.get("paths") or [])
             write_frame({"type": "pong", "id": request.get("id")})
         else:
             write_frame({"type": "error", "id": request.get("id"), "message": "unknown op %r" % op})

@@ -272,10 +272,22 @@ impl Engine {
             .template_root
             .clone()
             .map(crate::templates::TemplateStore::new);
+        if let Some(cache) = &config.package_cache {
+            // Sandboxes bind the cache: they may enter a set's directory by its key, not
+            // list which sets exist.
+            std::fs::create_dir_all(cache)
+                .and_then(|()| set_mode(cache, 0o711))
+                .map_err(|e| {
+                    EngineError::Io(std::io::Error::other(format!(
+                        "cannot create the package cache {}: {e}",
+                        cache.display()
+                    )))
+                })?;
+        }
         let installer = config.package_cache.as_ref().map(|cache| {
             crate::installer::Installer::new(
                 jail.clone(),
-                cache.join(".staging"),
+                staging_of(cache),
                 config.index_url.clone(),
             )
         });
@@ -352,7 +364,7 @@ impl Engine {
         limits: Option<SessionLimits>,
         env: &Environment,
     ) -> Result<Session, EngineError> {
-        if limits.is_none() && env.poolable() {
+        if limits.is_none() {
             let key = (language, env.build().map(str::to_string));
             loop {
                 let pooled = self
@@ -381,10 +393,22 @@ impl Engine {
         language: Language,
         template: Option<&str>,
         packages: &[String],
-    ) -> Result<Environment, EngineError> {
-        let mut env = self.template_environment(language, template)?;
+    ) -> Result<(Environment, Vec<String>), EngineError> {
+        let env = self.template_environment(language, template)?;
+        let paths = self.package_paths(caller, language, packages).await?;
+        Ok((env, paths))
+    }
+
+    /// The `sys.path` entries of a package request: the set checked against the caller's
+    /// allowlist and installed into the cache when it is not there yet.
+    async fn package_paths(
+        &self,
+        caller: &Caller,
+        language: Language,
+        packages: &[String],
+    ) -> Result<Vec<String>, EngineError> {
         if packages.is_empty() {
-            return Ok(env);
+            return Ok(Vec::new());
         }
         if language != Language::Python {
             return Err(EngineError::Invalid(format!(
@@ -392,16 +416,13 @@ impl Engine {
             )));
         }
         let set = caller.policy.allowlist().check(packages)?;
-        env.packages = Some(self.package_set(&set).await?);
-        Ok(env)
+        let key = self.package_set(&set).await?;
+        Ok(vec![crate::session::package_path(&key)])
     }
 
     /// A package set from the cache, installed first if needed (once, however many ask
     /// for it at the same time).
-    async fn package_set(
-        &self,
-        set: &crate::packages::PackageSet,
-    ) -> Result<crate::session::PackagesMount, EngineError> {
+    async fn package_set(&self, set: &crate::packages::PackageSet) -> Result<String, EngineError> {
         let (Some(cache), Some(installer)) = (&self.config.package_cache, &self.installer) else {
             return Err(EngineError::Invalid(
                 "this server has no package cache".into(),
@@ -409,13 +430,9 @@ impl Engine {
         };
         let key = set.key(&python_tag(), std::env::consts::ARCH, installer.index());
         let dir = cache.join(&key);
-        let mount = crate::session::PackagesMount {
-            key: key.clone(),
-            dir: dir.clone(),
-        };
         if dir.is_dir() {
             self.metrics.package_set(None);
-            return Ok(mount);
+            return Ok(key);
         }
         let lock = self
             .installing
@@ -425,7 +442,7 @@ impl Engine {
         let _one = lock.lock().await;
         if dir.is_dir() {
             self.metrics.package_set(None);
-            return Ok(mount);
+            return Ok(key);
         }
         let spec = crate::installer::InstallSpec {
             requirements: set.requirements.clone(),
@@ -438,7 +455,9 @@ impl Engine {
             .await
             .map_err(|e| EngineError::PackageInstallFailed(e.to_string()))?;
         let connections = installed.index_connections;
-        if let Err(e) = std::fs::rename(&installed.dir, &dir) {
+        let published =
+            set_mode(&installed.dir, 0o755).and_then(|()| std::fs::rename(&installed.dir, &dir));
+        if let Err(e) = published {
             let _ = std::fs::remove_dir_all(&installed.dir);
             return Err(EngineError::Io(e));
         }
@@ -446,7 +465,7 @@ impl Engine {
             m.remove(&key);
         }
         self.metrics.package_set(Some(connections));
-        Ok(mount)
+        Ok(key)
     }
 
     /// The environment of a template (none: the bare runtime).
@@ -457,6 +476,11 @@ impl Engine {
     ) -> Result<Environment, EngineError> {
         let bare = Environment {
             tools: self.config.tools_dir.clone(),
+            cache: self
+                .config
+                .package_cache
+                .clone()
+                .filter(|_| language == Language::Python),
             ..Environment::default()
         };
         let Some(name) = template else {
@@ -693,7 +717,11 @@ impl Engine {
     fn wanted_pools(&self) -> Vec<(Language, Environment, usize)> {
         let mut wanted: Vec<(Language, Environment, usize)> = Language::ALL
             .into_iter()
-            .map(|l| (l, Environment::default(), self.config.pool.get(l)))
+            .filter_map(|l| {
+                // The bare environment of a language cannot fail.
+                let env = self.template_environment(l, None).ok()?;
+                Some((l, env, self.config.pool.get(l)))
+            })
             .collect();
         for (name, size) in &self.config.template_pools {
             match self.template_environment(Language::Python, Some(name)) {
@@ -976,10 +1004,14 @@ impl Engine {
                 self.config.max_sessions
             )));
         }
-        let env = self
+        let (env, paths) = self
             .environment(caller, req.language, req.template.as_deref(), &req.packages)
             .await?;
-        let session = self.obtain(req.language, limits, &env).await?;
+        let mut session = self.obtain(req.language, limits, &env).await?;
+        if let Err(e) = session.add_paths(&paths).await {
+            session.close().await;
+            return Err(e);
+        }
         let now = SystemTime::now();
         let slot = Arc::new(Slot {
             id: new_id(),
@@ -1208,31 +1240,22 @@ impl Engine {
                         .into(),
                 ));
             }
-            if !req.packages.is_empty() {
-                // A session's packages are fixed when it is created (its sandbox binds
-                // the set); asking again for what it has is fine.
-                let set = caller.policy.allowlist().check(&req.packages)?;
-                let has = slot.env.packages.as_ref().map(|p| p.key.clone());
-                let installer = self.installer.as_ref();
-                let want = installer
-                    .map(|i| set.key(&python_tag(), std::env::consts::ARCH, i.index()));
-                if has.is_none() || has != want {
-                    return Err(EngineError::Invalid(
-                        "a session's packages are chosen when it is created: create a session with `packages`, or run a one-shot execution with them".into(),
-                    ));
-                }
-            }
             let files = self.decode_files(&req.files)?;
             self.admit_execution(caller, slot.language, &req.code)
+                .await?;
+            // Packages a cell asks for are installed (or found cached) before the cell
+            // takes the session, then added to its module path.
+            let paths = self
+                .package_paths(caller, slot.language, &req.packages)
                 .await?;
             if !files.is_empty() {
                 let ws = self.workspace(caller, id)?;
                 place_files(&ws, files).await?;
             }
-            Ok((slot, timeout))
+            Ok((slot, timeout, paths))
         }
         .await;
-        let (slot, timeout) = match prepared {
+        let (slot, timeout, paths) = match prepared {
             Ok(p) => p,
             Err(e) => return (Err(e), none),
         };
@@ -1243,6 +1266,9 @@ impl Engine {
         let Some(session) = guard.as_mut() else {
             return (Err(EngineError::SessionDead(DeathReason::Closed)), none);
         };
+        if let Err(e) = session.add_paths(&paths).await {
+            return (Err(e), none);
+        }
         let cpu_before = session.cpu_usage();
         let result = session.execute(&req.code, timeout, on_event).await;
         let usage = Usage {
@@ -1555,10 +1581,14 @@ impl Engine {
         let limits = self.limits_for(caller, req.memory_mb, req.disk_mb)?;
         let files = self.decode_files(&req.files)?;
         self.admit_execution(caller, language, &req.code).await?;
-        let env = self
+        let (env, paths) = self
             .environment(caller, language, req.template.as_deref(), &req.packages)
             .await?;
-        let session = self.obtain(language, limits, &env).await?;
+        let mut session = self.obtain(language, limits, &env).await?;
+        if let Err(e) = session.add_paths(&paths).await {
+            session.close().await;
+            return Err(e);
+        }
         Ok((session, req.code, files, timeout))
     }
 
@@ -1694,7 +1724,7 @@ impl Engine {
         self.records.flush().await?;
         // Installs a crash cut short.
         if let Some(cache) = &self.config.package_cache {
-            let _ = std::fs::remove_dir_all(cache.join(".staging"));
+            let _ = std::fs::remove_dir_all(staging_of(cache));
         }
         let ended = self
             .store
@@ -1945,6 +1975,17 @@ fn kind_str(kind: Kind) -> &'static str {
 
 fn new_id() -> String {
     new_prefixed_id("ses")
+}
+
+/// Where package sets are installed before they are published into `cache` (the same
+/// file system, outside the directory sandboxes bind).
+fn staging_of(cache: &std::path::Path) -> std::path::PathBuf {
+    cache.with_file_name("packages-staging")
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 /// The interpreter's tag for package cache keys: the name `/usr/bin/python3` points to

@@ -14,8 +14,18 @@ pub const MAX_FRAME: usize = 64 << 20;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request<'a> {
-    Execute { id: u64, code: &'a str },
-    Ping { id: u64 },
+    Execute {
+        id: u64,
+        code: &'a str,
+    },
+    Ping {
+        id: u64,
+    },
+    /// Python only: put these directories on `sys.path` (answered with a pong).
+    Paths {
+        id: u64,
+        paths: &'a [String],
+    },
 }
 
 /// A MIME bundle: `{"text/plain": "...", "image/png": "<base64>", ...}`.

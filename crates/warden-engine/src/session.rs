@@ -159,21 +159,11 @@ pub const TEMPLATE_INSIDE: &str = "/opt/warden/template";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Environment {
     pub template: Option<TemplateMount>,
-    /// A package set from the cache, bound read-only at [`PACKAGES_INSIDE`].
-    pub packages: Option<PackagesMount>,
+    /// The package cache, bound read-only at [`CACHE_INSIDE`] (Python sessions): a
+    /// session adds the sets it asks for to `sys.path` (see [`Session::add_paths`]).
+    pub cache: Option<std::path::PathBuf>,
     /// The host directory of the stand-ins for pip (see [`crate::tools`]).
     pub tools: Option<std::path::PathBuf>,
-}
-
-/// Where a package set's files appear in its sandboxes.
-pub const PACKAGES_INSIDE: &str = "/opt/warden/packages";
-
-/// A package set of the cache.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PackagesMount {
-    /// The set's key in the cache.
-    pub key: String,
-    pub dir: std::path::PathBuf,
 }
 
 /// A template's build, bound read-only at [`TEMPLATE_INSIDE`].
@@ -187,15 +177,18 @@ pub struct TemplateMount {
     pub preload: Vec<String>,
 }
 
+/// Where the package cache appears in Python sandboxes.
+pub const CACHE_INSIDE: &str = "/opt/warden/cache";
+
+/// Where a cached package set's modules are, inside a sandbox.
+pub fn package_path(key: &str) -> String {
+    format!("{CACHE_INSIDE}/{key}/site-packages")
+}
+
 impl Environment {
     /// The template build this environment uses, if any (part of the pool key).
     pub fn build(&self) -> Option<&str> {
         self.template.as_ref().map(|t| t.build.as_str())
-    }
-
-    /// Whether a pooled sandbox (which carries at most a template) can serve it.
-    pub fn poolable(&self) -> bool {
-        self.packages.is_none()
     }
 
     fn apply(&self, cmd: &mut warden_jail::Command) {
@@ -214,12 +207,11 @@ impl Environment {
             cmd.env
                 .push(("PATH".into(), format!("{TOOLS_INSIDE}/bin:{bin}")));
         }
-        if let Some(p) = &self.packages {
+        if let Some(cache) = &self.cache {
             cmd.binds.push(warden_jail::Bind {
-                host: p.dir.clone(),
-                inside: PACKAGES_INSIDE.into(),
+                host: cache.clone(),
+                inside: CACHE_INSIDE.into(),
             });
-            path.push(format!("{PACKAGES_INSIDE}/site-packages"));
         }
         if let Some(t) = &self.template {
             cmd.binds.push(warden_jail::Bind {
@@ -332,6 +324,40 @@ impl Session {
     /// Whether the sandbox still runs (a pooled session may have been killed meanwhile).
     pub fn alive(&self) -> bool {
         self.dead.is_none() && self.sandbox.as_ref().is_some_and(|s| !s.has_ended())
+    }
+
+    /// Puts directories at the front of a Python session's module search path (after
+    /// `/workspace`): package sets from the cache, added when asked for.
+    pub async fn add_paths(&mut self, paths: &[String]) -> Result<(), EngineError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        if let Some(reason) = self.dead {
+            return Err(EngineError::SessionDead(reason));
+        }
+        if self.language != Language::Python {
+            return Err(EngineError::Invalid(format!(
+                "packages are Python packages; {} sessions cannot ask for them",
+                self.language
+            )));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let frame = protocol::encode(&Request::Paths { id, paths });
+        if self.requests.write_all(&frame).await.is_err() {
+            return Err(self.died().await);
+        }
+        match tokio::time::timeout(READY_TIMEOUT, self.next_reply()).await {
+            Ok(Ok(Reply::Pong { id: rid })) if rid == id => Ok(()),
+            Ok(Ok(Reply::Error { message, .. })) => Err(EngineError::Protocol(message)),
+            Ok(Ok(other)) => Err(EngineError::Protocol(format!(
+                "expected the paths to be added, got {other:?}"
+            ))),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(EngineError::Protocol(
+                "the agent did not add the package paths".into(),
+            )),
+        }
     }
 
     /// CPU time the session has used so far (see [`Sandbox::cpu_usage`]).

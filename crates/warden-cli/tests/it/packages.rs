@@ -108,17 +108,34 @@ async fn package_sets_are_allowlisted_installed_once_and_cached() {
         v["error"]["message"].as_str().unwrap().contains("0.0.999"),
         "{v}"
     );
-    // A session's cells may repeat its own set, not ask for another.
-    let (_, v) = {
-        let r = client()
-            .post(s.url(&format!("/v1/sessions/{}/execute", ids[0])))
-            .json(&json!({"code": "1", "packages": ["six"]}))
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json::<Value>().await.unwrap())
-    };
-    assert_eq!(v["error"]["code"], "INVALID_REQUEST", "{v}");
+    // A cell may ask for more packages: the set is installed, then importable in the
+    // same session, which keeps its state.
+    let (_, v) = exec(&s, &ids[0], "kept = 41").await;
+    assert_eq!(v["status"], "ok", "{v}");
+    let r = client()
+        .post(s.url(&format!("/v1/sessions/{}/execute", ids[0])))
+        .json(&json!({"code": "import six\n(six.__name__, kept + 1)", "packages": ["six"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(plain(&v), "('six', 42)", "{v}");
+    assert_eq!(metric(&s, "warden_package_installs_total").await, 2.0);
+    // Sandboxes can enter a set by its key but cannot list the cache.
+    let (_, v) = exec(
+        &s,
+        &ids[1],
+        "import os
+try:
+    os.listdir('/opt/warden/cache')
+    r = 'LISTED'
+except OSError as e:
+    r = e.strerror
+r",
+    )
+    .await;
+    assert_eq!(plain(&v), "'Permission denied'", "{v}");
     s.stop();
 }
 
