@@ -206,6 +206,8 @@ pub struct Engine {
     templates: Option<crate::templates::TemplateStore>,
     /// Installs package sets into the cache (when there is one).
     installer: Option<crate::installer::Installer>,
+    /// Templates with a configured pool that do not exist (yet), already reported.
+    missing_templates: Mutex<std::collections::HashSet<String>>,
     /// Template builds started through the API, by name (the latest of each).
     template_builds: Mutex<HashMap<String, warden_protocol::TemplateBuild>>,
     /// One lock per package set being installed, so that concurrent requests for the
@@ -301,6 +303,7 @@ impl Engine {
             installer,
             installing: Mutex::new(HashMap::new()),
             template_builds: Mutex::new(HashMap::new()),
+            missing_templates: Mutex::new(std::collections::HashSet::new()),
             pool_wake: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
             records,
@@ -724,9 +727,23 @@ impl Engine {
             })
             .collect();
         for (name, size) in &self.config.template_pools {
-            match self.template_environment(Language::Python, Some(name)) {
+            let env = self.template_environment(Language::Python, Some(name));
+            // Said once while the template is missing, not on every refill round.
+            let first = self
+                .missing_templates
+                .lock()
+                .map(|mut m| match &env {
+                    Ok(_) => {
+                        m.remove(name);
+                        false
+                    }
+                    Err(_) => m.insert(name.clone()),
+                })
+                .unwrap_or(false);
+            match env {
                 Ok(env) => wanted.push((Language::Python, env, *size)),
-                Err(e) => eprintln!("warden: no pool for template {name}: {e}"),
+                Err(e) if first => eprintln!("warden: no pool for template {name} yet: {e}"),
+                Err(_) => {}
             }
         }
         wanted

@@ -58,7 +58,15 @@ async fn a_template_built_from_pypi_is_used_read_only_by_sessions_and_one_shots(
         assert!(!warden(&args).status.success(), "{bad:?}");
     }
 
-    let mut s = Server::start_raw(&["--dev", "--data-dir", dir, "--template-pool", "tiny=1"]);
+    let mut s = Server::start_raw(&[
+        "--dev",
+        "--data-dir",
+        dir,
+        "--template-pool",
+        "tiny=1",
+        "--template-pool",
+        "tiny2=1",
+    ]);
     let r = client().get(s.url("/v1/templates")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
@@ -155,6 +163,86 @@ results
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // An admin builds a template through the API: 202, then its build's state; a second
+    // build of the same name while the first runs is a conflict. tiny2 already has a
+    // configured pool, which fills once the build is published.
+    let build = json!({"name": "tiny2", "pip": ["six==1.16.0"], "preload": ["six"]});
+    let r = client()
+        .post(s.url("/v1/templates"))
+        .json(&build)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = client()
+        .post(s.url("/v1/templates"))
+        .json(&build)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let state = loop {
+        let v: Value = client()
+            .get(s.url("/v1/templates/tiny2/build"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["state"] != "building" || std::time::Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(state["state"], "ready", "{state}");
+    assert_eq!(
+        state["template"]["distributions"],
+        json!([["six", "1.16.0"]])
+    );
+    // The pools: python 2 (the default), tiny 1, and now tiny2 1.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let h: Value = client()
+            .get(s.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if h["pools"]["python"] == 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{h}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let id = create(&s, json!({"template": "tiny2"})).await;
+    let (_, v) = exec(
+        &s,
+        &id,
+        "import sys\n('six' in sys.modules, __import__('six').__version__)",
+    )
+    .await;
+    assert_eq!(plain(&v), "(True, '1.16.0')", "{v}");
+    // Bad builds are refused up front.
+    for bad in [
+        json!({"name": "Bad Name", "pip": ["six"]}),
+        json!({"name": "x", "pip": []}),
+        json!({"name": "x", "pip": ["--index-url=https://evil.example"]}),
+        json!({"name": "x", "recipe": "nope"}),
+        json!({"name": "x", "npm": ["git+https://github.com/x/y"]}),
+    ] {
+        let r = client()
+            .post(s.url("/v1/templates"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
     s.stop();
 }
 
