@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// The package index for `packages` (default https://pypi.org/simple; https only).
     #[arg(long, env = "WARDEN_INDEX_URL")]
     index_url: Option<String>,
+    /// Time limit of installing one package set, in seconds.
+    #[arg(long, default_value_t = 300.0)]
+    package_install_timeout: f64,
     /// Largest code accepted in one request, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_code_bytes: usize,
@@ -153,6 +156,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         package_cache: Some(data_dir.join("packages")),
         tools_dir: Some(data_dir.join("tools")),
         index_url: args.index_url.clone(),
+        package_install_timeout: Duration::try_from_secs_f64(args.package_install_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("--package-install-timeout must be a positive number of seconds")?,
         ..config
     };
     let database_url = database_url(args.database_url.as_deref(), &data_dir);

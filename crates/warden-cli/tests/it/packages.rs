@@ -200,3 +200,24 @@ b = subprocess.run(['python3', '-m', 'pip', 'install', 'tabulate'], capture_outp
     );
     s.stop();
 }
+
+#[tokio::test]
+async fn an_install_that_takes_too_long_fails_with_its_reason() {
+    // pip alone takes longer than 0.3 s to start in its sandbox.
+    let mut s = Server::start(&["--package-install-timeout", "0.3"]);
+    let started = std::time::Instant::now();
+    let (code, v) = create_with(&s, json!({"packages": ["humanize"]})).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["code"], "PACKAGE_INSTALL_FAILED");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 0.3 s"),
+        "{v}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Nothing was cached: the failed set is not there for the next request.
+    assert_eq!(metric(&s, "warden_package_installs_total").await, 0.0);
+    s.stop();
+}
