@@ -311,6 +311,11 @@ async fn read_file(
         .into_response())
 }
 
+/// How much of a refused upload is read (and dropped) before the error reply, and for
+/// how long at most.
+const UPLOAD_DRAIN_BYTES: u64 = 64 << 20;
+const UPLOAD_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Uploads a file (the raw request body, streamed; parent directories are made). It
 /// replaces the target only once complete; a symlink at the target is replaced, never
 /// followed.
@@ -332,12 +337,26 @@ async fn write_file(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let data = StreamReader::new(
+    let mut data = StreamReader::new(
         body.into_data_stream()
             .map(|r| r.map_err(std::io::Error::other)),
     );
-    let entry = engine.write_file(&caller, &id, &path, size, data).await?;
-    Ok((StatusCode::CREATED, Json(entry)).into_response())
+    let written = engine
+        .write_file(&caller, &id, &path, size, &mut data)
+        .await;
+    if written.is_err() {
+        // A client still sending (a chunked upload over the size limit) would otherwise
+        // see its connection reset instead of this reply: read and drop the rest of the
+        // upload first, within bounds.
+        use tokio::io::AsyncReadExt;
+        let rest = (&mut data).take(UPLOAD_DRAIN_BYTES);
+        let _ = tokio::time::timeout(
+            UPLOAD_DRAIN_TIME,
+            tokio::io::copy(&mut { rest }, &mut tokio::io::sink()),
+        )
+        .await;
+    }
+    Ok((StatusCode::CREATED, Json(written?)).into_response())
 }
 
 /// Deletes a file, a symlink (not its target), or a directory with its contents.
