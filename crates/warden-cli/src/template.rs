@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use warden_engine::installer::{InstallSpec, Installer};
 use warden_engine::templates::{self, TemplateStore};
@@ -121,39 +121,30 @@ fn run(args: TemplateArgs) -> anyhow::Result<i32> {
             memory_mb,
         } => {
             templates::check_name(&name)?;
-            let (mut reqs, mut pre) = (Vec::new(), Vec::new());
-            if let Some(r) = &recipe {
-                let r = templates::recipe(r).with_context(|| {
-                    let known: Vec<&str> = templates::RECIPES.iter().map(|r| r.name).collect();
-                    format!("no recipe {r:?} (shipped: {})", known.join(", "))
-                })?;
-                reqs.extend(r.pip.iter().map(|s| s.to_string()));
-                pre.extend(r.preload.iter().map(|s| s.to_string()));
-            }
-            reqs.extend(words(&pip));
+            let mut pip = words(&pip);
             if let Some(path) = &requirements {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                reqs.extend(
+                pip.extend(
                     text.lines()
                         .map(|l| l.split('#').next().unwrap_or("").trim())
                         .filter(|l| !l.is_empty())
                         .map(str::to_string),
                 );
             }
-            pre.extend(words(&preload));
-            let npm = words(&npm);
-            if reqs.is_empty() && npm.is_empty() {
-                bail!("nothing to install: give --pip, --requirements, --npm or --recipe");
-            }
-            for spec in &npm {
-                warden_engine::installer::check_npm_spec(spec).map_err(anyhow::Error::msg)?;
-            }
-            if let Some(bad) = reqs.iter().find(|r| r.starts_with('-')) {
-                bail!("{bad:?}: pip options are not accepted, only requirements");
-            }
+            let plan =
+                templates::BuildPlan::new(recipe.as_deref(), pip, words(&npm), words(&preload))
+                    .map_err(anyhow::Error::msg)?;
             build(
-                &data_dir, &store, &name, reqs, npm, pre, index_url, timeout, memory_mb,
+                &data_dir,
+                &store,
+                &name,
+                plan.pip,
+                plan.npm,
+                plan.preload,
+                index_url,
+                timeout,
+                memory_mb,
             )
         }
     }

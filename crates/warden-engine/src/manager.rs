@@ -206,6 +206,8 @@ pub struct Engine {
     templates: Option<crate::templates::TemplateStore>,
     /// Installs package sets into the cache (when there is one).
     installer: Option<crate::installer::Installer>,
+    /// The interpreter's tag in package cache keys (read once).
+    python_tag: String,
     /// Templates with a configured pool that do not exist (yet), already reported.
     missing_templates: Mutex<std::collections::HashSet<String>>,
     /// Template builds started through the API, by name (the latest of each).
@@ -304,6 +306,7 @@ impl Engine {
             installing: Mutex::new(HashMap::new()),
             template_builds: Mutex::new(HashMap::new()),
             missing_templates: Mutex::new(std::collections::HashSet::new()),
+            python_tag: python_tag(),
             pool_wake: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
             records,
@@ -360,8 +363,24 @@ impl Engine {
         Ok(())
     }
 
-    /// A ready session: from the pool when the defaults fit, else a fresh one.
+    /// A ready session with `paths` (package sets) on its module path.
     async fn obtain(
+        &self,
+        language: Language,
+        limits: Option<SessionLimits>,
+        env: &Environment,
+        paths: &[String],
+    ) -> Result<Session, EngineError> {
+        let mut session = self.obtain_bare(language, limits, env).await?;
+        if let Err(e) = session.add_paths(paths).await {
+            session.close().await;
+            return Err(e);
+        }
+        Ok(session)
+    }
+
+    /// A ready session: from the pool when the defaults fit, else a fresh one.
+    async fn obtain_bare(
         &self,
         language: Language,
         limits: Option<SessionLimits>,
@@ -431,7 +450,7 @@ impl Engine {
                 "this server has no package cache".into(),
             ));
         };
-        let key = set.key(&python_tag(), std::env::consts::ARCH, installer.index());
+        let key = set.key(&self.python_tag, std::env::consts::ARCH, installer.index());
         let dir = cache.join(&key);
         if dir.is_dir() {
             self.metrics.package_set(None);
@@ -536,30 +555,9 @@ impl Engine {
                 "this server keeps no templates".into(),
             ));
         };
-        let mut pip = Vec::new();
-        let mut preload = Vec::new();
-        if let Some(r) = &req.recipe {
-            let recipe = crate::templates::recipe(r)
-                .ok_or_else(|| EngineError::Invalid(format!("no recipe {r:?}")))?;
-            pip.extend(recipe.pip.iter().map(|s| s.to_string()));
-            preload.extend(recipe.preload.iter().map(|s| s.to_string()));
-        }
-        pip.extend(req.pip);
-        preload.extend(req.preload);
-        let npm = req.npm;
-        if pip.is_empty() && npm.is_empty() {
-            return Err(EngineError::Invalid(
-                "nothing to install: give pip, npm or recipe".into(),
-            ));
-        }
-        for spec in &npm {
-            crate::installer::check_npm_spec(spec).map_err(EngineError::Invalid)?;
-        }
-        if let Some(bad) = pip.iter().find(|r| r.trim_start().starts_with('-')) {
-            return Err(EngineError::Invalid(format!(
-                "{bad:?}: pip options are not accepted, only requirements"
-            )));
-        }
+        let crate::templates::BuildPlan { pip, npm, preload } =
+            crate::templates::BuildPlan::new(req.recipe.as_deref(), req.pip, req.npm, req.preload)
+                .map_err(EngineError::Invalid)?;
         let status = warden_protocol::TemplateBuild {
             name: req.name.clone(),
             state: "building".into(),
@@ -1024,11 +1022,7 @@ impl Engine {
         let (env, paths) = self
             .environment(caller, req.language, req.template.as_deref(), &req.packages)
             .await?;
-        let mut session = self.obtain(req.language, limits, &env).await?;
-        if let Err(e) = session.add_paths(&paths).await {
-            session.close().await;
-            return Err(e);
-        }
+        let session = self.obtain(req.language, limits, &env, &paths).await?;
         let now = SystemTime::now();
         let slot = Arc::new(Slot {
             id: new_id(),
@@ -1601,11 +1595,7 @@ impl Engine {
         let (env, paths) = self
             .environment(caller, language, req.template.as_deref(), &req.packages)
             .await?;
-        let mut session = self.obtain(language, limits, &env).await?;
-        if let Err(e) = session.add_paths(&paths).await {
-            session.close().await;
-            return Err(e);
-        }
+        let session = self.obtain(language, limits, &env, &paths).await?;
         Ok((session, req.code, files, timeout))
     }
 

@@ -85,10 +85,11 @@ impl Allowlist {
         Ok(Allowlist { entries })
     }
 
-    /// The built-in list ([`DEFAULT_ALLOWLIST`]).
-    pub fn builtin() -> Allowlist {
+    /// The built-in list ([`DEFAULT_ALLOWLIST`]), parsed once.
+    pub fn builtin() -> &'static Allowlist {
+        static BUILTIN: std::sync::OnceLock<Allowlist> = std::sync::OnceLock::new();
         // The embedded file is checked by a test; an error here cannot happen at run time.
-        Allowlist::parse(DEFAULT_ALLOWLIST.lines()).unwrap_or_default()
+        BUILTIN.get_or_init(|| Allowlist::parse(DEFAULT_ALLOWLIST.lines()).unwrap_or_default())
     }
 
     pub fn len(&self) -> usize {

@@ -294,3 +294,48 @@ pub const RECIPES: &[Recipe] = &[Recipe {
 pub fn recipe(name: &str) -> Option<&'static Recipe> {
     RECIPES.iter().find(|r| r.name == name)
 }
+
+/// What a template build installs: a recipe's lists (when one is named) plus the
+/// caller's, checked the same way for the CLI and the API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildPlan {
+    pub pip: Vec<String>,
+    pub npm: Vec<String>,
+    pub preload: Vec<String>,
+}
+
+impl BuildPlan {
+    /// Refuses an unknown recipe, an empty build, pip options posing as requirements
+    /// and npm specs that are not registry packages.
+    pub fn new(
+        recipe: Option<&str>,
+        pip: Vec<String>,
+        npm: Vec<String>,
+        preload: Vec<String>,
+    ) -> Result<BuildPlan, String> {
+        let mut plan = BuildPlan::default();
+        if let Some(name) = recipe {
+            let r = self::recipe(name).ok_or_else(|| {
+                let known: Vec<&str> = RECIPES.iter().map(|r| r.name).collect();
+                format!("no recipe {name:?} (shipped: {})", known.join(", "))
+            })?;
+            plan.pip.extend(r.pip.iter().map(|s| s.to_string()));
+            plan.preload.extend(r.preload.iter().map(|s| s.to_string()));
+        }
+        plan.pip.extend(pip);
+        plan.npm = npm;
+        plan.preload.extend(preload);
+        if plan.pip.is_empty() && plan.npm.is_empty() {
+            return Err("nothing to install: give pip or npm packages, or a recipe".into());
+        }
+        if let Some(bad) = plan.pip.iter().find(|r| r.trim_start().starts_with('-')) {
+            return Err(format!(
+                "{bad:?}: pip options are not accepted, only requirements"
+            ));
+        }
+        for spec in &plan.npm {
+            crate::installer::check_npm_spec(spec)?;
+        }
+        Ok(plan)
+    }
+}

@@ -91,12 +91,14 @@ impl Policy {
     }
 
     /// The package allowlist that applies.
-    pub fn allowlist(&self) -> crate::packages::Allowlist {
+    pub fn allowlist(&self) -> std::borrow::Cow<'static, crate::packages::Allowlist> {
         match &self.packages {
             // Checked when the policy was parsed.
-            Some(list) => crate::packages::Allowlist::parse(list.iter().map(String::as_str))
-                .unwrap_or_default(),
-            None => crate::packages::Allowlist::builtin(),
+            Some(list) => std::borrow::Cow::Owned(
+                crate::packages::Allowlist::parse(list.iter().map(String::as_str))
+                    .unwrap_or_default(),
+            ),
+            None => std::borrow::Cow::Borrowed(crate::packages::Allowlist::builtin()),
         }
     }
 
