@@ -507,6 +507,116 @@ pub struct Health {
     pub pools: std::collections::BTreeMap<String, usize>,
 }
 
+/// How serious one analysis finding is. The risk level of a piece of code is the highest
+/// severity among its findings (docs/ANALYSIS.md).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing (e.g. code size), never raises the risk level.
+    Info,
+    Low,
+    Medium,
+    High,
+}
+
+/// The risk level of a piece of code, derived from its findings.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskLevel {
+    #[default]
+    None,
+    Low,
+    Medium,
+    High,
+}
+
+impl RiskLevel {
+    pub const ALL: [RiskLevel; 4] = [
+        RiskLevel::None,
+        RiskLevel::Low,
+        RiskLevel::Medium,
+        RiskLevel::High,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskLevel::None => "none",
+            RiskLevel::Low => "low",
+            RiskLevel::Medium => "medium",
+            RiskLevel::High => "high",
+        }
+    }
+
+    /// The level a finding of this severity raises the code to.
+    pub fn of(severity: Severity) -> RiskLevel {
+        match severity {
+            Severity::Info => RiskLevel::None,
+            Severity::Low => RiskLevel::Low,
+            Severity::Medium => RiskLevel::Medium,
+            Severity::High => RiskLevel::High,
+        }
+    }
+}
+
+/// One thing static analysis noticed. Lines and columns count from 1; columns in characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Finding {
+    /// A stable rule name such as `import.subprocess` or `dunder.attribute` (docs/ANALYSIS.md).
+    pub rule: String,
+    pub severity: Severity,
+    pub line: u32,
+    pub col: u32,
+    pub message: String,
+}
+
+/// Where the parser stopped. Lines and columns count from 1; columns in characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SyntaxErrorInfo {
+    pub line: u32,
+    pub col: u32,
+    pub message: String,
+}
+
+/// Size and shape of the analysed code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CodeMetrics {
+    pub lines: u32,
+    pub bytes: u64,
+    /// Statements, at every depth.
+    pub statements: u32,
+    /// Deepest nesting of blocks (functions, classes, loops, conditionals, `with`, `try`).
+    pub max_nesting: u32,
+    /// Deepest nesting of expressions (calls, operators, literals).
+    pub max_expression_depth: u32,
+}
+
+/// `POST /v1/analyze`, and what is kept in execution records.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AnalysisReport {
+    pub language: Language,
+    pub risk: RiskLevel,
+    pub findings: Vec<Finding>,
+    pub metrics: CodeMetrics,
+    /// The code does not parse; findings are empty then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syntax_error: Option<SyntaxErrorInfo>,
+}
+
 /// The one error shape on the wire: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
