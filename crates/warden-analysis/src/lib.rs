@@ -6,6 +6,8 @@
 
 pub mod javascript;
 pub mod python;
+pub mod redact;
+pub mod utf8;
 
 pub use warden_protocol::{
     AnalysisReport, CodeMetrics, Finding, Language, RiskLevel, Severity, SyntaxErrorInfo,

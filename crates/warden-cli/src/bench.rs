@@ -2,8 +2,10 @@
 //! the same run. `startup` (the default) times `warden run` against a bare interpreter and
 //! bubblewrap; `serve` times sessions and the HTTP API against a bare interpreter start
 //! and a Jupyter kernel; `packages` times template sessions against a cold import, and
-//! package sets from the cache and on first install.
+//! package sets from the cache and on first install; `analysis` times static analysis
+//! and output redaction in-process.
 
+mod analysis;
 mod packages;
 mod serve;
 mod startup;
@@ -33,6 +35,9 @@ enum BenchCommand {
     /// import of numpy, pandas and matplotlib), the time a cached package set adds to a
     /// new session, and the first install of small packages.
     Packages(packages::PackagesBenchArgs),
+    /// Static analysis of a 1,000-line Python file (against CPython's `ast.parse`) and of
+    /// a JavaScript file (against node's compile), and output redaction throughput.
+    Analysis(analysis::AnalysisBenchArgs),
 }
 
 pub fn main(args: BenchArgs) -> i32 {
@@ -41,5 +46,6 @@ pub fn main(args: BenchArgs) -> i32 {
         Some(BenchCommand::Startup(a)) => startup::main(a),
         Some(BenchCommand::Serve(a)) => serve::main(a),
         Some(BenchCommand::Packages(a)) => packages::main(a),
+        Some(BenchCommand::Analysis(a)) => analysis::main(a),
     }
 }

@@ -1,6 +1,7 @@
 //! The `warden` binary: argument parsing and wiring. Logic lives in the library crates.
 
 mod bench;
+mod check;
 mod doctor;
 mod keys;
 mod run;
@@ -35,6 +36,9 @@ enum Commands {
     /// Measure warden against baselines: start-up (`warden bench`), or sessions and the
     /// HTTP API (`warden bench serve`).
     Bench(bench::BenchArgs),
+    /// Analyse files without running them: findings as `file:line:col rule message`,
+    /// exit status 1 when the policy would refuse one.
+    Check(check::CheckArgs),
     /// Print the OpenAPI document of the HTTP API (as served at /openapi.json).
     Openapi,
 }
@@ -48,6 +52,7 @@ fn main() {
         Commands::Keys(args) => keys::main(args),
         Commands::Template(args) => template::main(args),
         Commands::Bench(args) => bench::main(args),
+        Commands::Check(args) => check::main(args),
         Commands::Openapi => match warden_server::openapi().to_pretty_json() {
             Ok(doc) => {
                 println!("{doc}");

@@ -9,12 +9,20 @@ use warden_jail::{
     Command, Exit, Jail, JailConfig, JailError, LimitHit, Limits, Outcome, OutputSink, Runtime,
     Stdin, Stream,
 };
+use warden_analysis::redact::{Redactor, StreamRedactor};
+use warden_analysis::utf8::Utf8Chunks;
+use warden_engine::screening;
+use warden_engine::tenancy::{RedactionMode, RiskAction};
+use warden_engine::EngineError;
 use warden_protocol::{ErrorBody, ErrorCode, Language, RunResult, RunStatus};
 
 /// Exit status when the sandbox could not be set up (as `docker run` and `timeout(1)` use).
 pub const EXIT_SETUP_FAILED: i32 = 125;
 pub const EXIT_TIMEOUT: i32 = 124;
 pub const EXIT_MEMORY: i32 = 137;
+/// Exit status when `--policy` refuses the code before it runs (a syntax error, a risk
+/// level the policy denies, a language it does not allow).
+pub const EXIT_REFUSED: i32 = 126;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -42,6 +50,12 @@ pub struct RunArgs {
     /// Print exactly one JSON object with the result instead of streaming the output.
     #[arg(long)]
     json: bool,
+    /// Apply a policy (JSON, as for `warden keys create --policy`): its languages and
+    /// limits cap this run's, the code is checked and analysed first (a syntax error or
+    /// a denied risk level refuses it, `restrict` lowers the limits), and secrets in the
+    /// output are handled per its `redaction` mode.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// Copy the workspace's final contents into this directory.
     #[arg(long)]
     keep_workspace: Option<PathBuf>,
@@ -92,7 +106,121 @@ pub fn main(args: RunArgs) -> i32 {
             } else {
                 eprintln!("warden: {} ({})", f.message, f.code);
             }
-            EXIT_SETUP_FAILED
+            match f.code {
+                ErrorCode::SyntaxError | ErrorCode::SecurityViolation | ErrorCode::PolicyDenied => {
+                    EXIT_REFUSED
+                }
+                _ => EXIT_SETUP_FAILED,
+            }
+        }
+    }
+}
+
+/// What `--policy` decided before the run.
+struct Applied {
+    limits: Limits,
+    redaction: RedactionMode,
+    redactor: Option<Redactor>,
+}
+
+/// Applies a policy to a run: refuses what it does not allow, caps the limits, and
+/// screens the code (syntax, risk level).
+fn apply_policy(
+    path: &PathBuf,
+    lang: Language,
+    code: &[u8],
+    mut limits: Limits,
+) -> Result<Applied, Failure> {
+    let policy = crate::check::load_policy(Some(path)).map_err(invalid)?;
+    let denied = |message: String| Failure {
+        code: ErrorCode::PolicyDenied,
+        message,
+    };
+    if !policy.allows(lang) {
+        return Err(denied(format!(
+            "the policy does not allow {lang} (languages)"
+        )));
+    }
+    if let Some(max) = policy.max_code_bytes.filter(|&m| code.len() > m) {
+        return Err(denied(format!(
+            "the code's {} bytes are over the policy's max_code_bytes of {max}",
+            code.len()
+        )));
+    }
+    let cap = |v: &mut u64, max: Option<u64>, unit: u64| {
+        if let Some(m) = max {
+            *v = (*v).min(m.saturating_mul(unit));
+        }
+    };
+    if let Some(t) = policy.max_timeout {
+        limits.timeout = limits.timeout.min(Duration::from_secs_f64(t));
+    }
+    cap(&mut limits.memory_bytes, policy.max_memory_mb, 1 << 20);
+    cap(&mut limits.workspace_bytes, policy.max_disk_mb, 1 << 20);
+    cap(&mut limits.pids, policy.max_pids, 1);
+    if let Some(c) = policy.max_cpus {
+        limits.cpus = Some(limits.cpus.map_or(c, |v| v.min(c)));
+    }
+    let text = String::from_utf8_lossy(code);
+    let screening = screening::screen(&policy, lang, &text).map_err(|e| Failure {
+        code: e.code(),
+        message: match &e {
+            EngineError::SecurityViolation { findings, .. } => {
+                let lines: Vec<String> = findings
+                    .iter()
+                    .map(|f| format!("\n  {}:{} {} {}", f.line, f.col, f.rule, f.message))
+                    .collect();
+                format!("{e}:{}", lines.concat())
+            }
+            _ => e.to_string(),
+        },
+    })?;
+    if screening.action == RiskAction::Restrict {
+        let risk = policy.risk_policy();
+        limits.timeout = limits.timeout.min(risk.restricted_timeout());
+        cap(&mut limits.memory_bytes, Some(risk.restricted_memory_mb()), 1 << 20);
+    }
+    let (redaction, redactor) = policy.redactor();
+    Ok(Applied {
+        limits,
+        redaction,
+        redactor,
+    })
+}
+
+/// Live output with secrets redacted (modes `redact` and `block`).
+struct RedactedLive<'a> {
+    streams: [(Utf8Chunks, StreamRedactor<'a>); 2],
+}
+
+impl<'a> RedactedLive<'a> {
+    fn new(redactor: &'a Redactor) -> Self {
+        RedactedLive {
+            streams: [
+                (Utf8Chunks::default(), StreamRedactor::new(redactor)),
+                (Utf8Chunks::default(), StreamRedactor::new(redactor)),
+            ],
+        }
+    }
+
+    /// Writes what was held back, at the end of the run.
+    fn finish(&mut self) {
+        for (i, (utf8, redactor)) in self.streams.iter_mut().enumerate() {
+            let mut text = redactor.push(&utf8.finish());
+            text.push_str(&redactor.finish());
+            let stream = if i == 0 { Stream::Stdout } else { Stream::Stderr };
+            Live.output(stream, text.as_bytes());
+        }
+    }
+}
+
+impl OutputSink for RedactedLive<'_> {
+    fn output(&mut self, stream: Stream, data: &[u8]) {
+        let i = usize::from(stream != Stream::Stdout);
+        let (utf8, redactor) = &mut self.streams[i];
+        let text = redactor.push(&utf8.push(data));
+        if !text.is_empty() {
+            Live.output(stream, text.as_bytes());
         }
     }
 }
@@ -143,7 +271,7 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err(invalid("--timeout must be a positive number of seconds"));
     }
-    let limits = Limits {
+    let mut limits = Limits {
         timeout: Duration::from_secs_f64(args.timeout),
         memory_bytes: args.memory.saturating_mul(1 << 20),
         cpus: args.cpus,
@@ -152,6 +280,17 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
         output_bytes: args.output_limit,
         ..Limits::default()
     };
+    let applied = match &args.policy {
+        Some(path) => {
+            let applied = apply_policy(path, lang, &code, limits)?;
+            limits = applied.limits.clone();
+            Some(applied)
+        }
+        None => None,
+    };
+    let redactor = applied
+        .as_ref()
+        .and_then(|a| a.redactor.as_ref().map(|r| (a.redaction, r)));
     let mut cmd = Command::for_runtime(&runtime, code);
     cmd.limits = limits;
     cmd.keep_workspace = args.keep_workspace.clone();
@@ -163,12 +302,50 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
     };
 
     let jail = Jail::new(JailConfig::default())?;
-    let outcome = if args.json {
-        jail.run(cmd, &mut warden_jail::Discard)?
-    } else {
-        jail.run(cmd, &mut Live)?
+    let rewrite = redactor.filter(|(mode, _)| matches!(mode, RedactionMode::Redact | RedactionMode::Block));
+    let mut outcome = match (args.json, rewrite) {
+        (true, _) => jail.run(cmd, &mut warden_jail::Discard)?,
+        (false, None) => jail.run(cmd, &mut Live)?,
+        (false, Some((_, r))) => {
+            let mut live = RedactedLive::new(r);
+            let outcome = jail.run(cmd, &mut live)?;
+            live.finish();
+            outcome
+        }
     };
+    if let Some((mode, r)) = redactor {
+        scan_output(&mut outcome, mode, r, args.json);
+    }
     Ok((outcome, args.json))
+}
+
+/// Counts (and per the mode redacts or withholds) the secrets in a run's kept output;
+/// the counts go to standard error.
+fn scan_output(outcome: &mut Outcome, mode: RedactionMode, redactor: &Redactor, json: bool) {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for captured in [&mut outcome.stdout, &mut outcome.stderr] {
+        let text = String::from_utf8_lossy(&captured.bytes).into_owned();
+        let (redacted, found) = redactor.redact(&text);
+        for (kind, n) in found {
+            *counts.entry(kind.as_str()).or_insert(0) += n;
+        }
+        if mode == RedactionMode::Redact {
+            captured.bytes = redacted.into_bytes();
+        }
+    }
+    if mode == RedactionMode::Block && !counts.is_empty() {
+        outcome.stdout.bytes.clear();
+        outcome.stderr.bytes.clear();
+    }
+    if !counts.is_empty() {
+        let kinds: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        let what = match mode {
+            RedactionMode::Flag => "found",
+            RedactionMode::Block if json => "found; the output is withheld",
+            _ => "found and redacted",
+        };
+        eprintln!("warden: secrets in the output {what}: {}", kinds.join(", "));
+    }
 }
 
 /// Maps an outcome to the wire result: status, stable error code and exit status.

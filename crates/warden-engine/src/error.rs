@@ -76,6 +76,14 @@ pub enum EngineError {
     PackageInstallFailed(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("syntax error at line {}, column {}: {}", .0.line, .0.col, .0.message)]
+    Syntax(warden_protocol::SyntaxErrorInfo),
+    #[error("{message}")]
+    SecurityViolation {
+        message: String,
+        risk: warden_protocol::RiskLevel,
+        findings: Vec<warden_protocol::Finding>,
+    },
     #[error(transparent)]
     Store(#[from] warden_store::StoreError),
     #[error("the session agent broke the protocol: {0}")]
@@ -119,6 +127,26 @@ impl EngineError {
         }
     }
 
+    /// What the error says besides its message (where a syntax error is, the findings
+    /// behind a security violation).
+    pub fn context(&self) -> warden_protocol::ErrorContext {
+        match self {
+            EngineError::Syntax(e) => warden_protocol::ErrorContext {
+                line: Some(e.line),
+                col: Some(e.col),
+                ..Default::default()
+            },
+            EngineError::SecurityViolation { risk, findings, .. } => {
+                warden_protocol::ErrorContext {
+                    risk: Some(*risk),
+                    findings: findings.clone(),
+                    ..Default::default()
+                }
+            }
+            _ => Default::default(),
+        }
+    }
+
     /// The stable code for this error on the wire.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -146,6 +174,8 @@ impl EngineError {
             EngineError::PackageNotAllowed(_) => ErrorCode::PackageNotAllowed,
             EngineError::PackageInstallFailed(_) => ErrorCode::PackageInstallFailed,
             EngineError::Conflict(_) => ErrorCode::Conflict,
+            EngineError::Syntax(_) => ErrorCode::SyntaxError,
+            EngineError::SecurityViolation { .. } => ErrorCode::SecurityViolation,
             EngineError::Store(_) | EngineError::Protocol(_) | EngineError::Io(_) => {
                 ErrorCode::Internal
             }

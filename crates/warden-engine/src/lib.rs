@@ -12,7 +12,7 @@ pub mod metrics;
 pub mod packages;
 pub mod protocol;
 pub mod records;
-pub mod redact;
+pub mod screening;
 pub mod session;
 pub mod templates;
 pub mod tenancy;

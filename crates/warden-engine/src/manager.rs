@@ -10,8 +10,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use warden_jail::{Jail, Signaller};
 use warden_protocol::{
-    CellErrorInfo, CellResponse, CreateSession, ExecuteRequest, FileChange, FileContent, Language,
-    SessionInfo,
+    AnalysisReport, AnalyzeRequest, AnalyzeResponse, CellErrorInfo, CellResponse, CreateSession, ExecuteRequest, FileChange,
+    FileContent, Language, RiskLevel, SessionInfo,
 };
 
 use crate::error::{DeathReason, EngineError};
@@ -23,7 +23,8 @@ use crate::session::{
 
 /// A pool: a language and the template build its sandboxes carry.
 type PoolKey = (Language, Option<String>);
-use crate::tenancy::{self, Caller, Policy, RateLimiter};
+use crate::screening::{self, OutputGuard, Screening};
+use crate::tenancy::{self, Caller, Policy, RateLimiter, RiskAction};
 use warden_store::{
     AuditEvent, AuditFilter, ExecutionFilter, ExecutionRecord, SessionRecord, Store,
 };
@@ -223,10 +224,12 @@ pub struct Engine {
 }
 
 /// What a cell used, read from its sandbox.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Usage {
     cpu: Option<Duration>,
     peak_memory: Option<u64>,
+    /// And what analysis found before it ran.
+    analysis: Option<AnalysisReport>,
 }
 
 fn seconds(
@@ -403,6 +406,7 @@ impl Engine {
             }
         }
         let limits = limits.unwrap_or_else(|| self.config.session_limits.clone());
+        self.metrics.sandbox_started();
         Session::start(self.jail.clone(), language, limits, env).await
     }
 
@@ -785,6 +789,7 @@ impl Engine {
                 }
                 if let Some((language, env)) = short {
                     let limits = engine.config.session_limits.clone();
+                    engine.metrics.sandbox_started();
                     match Session::start(engine.jail.clone(), language, limits, &env).await {
                         Ok(session) => {
                             if engine.shutting_down.load(Ordering::Relaxed) {
@@ -893,7 +898,7 @@ impl Engine {
         caller: &Caller,
         language: Language,
         code: &str,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Screening, EngineError> {
         let policy = &caller.policy;
         if !policy.allows(language) {
             return Err(EngineError::PolicyDenied(format!(
@@ -908,6 +913,7 @@ impl Engine {
                 )));
             }
         }
+        let screening = screening::screen(policy, language, code)?;
         if let Some(per_minute) = policy.executions_per_minute {
             if let Err(wait) = self.rate.take(&caller.tenant, per_minute) {
                 return Err(EngineError::RateLimited {
@@ -931,7 +937,7 @@ impl Engine {
                 });
             }
         }
-        Ok(())
+        Ok(screening)
     }
 
     /// Decodes the files of a request, checking their total size.
@@ -1182,6 +1188,7 @@ impl Engine {
     async fn audit_denial<T>(&self, caller: &Caller, what: &str, r: &Result<T, EngineError>) {
         if let Err(
             e @ (EngineError::PolicyDenied(_)
+            | EngineError::SecurityViolation { .. }
             | EngineError::RateLimited { .. }
             | EngineError::QuotaExceeded { .. }),
         ) = r
@@ -1208,7 +1215,15 @@ impl Engine {
         let started_at = warden_store::now();
         let language = self.slot(caller, id)?.language;
         let code = req.code.clone();
-        let (mut result, usage) = self.execute_in_session(caller, id, req, on_event).await;
+        let guard = OutputGuard::new(&caller.policy);
+        let (mut result, usage) = {
+            let mut filter = guard.stream(on_event);
+            let outcome = self
+                .execute_in_session(caller, id, req, &mut |e| filter.send(e))
+                .await;
+            filter.finish();
+            outcome
+        };
         self.finish_execution(
             caller,
             Some(id),
@@ -1219,6 +1234,7 @@ impl Engine {
             started_at,
             started,
             usage,
+            &guard,
         )
         .await;
         result
@@ -1252,8 +1268,15 @@ impl Engine {
                 ));
             }
             let files = self.decode_files(&req.files)?;
-            self.admit_execution(caller, slot.language, &req.code)
+            let screening = self
+                .admit_execution(caller, slot.language, &req.code)
                 .await?;
+            let timeout = match screening.action {
+                RiskAction::Restrict => {
+                    timeout.min(caller.policy.risk_policy().restricted_timeout())
+                }
+                _ => timeout,
+            };
             // Packages a cell asks for are installed (or found cached) before the cell
             // takes the session, then added to its module path.
             let paths = self
@@ -1263,12 +1286,16 @@ impl Engine {
                 let ws = self.workspace(caller, id)?;
                 place_files(&ws, files).await?;
             }
-            Ok((slot, timeout, paths))
+            Ok((slot, timeout, paths, screening))
         }
         .await;
-        let (slot, timeout, paths) = match prepared {
+        let (slot, timeout, paths, screening) = match prepared {
             Ok(p) => p,
             Err(e) => return (Err(e), none),
+        };
+        let none = Usage {
+            analysis: screening.report,
+            ..Usage::default()
         };
         let Ok(mut guard) = slot.session.try_lock() else {
             return (Err(EngineError::SessionBusy(id.to_string())), none);
@@ -1288,6 +1315,7 @@ impl Engine {
                 _ => None,
             },
             peak_memory: session.peak_memory(),
+            analysis: none.analysis,
         };
         slot.touch();
         let result = match result {
@@ -1324,8 +1352,21 @@ impl Engine {
         started_at: f64,
         started: Instant,
         usage: Usage,
+        guard: &OutputGuard,
     ) {
         self.audit_denial(caller, "execute", result).await;
+        let secrets = match result {
+            Ok(r) => {
+                let secrets = guard.apply(r);
+                if let Some(report) = &usage.analysis {
+                    r.risk = Some(report.risk);
+                    r.findings = report.findings.clone();
+                }
+                r.secrets = secrets.clone();
+                secrets
+            }
+            Err(_) => BTreeMap::new(),
+        };
         self.record(kind, language, result, started);
         let wall = started.elapsed();
         let (status, error_code, out, err) = match &*result {
@@ -1384,12 +1425,32 @@ impl Engine {
             stderr_bytes: err as i64,
             started_at,
             finished_at: warden_store::now(),
+            risk: usage
+                .analysis
+                .as_ref()
+                .map_or(RiskLevel::None, |a| a.risk),
+            findings: usage
+                .analysis
+                .as_ref()
+                .map_or_else(Vec::new, |a| a.findings.clone()),
+            secrets,
         };
         let id = record.id.clone();
+        let flagged = (record.risk > RiskLevel::None || !record.secrets.is_empty()).then(|| {
+            let rules: Vec<&str> = record.findings.iter().map(|f| f.rule.as_str()).collect();
+            serde_json::json!({
+                "execution_id": id, "kind": kind_str(kind), "risk": record.risk.as_str(),
+                "rules": rules, "secrets": record.secrets,
+            })
+        });
         match self.records.write(record).await {
             Ok(()) => {
                 if let Ok(r) = result {
                     r.execution_id = Some(id);
+                }
+                if let Some(detail) = flagged {
+                    self.audit("execution.flagged", Some(caller), session_id, detail)
+                        .await;
                 }
             }
             Err(e) => {
@@ -1529,6 +1590,7 @@ impl Engine {
         if let Some(old) = guard.take() {
             old.close().await;
         }
+        self.metrics.sandbox_started();
         let session = Session::start(self.jail.clone(), slot.language, limits, &slot.env).await?;
         if let Ok(mut i) = slot.interrupter.lock() {
             *i = session.interrupter().ok();
@@ -1546,6 +1608,23 @@ impl Engine {
         Ok(slot.info())
     }
 
+    /// Analyses code without running it: its findings and risk level, and what the
+    /// caller's policy would do with it.
+    pub fn analyze(
+        &self,
+        caller: &Caller,
+        req: AnalyzeRequest,
+    ) -> Result<AnalyzeResponse, EngineError> {
+        self.check_code(&req.code)?;
+        let language = req.language.unwrap_or(Language::Python);
+        let report = warden_analysis::analyze(language, &req.code);
+        let action = report
+            .syntax_error
+            .is_none()
+            .then(|| caller.policy.risk_policy().action(report.risk));
+        Ok(AnalyzeResponse { report, action })
+    }
+
     /// One-shot: a fresh sandbox runs the code and is discarded.
     pub async fn execute_once(
         &self,
@@ -1557,12 +1636,20 @@ impl Engine {
         let started_at = warden_store::now();
         let language = req.language.unwrap_or(Language::Python);
         let code = req.code.clone();
-        let (mut result, usage) = match self.prepare_one_shot(caller, req).await {
-            Ok((session, code, files, timeout)) => {
-                self.run_once(session, &code, files, timeout, on_event)
-                    .await
-            }
-            Err(e) => (Err(e), Usage::default()),
+        let guard = OutputGuard::new(&caller.policy);
+        let (mut result, usage) = {
+            let mut filter = guard.stream(on_event);
+            let outcome = match self.prepare_one_shot(caller, req).await {
+                Ok((session, code, files, timeout, analysis)) => {
+                    let (result, usage) = self
+                        .run_once(session, &code, files, timeout, &mut |e| filter.send(e))
+                        .await;
+                    (result, Usage { analysis, ..usage })
+                }
+                Err(e) => (Err(e), Usage::default()),
+            };
+            filter.finish();
+            outcome
         };
         self.finish_execution(
             caller,
@@ -1574,6 +1661,7 @@ impl Engine {
             started_at,
             started,
             usage,
+            &guard,
         )
         .await;
         result
@@ -1584,19 +1672,46 @@ impl Engine {
         &self,
         caller: &Caller,
         req: ExecuteRequest,
-    ) -> Result<(Session, String, Vec<(String, Vec<u8>)>, Duration), EngineError> {
+    ) -> Result<
+        (
+            Session,
+            String,
+            Vec<(String, Vec<u8>)>,
+            Duration,
+            Option<AnalysisReport>,
+        ),
+        EngineError,
+    > {
         self.check_open()?;
         self.check_code(&req.code)?;
-        let timeout = self.timeout_for(caller, req.timeout)?;
+        let mut timeout = self.timeout_for(caller, req.timeout)?;
         let language = req.language.unwrap_or(Language::Python);
-        let limits = self.limits_for(caller, req.memory_mb, req.disk_mb)?;
+        let mut memory_mb = req.memory_mb;
+        // Checked before the restriction below lowers it, so that a request over the
+        // policy is refused as such.
+        self.limits_for(caller, req.memory_mb, req.disk_mb)?;
         let files = self.decode_files(&req.files)?;
-        self.admit_execution(caller, language, &req.code).await?;
+        let screening = self.admit_execution(caller, language, &req.code).await?;
+        if screening.action == RiskAction::Restrict {
+            let risk = caller.policy.risk_policy();
+            timeout = timeout.min(risk.restricted_timeout());
+            let default_mb = self.config.session_limits.sandbox.memory_bytes >> 20;
+            memory_mb = [
+                memory_mb,
+                caller.policy.max_memory_mb,
+                Some(default_mb),
+                Some(risk.restricted_memory_mb()),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+        }
+        let limits = self.limits_for(caller, memory_mb, req.disk_mb)?;
         let (env, paths) = self
             .environment(caller, language, req.template.as_deref(), &req.packages)
             .await?;
         let session = self.obtain(language, limits, &env, &paths).await?;
-        Ok((session, req.code, files, timeout))
+        Ok((session, req.code, files, timeout, screening.report))
     }
 
     /// Runs one cell in a fresh session and discards it: the request's files are placed
@@ -1634,6 +1749,7 @@ impl Engine {
             usage = Usage {
                 cpu: session.cpu_usage(),
                 peak_memory: session.peak_memory(),
+                analysis: None,
             };
             let mut response = match outcome {
                 Ok(r) => to_response(r),
@@ -2045,6 +2161,9 @@ fn died_response(
         duration_ms: took.as_secs_f64() * 1000.0,
         files: None,
         execution_id: None,
+        risk: None,
+        findings: Vec::new(),
+        secrets: BTreeMap::new(),
     }
 }
 
@@ -2071,5 +2190,8 @@ fn to_response(r: CellResult) -> CellResponse {
         duration_ms: r.duration.as_secs_f64() * 1000.0,
         files: None,
         execution_id: None,
+        risk: None,
+        findings: Vec::new(),
+        secrets: BTreeMap::new(),
     }
 }

@@ -68,6 +68,7 @@ pub struct Metrics {
     durations: Family<KindLabels, Histogram>,
     sessions_created: Counter,
     sessions_closed: Family<ReasonLabels, Counter>,
+    sandboxes_started: Counter,
     package_installs: Counter,
     package_cache_hits: Counter,
     index_connections: Counter,
@@ -109,6 +110,12 @@ impl Default for Metrics {
             "Sessions closed, by reason",
             sessions_closed.clone(),
         );
+        let sandboxes_started = Counter::default();
+        registry.register(
+            "sandboxes_started",
+            "Sandboxes started, for the pool or on demand",
+            sandboxes_started.clone(),
+        );
         let package_installs = Counter::default();
         let package_cache_hits = Counter::default();
         let index_connections = Counter::default();
@@ -138,6 +145,7 @@ impl Default for Metrics {
             durations,
             sessions_created,
             sessions_closed,
+            sandboxes_started,
         }
     }
 }
@@ -169,6 +177,10 @@ impl Metrics {
                 self.package_cache_hits.inc();
             }
         }
+    }
+
+    pub(crate) fn sandbox_started(&self) {
+        self.sandboxes_started.inc();
     }
 
     pub(crate) fn session_created(&self) {

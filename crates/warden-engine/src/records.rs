@@ -283,6 +283,9 @@ mod tests {
             stderr_bytes: 0,
             started_at: 1_000.0 + f64::from(n),
             finished_at: 1_000.5 + f64::from(n),
+            risk: Default::default(),
+            findings: Vec::new(),
+            secrets: Default::default(),
         }
     }
 

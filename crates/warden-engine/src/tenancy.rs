@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use warden_protocol::Language;
+pub use warden_protocol::RiskAction;
+use warden_protocol::{Language, RiskLevel};
 
 /// The tenant of development mode (no keys, loopback only).
 pub const DEV_TENANT: &str = "dev";
@@ -68,6 +69,81 @@ pub struct Policy {
     /// `"requests>=2.31"` (names with optional version constraints). Absent: the
     /// built-in allowlist; empty: no packages.
     pub packages: Option<Vec<String>>,
+    /// What to do with code by the risk level static analysis gives it. Absent: allow
+    /// every level, and record the findings.
+    pub risk: Option<RiskPolicy>,
+    /// Secrets in outputs. Absent: redact them.
+    pub redaction: Option<RedactionPolicy>,
+}
+
+/// The policy's decision per risk level (code of level `none` is always allowed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskPolicy {
+    #[serde(default)]
+    pub low: RiskAction,
+    #[serde(default)]
+    pub medium: RiskAction,
+    #[serde(default)]
+    pub high: RiskAction,
+    /// Timeout of a restricted execution, seconds (default 10).
+    pub restricted_timeout: Option<f64>,
+    /// Memory of a restricted one-shot run, MiB (default 256).
+    pub restricted_memory_mb: Option<u64>,
+}
+
+impl RiskPolicy {
+    pub const DEFAULT_RESTRICTED_TIMEOUT: f64 = 10.0;
+    pub const DEFAULT_RESTRICTED_MEMORY_MB: u64 = 256;
+
+    /// The action for code of a risk level.
+    pub fn action(&self, risk: RiskLevel) -> RiskAction {
+        match risk {
+            RiskLevel::None => RiskAction::Allow,
+            RiskLevel::Low => self.low,
+            RiskLevel::Medium => self.medium,
+            RiskLevel::High => self.high,
+        }
+    }
+
+    pub fn restricted_timeout(&self) -> Duration {
+        Duration::from_secs_f64(
+            self.restricted_timeout
+                .unwrap_or(Self::DEFAULT_RESTRICTED_TIMEOUT),
+        )
+    }
+
+    pub fn restricted_memory_mb(&self) -> u64 {
+        self.restricted_memory_mb
+            .unwrap_or(Self::DEFAULT_RESTRICTED_MEMORY_MB)
+    }
+}
+
+/// What happens to secrets found in outputs (docs/REDACTION.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactionMode {
+    /// Outputs are not scanned.
+    Off,
+    /// Outputs pass unchanged; the secrets are counted in the execution record and the
+    /// reply's `secrets`.
+    Flag,
+    /// Each secret is replaced by `[REDACTED:kind]`, and counted.
+    #[default]
+    Redact,
+    /// Streamed output is redacted; the result of an execution that printed a secret is
+    /// withheld (an `OutputBlocked` error in its place).
+    Block,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionPolicy {
+    #[serde(default)]
+    pub mode: RedactionMode,
+    /// Literal values to find besides the built-in kinds (at least 6 characters each).
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 impl Policy {
@@ -83,6 +159,21 @@ impl Policy {
         positive(p.max_timeout, "max_timeout")?;
         positive(p.max_cpus, "max_cpus")?;
         positive(p.cpu_seconds_per_day, "cpu_seconds_per_day")?;
+        if let Some(r) = &p.risk {
+            positive(r.restricted_timeout, "risk.restricted_timeout")?;
+            if r.restricted_memory_mb == Some(0) {
+                return Err("invalid policy: risk.restricted_memory_mb must be positive".into());
+            }
+        }
+        if let Some(r) = &p.redaction {
+            if let Some(short) = r.secrets.iter().find(|s| s.chars().count() < 6) {
+                return Err(format!(
+                    "invalid policy: redaction.secrets: {:?} is shorter than 6 characters \
+                     (it would match ordinary text)",
+                    short.chars().take(2).collect::<String>() + "…"
+                ));
+            }
+        }
         if let Some(list) = &p.packages {
             crate::packages::Allowlist::parse(list.iter().map(String::as_str))
                 .map_err(|e| format!("invalid policy: packages: {e}"))?;
@@ -100,6 +191,25 @@ impl Policy {
             ),
             None => std::borrow::Cow::Borrowed(crate::packages::Allowlist::builtin()),
         }
+    }
+
+    /// The decision per risk level.
+    pub fn risk_policy(&self) -> std::borrow::Cow<'_, RiskPolicy> {
+        match &self.risk {
+            Some(r) => std::borrow::Cow::Borrowed(r),
+            None => std::borrow::Cow::Owned(RiskPolicy::default()),
+        }
+    }
+
+    /// The redaction mode, and a redactor unless the mode is `off`.
+    pub fn redactor(&self) -> (RedactionMode, Option<warden_analysis::redact::Redactor>) {
+        let (mode, secrets) = match &self.redaction {
+            Some(r) => (r.mode, r.secrets.as_slice()),
+            None => (RedactionMode::default(), &[][..]),
+        };
+        let redactor = (mode != RedactionMode::Off)
+            .then(|| warden_analysis::redact::Redactor::new(secrets));
+        (mode, redactor)
     }
 
     /// Whether the policy allows a language.

@@ -121,6 +121,11 @@ pub enum ErrorCode {
     PackageInstallFailed,
     /// The request conflicts with work in progress (e.g. a template build of that name).
     Conflict,
+    /// The code does not parse; `line` and `col` say where. Nothing ran.
+    SyntaxError,
+    /// The policy denies code of this risk level; `risk` and `findings` say why. Nothing
+    /// ran.
+    SecurityViolation,
     /// An internal error; details are in the server log, not the reply.
     Internal,
 }
@@ -157,6 +162,8 @@ impl ErrorCode {
             ErrorCode::PackageNotAllowed => "PACKAGE_NOT_ALLOWED",
             ErrorCode::PackageInstallFailed => "PACKAGE_INSTALL_FAILED",
             ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::SyntaxError => "SYNTAX_ERROR",
+            ErrorCode::SecurityViolation => "SECURITY_VIOLATION",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -389,6 +396,15 @@ pub struct CellResponse {
     /// The id of this execution's record (`GET /v1/executions/{id}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
+    /// The risk level static analysis gave the code (absent for bash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskLevel>,
+    /// What static analysis found in the code (docs/ANALYSIS.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// Secrets found in the output, counted by kind (docs/REDACTION.md).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub secrets: std::collections::BTreeMap<String, u64>,
 }
 
 /// The stored record of one execution (`GET /v1/executions/{id}`).
@@ -419,6 +435,15 @@ pub struct ExecutionInfo {
     /// Unix seconds.
     pub started_at: f64,
     pub finished_at: f64,
+    /// The risk level static analysis gave the code (docs/ANALYSIS.md).
+    #[serde(default)]
+    pub risk: RiskLevel,
+    /// What static analysis found in the code.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// Secrets found in the outputs, counted by kind (docs/REDACTION.md).
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, u64>,
 }
 
 /// `GET /v1/executions`.
@@ -521,6 +546,17 @@ pub enum Severity {
     High,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
 /// The risk level of a piece of code, derived from its findings.
 #[derive(
     Debug,
@@ -617,6 +653,51 @@ pub struct AnalysisReport {
     pub syntax_error: Option<SyntaxErrorInfo>,
 }
 
+/// What a policy does with code of a risk level (docs/ANALYSIS.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskAction {
+    /// Run it as any other code.
+    #[default]
+    Allow,
+    /// Run it with stricter limits (the policy's `restricted_timeout` and
+    /// `restricted_memory_mb`).
+    Restrict,
+    /// Refuse it: `403 SECURITY_VIOLATION` with the findings.
+    Deny,
+}
+
+impl RiskAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskAction::Allow => "allow",
+            RiskAction::Restrict => "restrict",
+            RiskAction::Deny => "deny",
+        }
+    }
+}
+
+/// `POST /v1/analyze`: code to analyse without running it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeRequest {
+    pub code: String,
+    /// Default `python`.
+    #[serde(default)]
+    pub language: Option<Language>,
+}
+
+/// The reply of `POST /v1/analyze`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AnalyzeResponse {
+    #[serde(flatten)]
+    pub report: AnalysisReport,
+    /// What the caller's policy would do with this code; absent when it does not parse
+    /// (an execution would get `SYNTAX_ERROR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<RiskAction>,
+}
+
 /// The one error shape on the wire: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -627,14 +708,38 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: ErrorCode,
     pub message: String,
+    #[serde(flatten)]
+    pub context: ErrorContext,
+}
+
+/// What some errors say besides their message; absent fields are left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorContext {
+    /// `SYNTAX_ERROR`: the line where the parser stopped (from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// `SYNTAX_ERROR`: the column, in characters (from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub col: Option<u32>,
+    /// `SECURITY_VIOLATION`: the code's risk level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskLevel>,
+    /// `SECURITY_VIOLATION`: the findings that made it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
 }
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::with_context(code, message, ErrorContext::default())
+    }
+
+    pub fn with_context(code: ErrorCode, message: impl Into<String>, context: ErrorContext) -> Self {
         ErrorBody {
             error: ErrorDetail {
                 code,
                 message: message.into(),
+                context,
             },
         }
     }
@@ -675,6 +780,8 @@ mod tests {
             ErrorCode::PackageNotAllowed,
             ErrorCode::PackageInstallFailed,
             ErrorCode::Conflict,
+            ErrorCode::SyntaxError,
+            ErrorCode::SecurityViolation,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use warden_engine::EngineError;
-use warden_protocol::{ErrorBody, ErrorCode};
+use warden_protocol::{ErrorBody, ErrorCode, ErrorContext};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -13,6 +13,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (429 replies).
     pub retry_after: Option<u64>,
+    /// Where a syntax error is, the findings behind a security violation.
+    pub context: ErrorContext,
 }
 
 impl ApiError {
@@ -21,13 +23,22 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            context: ErrorContext::default(),
         }
+    }
+
+    /// The error as it goes on the wire.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody::with_context(self.code, self.message.clone(), self.context.clone())
     }
 
     pub fn status(&self) -> StatusCode {
         match self.code {
-            ErrorCode::InvalidRequest | ErrorCode::InvalidPath => StatusCode::BAD_REQUEST,
-            ErrorCode::PathForbidden
+            ErrorCode::InvalidRequest | ErrorCode::InvalidPath | ErrorCode::SyntaxError => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorCode::SecurityViolation
+            | ErrorCode::PathForbidden
             | ErrorCode::Forbidden
             | ErrorCode::PolicyDenied
             | ErrorCode::PackageNotAllowed => StatusCode::FORBIDDEN,
@@ -73,6 +84,7 @@ impl From<EngineError> for ApiError {
             code,
             message,
             retry_after,
+            context: e.context(),
         }
     }
 }
@@ -80,7 +92,7 @@ impl From<EngineError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut response = (status, Json(ErrorBody::new(self.code, self.message))).into_response();
+        let mut response = (status, Json(self.body())).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

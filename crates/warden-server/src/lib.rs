@@ -4,7 +4,6 @@
 mod error;
 mod routes;
 mod stream;
-mod utf8;
 mod ws;
 
 pub use error::ApiError;

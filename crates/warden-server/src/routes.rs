@@ -25,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use warden_engine::{AuditFilter, Caller, Engine, ExecutionFilter};
 use warden_protocol::{
-    AuditList, BuildTemplate, CellResponse, CreateSession, ErrorBody, ErrorCode, ExecuteRequest,
+    AnalyzeRequest, AnalyzeResponse, AuditList, BuildTemplate, CellResponse, CreateSession, ErrorBody, ErrorCode, ExecuteRequest,
     ExecutionInfo, ExecutionList, FileEntry, FileList, Health, Language, SessionInfo, SessionList,
     TemplateBuild, TemplateInfo, TemplateList,
 };
@@ -54,6 +54,7 @@ struct ApiDoc;
 fn api(body_limit: usize) -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(execute_once))
+        .routes(routes!(analyze))
         .routes(routes!(create_session, list_sessions))
         .routes(routes!(get_session, delete_session))
         .routes(routes!(execute))
@@ -387,6 +388,20 @@ async fn execute_once(
 ) -> Result<Response, ApiError> {
     let req = body(b)?;
     Ok(Json(engine.execute_once(&caller, req, &mut |_| {}).await?).into_response())
+}
+
+/// Analyses code without running it: syntax, findings (`{rule, severity, line, col,
+/// message}`), metrics, the risk level, and the `action` the caller's policy would take.
+/// A syntax error is reported in the reply (`syntax_error`), not as an error.
+#[utoipa::path(post, path = "/v1/analyze", tag = "execute", request_body = AnalyzeRequest,
+    responses((status = 200, body = AnalyzeResponse),
+        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn analyze(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    b: Result<Json<AnalyzeRequest>, JsonRejection>,
+) -> Result<Json<AnalyzeResponse>, ApiError> {
+    Ok(Json(engine.analyze(&caller, body(b)?)?))
 }
 
 fn wants_events(headers: &HeaderMap) -> bool {

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
 use warden_engine::{Caller, Engine, Event};
-use warden_protocol::{CellResponse, ErrorBody, ExecuteRequest};
+use warden_protocol::{CellResponse, ExecuteRequest};
 
 use crate::error::ApiError;
-use crate::utf8::Utf8Chunks;
+use warden_analysis::utf8::Utf8Chunks;
 
 /// One event of a streamed execution.
 #[derive(Debug)]
@@ -36,7 +36,7 @@ impl StreamEvent {
             StreamEvent::Stdout(t) | StreamEvent::Stderr(t) => serde_json::json!({ "text": t }),
             StreamEvent::Result(r) => serde_json::to_value(r).unwrap_or_default(),
             StreamEvent::Error(e) => {
-                serde_json::to_value(ErrorBody::new(e.code, e.message.clone())).unwrap_or_default()
+                serde_json::to_value(e.body()).unwrap_or_default()
             }
         }
     }

@@ -197,8 +197,9 @@ macro_rules! impl_store {
                     sqlx::query(
                         "INSERT INTO executions (id, tenant, session_id, kind, language, code_sha256, code, \
                          status, error_code, exit_code, wall_ms, cpu_ms, peak_memory_bytes, stdout_bytes, \
-                         stderr_bytes, started_at, finished_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                         stderr_bytes, started_at, finished_at, risk, findings, secrets) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                         $18, $19, $20) \
                          ON CONFLICT (id) DO NOTHING",
                     )
                     .bind(&e.id)
@@ -218,6 +219,9 @@ macro_rules! impl_store {
                     .bind(e.stderr_bytes)
                     .bind(e.started_at)
                     .bind(e.finished_at)
+                    .bind(e.risk.as_str())
+                    .bind($crate::sql::json_unless_empty(&e.findings, e.findings.is_empty()))
+                    .bind($crate::sql::json_unless_empty(&e.secrets, e.secrets.is_empty()))
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -420,7 +424,18 @@ pub(crate) use impl_store;
 
 /// The columns of an execution record, after `seq`.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, tenant, session_id, kind, language, code_sha256, code, status, \
-     error_code, exit_code, wall_ms, cpu_ms, peak_memory_bytes, stdout_bytes, stderr_bytes, started_at, finished_at";
+     error_code, exit_code, wall_ms, cpu_ms, peak_memory_bytes, stdout_bytes, stderr_bytes, started_at, finished_at, risk, findings, secrets";
+
+/// JSON text for a column, or NULL for an empty value.
+pub(crate) fn json_unless_empty<T: serde::Serialize>(value: &T, empty: bool) -> Option<String> {
+    (!empty).then(|| serde_json::to_string(value).unwrap_or_default())
+}
+
+/// A JSON column back; NULL or text that no longer parses gives the default.
+fn json_or_default<T: serde::de::DeserializeOwned + Default>(text: Option<String>) -> T {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
 
 /// The database type behind a store, for row types in the macro.
 pub(crate) type DbOf<S> = <S as HasDb>::Db;
@@ -484,6 +499,12 @@ where
             stderr_bytes: r.try_get("stderr_bytes")?,
             started_at: r.try_get("started_at")?,
             finished_at: r.try_get("finished_at")?,
+            risk: json_or_default(
+                r.try_get::<Option<String>, _>("risk")?
+                    .map(|s| format!("\"{s}\"")),
+            ),
+            findings: json_or_default(r.try_get("findings")?),
+            secrets: json_or_default(r.try_get("secrets")?),
         },
     ))
 }

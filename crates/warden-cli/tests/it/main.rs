@@ -1,6 +1,7 @@
 //! The `warden` binary as a user runs it: streaming, exit statuses, `--json`, `doctor`,
 //! and `warden serve`.
 
+mod analysis;
 mod files;
 mod packages;
 mod serve;

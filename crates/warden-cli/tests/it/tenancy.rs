@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::serve::{client, Server};
 
 /// `warden keys create` in a data directory: the printed key.
-fn create_key(data: &Path, tenant: &str, policy: Option<&str>, admin: bool) -> String {
+pub(crate) fn create_key(data: &Path, tenant: &str, policy: Option<&str>, admin: bool) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
     cmd.args(["keys", "--data-dir"])
         .arg(data)
@@ -33,12 +33,12 @@ fn create_key(data: &Path, tenant: &str, policy: Option<&str>, admin: bool) -> S
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn keyed_server(data: &Path) -> Server {
+pub(crate) fn keyed_server(data: &Path) -> Server {
     Server::start_raw(&["--data-dir", data.to_str().unwrap()])
 }
 
 /// A request with an optional key: status, headers and JSON body (or Null).
-async fn call(
+pub(crate) async fn call(
     s: &Server,
     key: Option<&str>,
     method: Method,
@@ -63,7 +63,7 @@ async fn call(
     )
 }
 
-async fn audit_actions(s: &Server, admin: &str) -> Vec<Value> {
+pub(crate) async fn audit_actions(s: &Server, admin: &str) -> Vec<Value> {
     let (code, _, v) = call(s, Some(admin), Method::GET, "/v1/audit?limit=1000", None).await;
     assert_eq!(code, StatusCode::OK, "{v}");
     v["entries"].as_array().unwrap().clone()

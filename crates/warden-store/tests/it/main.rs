@@ -112,6 +112,29 @@ fn execution(n: u32, tenant: &str, session: Option<&str>, status: &str) -> Execu
         stderr_bytes: 0,
         started_at: 1000.0 + f64::from(n),
         finished_at: 1000.5 + f64::from(n),
+        // Every other record carries analysis findings and secret counts, so both the
+        // JSON columns and their NULL (empty) form round-trip.
+        risk: if n % 2 == 1 {
+            warden_protocol::RiskLevel::Medium
+        } else {
+            warden_protocol::RiskLevel::None
+        },
+        findings: if n % 2 == 1 {
+            vec![warden_protocol::Finding {
+                rule: "import.process".into(),
+                severity: warden_protocol::Severity::Medium,
+                line: n,
+                col: 1,
+                message: "imports subprocess".into(),
+            }]
+        } else {
+            Vec::new()
+        },
+        secrets: if n % 2 == 1 {
+            [("openai_key".to_string(), u64::from(n))].into()
+        } else {
+            Default::default()
+        },
     }
 }
 

@@ -1,5 +1,4 @@
-//! Finding secrets in what code prints, to flag, redact or block them (issue 6's output
-//! redaction; wiring into results and policies comes with it).
+//! Finding secrets in what code prints, to flag, redact or block them (docs/REDACTION.md).
 //!
 //! Recognised: provider API keys (OpenAI, Anthropic, GitHub, Slack, Stripe, Google), AWS
 //! access key ids and secret keys (the latter next to their usual names), private-key
@@ -8,11 +7,12 @@
 //! registers. One [`RegexSet`] pass decides whether any pattern can match, so ordinary
 //! text costs one scan; only text with a candidate is searched pattern by pattern.
 //!
-//! Output that arrives in chunks goes through a [`StreamRedactor`], which holds back the
-//! last [`HOLD`] bytes until more arrives, so a secret split across two chunks is still
-//! seen whole.
+//! Output that arrives in chunks goes through a [`StreamRedactor`], which passes on whole
+//! lines and holds back an unfinished one (and an open private-key block) until more
+//! arrives, so a secret split across two chunks is still seen whole.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
 
@@ -103,7 +103,9 @@ const PATTERNS: &[(Kind, &str)] = &[
     (Kind::UsSsn, r"\b\d{3}-\d{2}-\d{4}\b"),
 ];
 
-/// Longest secret a [`StreamRedactor`] can see across chunks.
+/// An unfinished line (or open private-key block) longer than twice this is passed on
+/// anyway, all but its last `HOLD` bytes; the longest secret a [`StreamRedactor`] is sure
+/// to see whole across chunks is `HOLD` bytes.
 pub const HOLD: usize = 8192;
 
 /// One secret found: its kind and byte range.
@@ -114,13 +116,32 @@ pub struct Finding {
     pub end: usize,
 }
 
-/// Finds and redacts secrets; build once, share.
-#[derive(Debug)]
+/// Finds and redacts secrets. Cheap to build: the built-in patterns are compiled once per
+/// process and shared.
+#[derive(Debug, Clone)]
 pub struct Redactor {
-    set: RegexSet,
-    patterns: Vec<(Kind, Regex)>,
+    builtins: &'static Builtins,
     literals: Vec<String>,
 }
+
+#[derive(Debug)]
+struct Builtins {
+    set: RegexSet,
+    patterns: Vec<(Kind, Regex)>,
+}
+
+static BUILTINS: LazyLock<Builtins> = LazyLock::new(|| {
+    // The patterns are constants, checked by the tests.
+    // ASCII word boundaries: a Unicode `\b` keeps the regex engine off its fast DFA.
+    let ascii = |p: &str| p.replace(r"\b", r"(?-u:\b)");
+    Builtins {
+        set: RegexSet::new(PATTERNS.iter().map(|(_, p)| ascii(p))).expect("valid patterns"),
+        patterns: PATTERNS
+            .iter()
+            .map(|(k, p)| (*k, Regex::new(&ascii(p)).expect("valid pattern")))
+            .collect(),
+    }
+});
 
 /// The Luhn checksum of a digit string.
 fn luhn(digits: &[u8]) -> bool {
@@ -177,19 +198,10 @@ impl Redactor {
     /// A redactor for the built-in kinds and these literal values (values shorter than 6
     /// characters are ignored: they would match ordinary text).
     pub fn new(literals: &[String]) -> Redactor {
-        // The patterns are constants, checked by the tests.
-        // ASCII word boundaries: a Unicode `\b` keeps the regex engine off its fast DFA.
-        let ascii = |p: &str| p.replace(r"\b", r"(?-u:\b)");
-        let set = RegexSet::new(PATTERNS.iter().map(|(_, p)| ascii(p))).expect("valid patterns");
-        let patterns = PATTERNS
-            .iter()
-            .map(|(k, p)| (*k, Regex::new(&ascii(p)).expect("valid pattern")))
-            .collect();
         let mut literals: Vec<String> = literals.iter().filter(|l| l.len() >= 6).cloned().collect();
         literals.sort_by_key(|l| std::cmp::Reverse(l.len()));
         Redactor {
-            set,
-            patterns,
+            builtins: &BUILTINS,
             literals,
         }
     }
@@ -207,13 +219,14 @@ impl Redactor {
                 });
             }
         }
-        let candidates = if self.set.is_match(text) {
-            self.set.matches(text).into_iter().collect()
+        let set = &self.builtins.set;
+        let candidates = if set.is_match(text) {
+            set.matches(text).into_iter().collect()
         } else {
             Vec::new()
         };
         for i in candidates {
-            let (kind, re) = &self.patterns[i];
+            let (kind, re) = &self.builtins.patterns[i];
             let grouped = re.captures_len() > 1;
             let matches: Vec<regex::Match> = if grouped {
                 re.captures_iter(text)
@@ -270,8 +283,9 @@ impl Redactor {
     }
 }
 
-/// Redacts a stream of text chunks: what [`StreamRedactor::push`] returns is final; at
-/// least the last [`HOLD`] bytes wait for the next chunk (or [`StreamRedactor::finish`]).
+/// Redacts a stream of text chunks: what [`StreamRedactor::push`] returns is final. Whole
+/// lines pass at once; an unfinished line, and a private-key block still open, wait for
+/// the next chunk (or [`StreamRedactor::finish`]) unless longer than twice [`HOLD`].
 #[derive(Debug)]
 pub struct StreamRedactor<'a> {
     redactor: &'a Redactor,
@@ -291,14 +305,23 @@ impl<'a> StreamRedactor<'a> {
     /// Adds a chunk; returns the redacted text that can be passed on now.
     pub fn push(&mut self, chunk: &str) -> String {
         self.pending.push_str(chunk);
-        // Emitting only once twice the hold has gathered scans each byte about twice,
-        // however small the chunks.
-        if self.pending.len() <= 2 * HOLD {
-            return String::new();
+        let len = self.pending.len();
+        // Secrets do not span lines, but for private-key blocks: pass on whole lines.
+        let mut cut = self.pending.rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        if let Some(begin) = self.pending[..cut].rfind("-----BEGIN ") {
+            if !self.pending[begin..].contains("-----END ") && len - begin <= 2 * HOLD {
+                cut = begin;
+            }
         }
-        let mut cut = self.pending.len() - HOLD;
-        while !self.pending.is_char_boundary(cut) {
-            cut -= 1;
+        if len - cut > 2 * HOLD {
+            // A very long unfinished line: pass on all but its tail.
+            cut = len - HOLD;
+            while !self.pending.is_char_boundary(cut) {
+                cut -= 1;
+            }
+        }
+        if cut == 0 {
+            return String::new();
         }
         // Never cut through a secret: stop before one that reaches past the cut.
         for f in self.redactor.find(&self.pending) {
@@ -448,7 +471,33 @@ mod tests {
         );
     }
 
-    /// `cargo test --release -p warden-engine --lib redaction_throughput -- --ignored --nocapture`
+    #[test]
+    fn whole_lines_pass_at_once_and_key_blocks_wait_for_their_end() {
+        let r = Redactor::new(&[]);
+        let mut s = StreamRedactor::new(&r);
+        assert_eq!(s.push("hello\nwor"), "hello\n");
+        assert_eq!(s.push("ld\r"), "world\r");
+        assert_eq!(s.push("no newline yet"), "");
+        assert_eq!(s.finish(), "no newline yet");
+
+        // A private key printed line by line: nothing of it passes before its end.
+        let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn\n\
+                   Zq5J6QxkJ4D8GfNn0a9wq1bn0x4X\n-----END RSA PRIVATE KEY-----\n";
+        let mut s = StreamRedactor::new(&r);
+        let mut out = s.push("before\n");
+        assert_eq!(out, "before\n");
+        let lines: Vec<&str> = key.split_inclusive('\n').collect();
+        for line in &lines[..lines.len() - 1] {
+            assert_eq!(s.push(line), "", "{line}");
+        }
+        out.push_str(&s.push(lines[lines.len() - 1]));
+        out.push_str(&s.push("after\n"));
+        out.push_str(&s.finish());
+        assert_eq!(out, "before\n[REDACTED:private_key]\nafter\n");
+        assert_eq!(s.counts.get(&Kind::PrivateKey), Some(&1));
+    }
+
+    /// `cargo test --release -p warden-analysis --lib redaction_throughput -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn redaction_throughput() {
