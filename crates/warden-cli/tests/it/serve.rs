@@ -851,6 +851,7 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "GET /healthz",
         "GET /metrics",
         "POST /v1/execute",
+        "POST /v1/analyze",
         "GET /v1/sessions",
         "POST /v1/sessions",
         "GET /v1/sessions/{id}",
@@ -890,6 +891,8 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "PACKAGE_NOT_ALLOWED",
         "PACKAGE_INSTALL_FAILED",
         "CONFLICT",
+        "SYNTAX_ERROR",
+        "SECURITY_VIOLATION",
     ] {
         assert!(codes.contains(&json!(code)), "{code} missing");
     }
