@@ -39,7 +39,7 @@
 //! is out of reach, and the OS sandbox is what contains the code.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
@@ -87,8 +87,9 @@ const RESOLVE_BUDGET: u32 = 64;
 const MAX_CANDIDATES: usize = 4;
 /// Code strings analysed inside code strings (`exec("exec('...')")`), at most.
 const MAX_EXEC_NESTING: u8 = 2;
-/// Longest code string analysed.
-const MAX_EXEC_LEN: usize = 64 * 1024;
+/// Bytes of code strings analysed for one program, at most (the same string may be
+/// passed to `exec` many times).
+const MAX_EXEC_BYTES: usize = 256 * 1024;
 
 /// Checks that `code` parses as a Python 3 module.
 pub fn syntax(code: &str) -> Result<(), SyntaxErrorInfo> {
@@ -102,10 +103,16 @@ pub fn syntax(code: &str) -> Result<(), SyntaxErrorInfo> {
 
 /// Parses and analyses `code`: findings (unsorted) and metrics, or the first syntax error.
 pub fn analyze(code: &str) -> Result<(Vec<Finding>, CodeMetrics), SyntaxErrorInfo> {
-    analyze_nested(code, 0)
+    analyze_nested(code, 0, &Cell::new(MAX_EXEC_BYTES))
 }
 
-fn analyze_nested(code: &str, nested: u8) -> Result<(Vec<Finding>, CodeMetrics), SyntaxErrorInfo> {
+/// `nested`: how deep in code strings passed to `exec` this code is; `exec_bytes`: what
+/// is left to analyse of such strings.
+fn analyze_nested(
+    code: &str,
+    nested: u8,
+    exec_bytes: &Cell<usize>,
+) -> Result<(Vec<Finding>, CodeMetrics), SyntaxErrorInfo> {
     let (mut tree, error) = parse(code);
     if let Some((offset, message)) = error {
         tree.deep = Collector::new(false).run(&tree.module.body) > DROP_SAFE_DEPTH;
@@ -120,7 +127,7 @@ fn analyze_nested(code: &str, nested: u8) -> Result<(Vec<Finding>, CodeMetrics),
         names: Names::new(collector),
     };
     let index = LineIndex::new(code);
-    let mut walker = Walker::new(&ctx, &index, nested);
+    let mut walker = Walker::new(&ctx, &index, nested, exec_bytes);
     walker.run(body);
     Ok(walker.finish(code))
 }
@@ -891,6 +898,15 @@ struct Binding<'a> {
     local: bool,
 }
 
+/// What the bindings of a name refer to (see `Ctx::bound_to`).
+#[derive(Clone, Debug)]
+enum Resolved {
+    Todo,
+    /// Being resolved: a cycle of aliases (`a = b; b = a`) stops here.
+    Busy,
+    Done(Vec<String>),
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Scope {
     parent: u32,
@@ -912,6 +928,13 @@ struct ModuleBuiltin {
 /// name is a builtin follows Python's scopes.
 struct Names<'a> {
     all: Vec<Binding<'a>>,
+    /// (scope, name) declared `global`, sorted.
+    globals: Vec<(u32, &'a str)>,
+    /// Each bound name: the range of its bindings in `all`.
+    index: HashMap<&'a str, usize>,
+    ranges: Vec<(usize, usize)>,
+    /// What the bindings of each name refer to, once resolved.
+    resolved: RefCell<Vec<Resolved>>,
     /// Modules imported with `from m import *`.
     stars: Vec<&'a str>,
     scopes: Vec<Scope>,
@@ -930,10 +953,24 @@ impl<'a> Names<'a> {
             scopes,
             scope_of,
             mut declared,
+            mut globals,
             ..
         } = collector;
+        globals.sort_unstable();
         all.sort_by(|a, b| a.name.cmp(b.name));
         declared.sort_unstable();
+        let mut index = HashMap::new();
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for (i, binding) in all.iter().enumerate() {
+            match ranges.last_mut() {
+                Some(range) if all[range.0].name == binding.name => range.1 = i + 1,
+                _ => {
+                    index.insert(binding.name, ranges.len());
+                    ranges.push((i, i + 1));
+                }
+            }
+        }
+        let resolved = RefCell::new(vec![Resolved::Todo; ranges.len()]);
         let mut builtin_locals = HashSet::new();
         let mut module_builtins = [ModuleBuiltin::default(); BUILTINS.len()];
         for binding in &all {
@@ -961,6 +998,10 @@ impl<'a> Names<'a> {
         }
         Names {
             all,
+            globals,
+            index,
+            ranges,
+            resolved,
             stars,
             scopes,
             scope_of,
@@ -970,9 +1011,12 @@ impl<'a> Names<'a> {
     }
 
     fn of(&self, name: &str) -> &[Binding<'a>] {
-        let start = self.all.partition_point(|b| b.name < name);
-        let len = self.all[start..].partition_point(|b| b.name == name);
-        &self.all[start..start + len]
+        self.index.get(name).map_or(&[], |&id| self.bindings(id))
+    }
+
+    fn bindings(&self, id: usize) -> &[Binding<'a>] {
+        let (start, end) = self.ranges[id];
+        &self.all[start..end]
     }
 
     fn scope_of<T>(&self, node: &T) -> u32 {
@@ -983,7 +1027,8 @@ impl<'a> Names<'a> {
     }
 
     /// Whether a bare name at `at` in `scope` is the builtin of that name: it is not if a
-    /// function around it binds the name (then it is local there, whatever the order), or
+    /// function around it binds the name (then it is local there, whatever the order;
+    /// `global` goes straight to the module), or
     /// if a definite module-level binding made before this point shadows it (unless a
     /// `del` may make it visible again).
     fn is_builtin(&self, name: &str, at: TextSize, scope: u32) -> bool {
@@ -991,7 +1036,7 @@ impl<'a> Names<'a> {
             return false;
         };
         let mut s = scope;
-        while s != 0 {
+        while s != 0 && self.globals.binary_search(&(s, name)).is_err() {
             if self.builtin_locals.contains(&(s, i)) {
                 return false;
             }
@@ -1032,6 +1077,8 @@ struct Collector<'a> {
     scope_of: HashMap<usize, u32>,
     /// Names declared `global` or `nonlocal`, by scope.
     declared: Vec<(u32, &'a str)>,
+    /// Names declared `global`, by scope.
+    globals: Vec<(u32, &'a str)>,
     scope: u32,
     /// Compound statements around the current node.
     block: u32,
@@ -1055,6 +1102,7 @@ impl<'a> Collector<'a> {
             }],
             scope_of: HashMap::new(),
             declared: Vec::new(),
+            globals: Vec::new(),
             scope: 0,
             block: 0,
             stmt_end: TextSize::default(),
@@ -1237,8 +1285,13 @@ impl<'a> Collector<'a> {
                     self.bind(name.id.as_str(), Bound::Opaque, true, true);
                 }
             }
-            Stmt::Global(ast::StmtGlobal { names, .. })
-            | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
+            Stmt::Global(ast::StmtGlobal { names, .. }) => {
+                for name in names {
+                    self.declared.push((self.scope, name.as_str()));
+                    self.globals.push((self.scope, name.as_str()));
+                }
+            }
+            Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
                 for name in names {
                     self.declared.push((self.scope, name.as_str()));
                 }
@@ -1763,7 +1816,7 @@ impl<'a> Ctx<'a> {
         *budget -= 1;
         match expr {
             Expr::Name(name) => {
-                self.resolve_name(name.id.as_str(), name.start(), scope, budget, out);
+                self.resolve_name(name.id.as_str(), name.start(), scope, out);
             }
             Expr::Attribute(attr) => {
                 let from = out.len();
@@ -1800,43 +1853,58 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn resolve_name(
-        &self,
-        name: &'a str,
-        at: TextSize,
-        scope: u32,
-        budget: &mut u32,
-        out: &mut Vec<String>,
-    ) {
+    fn resolve_name(&self, name: &'a str, at: TextSize, scope: u32, out: &mut Vec<String>) {
         if name == "__builtins__" {
             push_unique(out, "builtins".to_string());
             return;
         }
-        let bindings = self.names.of(name);
-        for binding in bindings {
-            if *budget == 0 || out.len() >= MAX_CANDIDATES {
-                return;
-            }
-            *budget -= 1;
-            match binding.bound {
-                Bound::Module(module) => push_unique(out, module.to_string()),
-                Bound::From(module, member) => push_unique(out, format!("{module}.{member}")),
-                Bound::Value(value) => {
-                    let from = out.len();
-                    self.resolve_in(value, binding.scope, budget, out);
-                    dedup_from(out, from);
-                }
-                Bound::Opaque | Bound::Deleted => {}
+        let id = self.names.index.get(name).copied();
+        if let Some(id) = id {
+            for q in self.bound_to(id) {
+                push_unique(out, q);
             }
         }
         if self.names.is_builtin(name, at, scope) {
             push_unique(out, format!("builtins.{name}"));
-        } else if bindings.is_empty() {
+        } else if id.is_none() {
             for module in &self.names.stars {
                 push_unique(out, format!("{module}.{name}"));
             }
         }
         out.truncate(MAX_CANDIDATES);
+    }
+
+    /// What the bindings of a name refer to, whatever the scope (resolved once per name).
+    fn bound_to(&self, id: usize) -> Vec<String> {
+        match &self.names.resolved.borrow()[id] {
+            Resolved::Done(names) => return names.clone(),
+            Resolved::Busy => return Vec::new(),
+            Resolved::Todo => {}
+        }
+        self.names.resolved.borrow_mut()[id] = Resolved::Busy;
+        let mut out = Vec::new();
+        let mut budget = RESOLVE_BUDGET;
+        for binding in self.names.bindings(id) {
+            if budget == 0 || out.len() >= MAX_CANDIDATES {
+                break;
+            }
+            budget -= 1;
+            match binding.bound {
+                Bound::Module(module) => push_unique(&mut out, module.to_string()),
+                Bound::From(module, member) => {
+                    push_unique(&mut out, format!("{module}.{member}"));
+                }
+                Bound::Value(value) => {
+                    let from = out.len();
+                    self.resolve_in(value, binding.scope, &mut budget, &mut out);
+                    dedup_from(&mut out, from);
+                }
+                Bound::Opaque | Bound::Deleted => {}
+            }
+        }
+        out.truncate(MAX_CANDIDATES);
+        self.names.resolved.borrow_mut()[id] = Resolved::Done(out.clone());
+        out
     }
 
     fn resolve_call(
@@ -2123,6 +2191,7 @@ struct Walker<'a, 'c> {
     index: &'c LineIndex<'a>,
     /// How deep in code strings passed to `exec` this analysis is.
     nested: u8,
+    exec_bytes: &'c Cell<usize>,
     findings: Vec<Finding>,
     statements: u32,
     block: u32,
@@ -2138,11 +2207,17 @@ struct Walker<'a, 'c> {
 }
 
 impl<'a, 'c> Walker<'a, 'c> {
-    fn new(ctx: &'c Ctx<'a>, index: &'c LineIndex<'a>, nested: u8) -> Self {
+    fn new(
+        ctx: &'c Ctx<'a>,
+        index: &'c LineIndex<'a>,
+        nested: u8,
+        exec_bytes: &'c Cell<usize>,
+    ) -> Self {
         Walker {
             ctx,
             index,
             nested,
+            exec_bytes,
             findings: Vec::new(),
             statements: 0,
             block: 0,
@@ -2404,13 +2479,18 @@ impl<'a, 'c> Walker<'a, 'c> {
 
     fn call(&mut self, expr: &'a Expr, call: &'a ast::ExprCall, mode: Mode) {
         let candidates = self.ctx.resolve(&call.func, self.scope);
-        let mut reported: Vec<&'static str> = Vec::new();
+        // What the function may be: each kind is reported once.
+        let mut seen: Vec<Use> = Vec::new();
         let mut returns = false;
         for q in &candidates {
             let q = canonical(q);
             let Some((name, u)) = match_use(&q) else {
                 continue;
             };
+            if seen.contains(&u) {
+                continue;
+            }
+            seen.push(u);
             let display = name.strip_prefix("builtins.").unwrap_or(name);
             match u {
                 Use::Getattr {
@@ -2448,10 +2528,6 @@ impl<'a, 'c> Walker<'a, 'c> {
                     let Some((rule, mut severity)) = u.effect() else {
                         continue;
                     };
-                    if reported.contains(&rule) {
-                        continue;
-                    }
-                    reported.push(rule);
                     let through = self.through(&call.func, name);
                     let message = if u == Use::Exec && name.starts_with("builtins.") {
                         let source = plain_arg(&call.arguments, 0)
@@ -2520,10 +2596,11 @@ impl<'a, 'c> Walker<'a, 'c> {
     /// Analyses a constant code string passed to `exec`/`eval`/`compile`; its findings are
     /// reported at the call.
     fn nested_code(&mut self, source: &str, function: &str, at: TextSize) {
-        if self.nested >= MAX_EXEC_NESTING || source.len() > MAX_EXEC_LEN {
+        if self.nested >= MAX_EXEC_NESTING || source.len() > self.exec_bytes.get() {
             return;
         }
-        let Ok((inner, _)) = analyze_nested(source, self.nested + 1) else {
+        self.exec_bytes.set(self.exec_bytes.get() - source.len());
+        let Ok((inner, _)) = analyze_nested(source, self.nested + 1, self.exec_bytes) else {
             return;
         };
         for finding in inner {

@@ -5,15 +5,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use warden_jail::{
-    Command, Exit, Jail, JailConfig, JailError, LimitHit, Limits, Outcome, OutputSink, Runtime,
-    Stdin, Stream,
-};
 use warden_analysis::redact::{Redactor, StreamRedactor};
 use warden_analysis::utf8::Utf8Chunks;
 use warden_engine::screening;
 use warden_engine::tenancy::{RedactionMode, RiskAction};
 use warden_engine::EngineError;
+use warden_jail::{
+    Command, Exit, Jail, JailConfig, JailError, LimitHit, Limits, Outcome, OutputSink, Runtime,
+    Stdin, Stream,
+};
 use warden_protocol::{ErrorBody, ErrorCode, Language, RunResult, RunStatus};
 
 /// Exit status when the sandbox could not be set up (as `docker run` and `timeout(1)` use).
@@ -178,7 +178,11 @@ fn apply_policy(
     if screening.action == RiskAction::Restrict {
         let risk = policy.risk_policy();
         limits.timeout = limits.timeout.min(risk.restricted_timeout());
-        cap(&mut limits.memory_bytes, Some(risk.restricted_memory_mb()), 1 << 20);
+        cap(
+            &mut limits.memory_bytes,
+            Some(risk.restricted_memory_mb()),
+            1 << 20,
+        );
     }
     let (redaction, redactor) = policy.redactor();
     Ok(Applied {
@@ -208,7 +212,11 @@ impl<'a> RedactedLive<'a> {
         for (i, (utf8, redactor)) in self.streams.iter_mut().enumerate() {
             let mut text = redactor.push(&utf8.finish());
             text.push_str(&redactor.finish());
-            let stream = if i == 0 { Stream::Stdout } else { Stream::Stderr };
+            let stream = if i == 0 {
+                Stream::Stdout
+            } else {
+                Stream::Stderr
+            };
             Live.output(stream, text.as_bytes());
         }
     }
@@ -302,7 +310,8 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
     };
 
     let jail = Jail::new(JailConfig::default())?;
-    let rewrite = redactor.filter(|(mode, _)| matches!(mode, RedactionMode::Redact | RedactionMode::Block));
+    let rewrite =
+        redactor.filter(|(mode, _)| matches!(mode, RedactionMode::Redact | RedactionMode::Block));
     let mut outcome = match (args.json, rewrite) {
         (true, _) => jail.run(cmd, &mut warden_jail::Discard)?,
         (false, None) => jail.run(cmd, &mut Live)?,

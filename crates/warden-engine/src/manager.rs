@@ -10,8 +10,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use warden_jail::{Jail, Signaller};
 use warden_protocol::{
-    AnalysisReport, AnalyzeRequest, AnalyzeResponse, CellErrorInfo, CellResponse, CreateSession, ExecuteRequest, FileChange,
-    FileContent, Language, RiskLevel, SessionInfo,
+    AnalysisReport, AnalyzeRequest, AnalyzeResponse, CellErrorInfo, CellResponse, CreateSession,
+    ExecuteRequest, FileChange, FileContent, Language, RiskLevel, SessionInfo,
 };
 
 use crate::error::{DeathReason, EngineError};
@@ -1425,10 +1425,7 @@ impl Engine {
             stderr_bytes: err as i64,
             started_at,
             finished_at: warden_store::now(),
-            risk: usage
-                .analysis
-                .as_ref()
-                .map_or(RiskLevel::None, |a| a.risk),
+            risk: usage.analysis.as_ref().map_or(RiskLevel::None, |a| a.risk),
             findings: usage
                 .analysis
                 .as_ref()

@@ -91,10 +91,7 @@ impl OutputGuard {
 
     /// Wraps an event sink so that streamed output is redacted; call
     /// [`StreamFilter::finish`] after the execution to pass on what was held back.
-    pub fn stream<'a>(
-        &'a self,
-        sink: &'a mut (dyn FnMut(Event) + Send),
-    ) -> StreamFilter<'a> {
+    pub fn stream<'a>(&'a self, sink: &'a mut (dyn FnMut(Event) + Send)) -> StreamFilter<'a> {
         let redactor = self.redactor.as_ref().filter(|_| self.rewrites_stream());
         StreamFilter {
             streams: redactor.map(|r| {
@@ -237,7 +234,11 @@ mod tests {
             execution_count: 1,
             value: Some([("text/plain".to_string(), format!("'{KEY}'"))].into()),
             error: None,
-            outputs: vec![[("image/png".to_string(), "sk-proj-notakeyjustbase64data0000".to_string())].into()],
+            outputs: vec![[(
+                "image/png".to_string(),
+                "sk-proj-notakeyjustbase64data0000".to_string(),
+            )]
+            .into()],
             stdout: stdout.into(),
             stderr: String::new(),
             stdout_truncated: false,
@@ -273,7 +274,10 @@ mod tests {
             r.stdout,
             "key=[REDACTED:openai_key]\n[REDACTED:registered_secret]\n"
         );
-        assert_eq!(r.value.as_ref().unwrap()["text/plain"], "'[REDACTED:openai_key]'");
+        assert_eq!(
+            r.value.as_ref().unwrap()["text/plain"],
+            "'[REDACTED:openai_key]'"
+        );
         // Images are base64: never scanned.
         assert!(r.outputs[0]["image/png"].starts_with("sk-proj-"));
 
@@ -313,7 +317,11 @@ mod tests {
             filter.send(Event::Stdout(b"tail".to_vec()));
             filter.finish();
         }
-        let stdout: String = seen.iter().filter(|(s, _)| *s == 0).map(|(_, t)| t.as_str()).collect();
+        let stdout: String = seen
+            .iter()
+            .filter(|(s, _)| *s == 0)
+            .map(|(_, t)| t.as_str())
+            .collect();
         assert_eq!(stdout, "é [REDACTED:openai_key] ★\ntail");
         assert!(seen.contains(&(1, "warn\n".to_string())));
     }
@@ -345,7 +353,10 @@ mod tests {
             medium: RiskAction::Restrict,
             ..RiskPolicy::default()
         });
-        assert_eq!(screen(&p, Language::Python, code).unwrap().action, RiskAction::Restrict);
+        assert_eq!(
+            screen(&p, Language::Python, code).unwrap().action,
+            RiskAction::Restrict
+        );
         assert_eq!(
             screen(&p, Language::Python, "print(1)\n").unwrap().action,
             RiskAction::Allow
@@ -356,9 +367,16 @@ mod tests {
             ..RiskPolicy::default()
         });
         match screen(&p, Language::Python, code) {
-            Err(EngineError::SecurityViolation { risk, findings, message }) => {
+            Err(EngineError::SecurityViolation {
+                risk,
+                findings,
+                message,
+            }) => {
                 assert_eq!(risk, RiskLevel::Medium);
-                assert!(findings.iter().any(|f| f.rule == "process.spawn"), "{findings:?}");
+                assert!(
+                    findings.iter().any(|f| f.rule == "process.spawn"),
+                    "{findings:?}"
+                );
                 assert!(message.contains("medium"), "{message}");
             }
             other => panic!("{other:?}"),

@@ -207,8 +207,8 @@ impl Policy {
             Some(r) => (r.mode, r.secrets.as_slice()),
             None => (RedactionMode::default(), &[][..]),
         };
-        let redactor = (mode != RedactionMode::Off)
-            .then(|| warden_analysis::redact::Redactor::new(secrets));
+        let redactor =
+            (mode != RedactionMode::Off).then(|| warden_analysis::redact::Redactor::new(secrets));
         (mode, redactor)
     }
 

@@ -734,7 +734,11 @@ impl ErrorBody {
         Self::with_context(code, message, ErrorContext::default())
     }
 
-    pub fn with_context(code: ErrorCode, message: impl Into<String>, context: ErrorContext) -> Self {
+    pub fn with_context(
+        code: ErrorCode,
+        message: impl Into<String>,
+        context: ErrorContext,
+    ) -> Self {
         ErrorBody {
             error: ErrorDetail {
                 code,

@@ -25,9 +25,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use warden_engine::{AuditFilter, Caller, Engine, ExecutionFilter};
 use warden_protocol::{
-    AnalyzeRequest, AnalyzeResponse, AuditList, BuildTemplate, CellResponse, CreateSession, ErrorBody, ErrorCode, ExecuteRequest,
-    ExecutionInfo, ExecutionList, FileEntry, FileList, Health, Language, SessionInfo, SessionList,
-    TemplateBuild, TemplateInfo, TemplateList,
+    AnalyzeRequest, AnalyzeResponse, AuditList, BuildTemplate, CellResponse, CreateSession,
+    ErrorBody, ErrorCode, ExecuteRequest, ExecutionInfo, ExecutionList, FileEntry, FileList,
+    Health, Language, SessionInfo, SessionList, TemplateBuild, TemplateInfo, TemplateList,
 };
 
 use crate::error::ApiError;

@@ -35,9 +35,7 @@ impl StreamEvent {
         match self {
             StreamEvent::Stdout(t) | StreamEvent::Stderr(t) => serde_json::json!({ "text": t }),
             StreamEvent::Result(r) => serde_json::to_value(r).unwrap_or_default(),
-            StreamEvent::Error(e) => {
-                serde_json::to_value(e.body()).unwrap_or_default()
-            }
+            StreamEvent::Error(e) => serde_json::to_value(e.body()).unwrap_or_default(),
         }
     }
 }

@@ -151,6 +151,11 @@ const FLAGGED: &[(&str, &str, Severity)] = &[
         Medium,
     ),
     ("eval = None\ndel eval\neval(x)", "exec.eval", Medium),
+    (
+        "def f():\n    eval = 1\n    def g():\n        global eval\n        return eval(x)",
+        "exec.eval",
+        Medium,
+    ),
     // file.open
     ("open('x')", "file.open", Low),
     ("import io\nio.open('x')", "file.open", Low),
@@ -833,4 +838,18 @@ fn analysis_speed_1000_lines() {
         times[times.len() - 1]
     );
     assert!(median < Duration::from_millis(5), "median {median:?}");
+}
+
+#[test]
+fn code_strings_are_analysed_within_a_budget() {
+    // The same large string passed to exec many times is not analysed every time.
+    let inner = "x = 1\n".repeat(10_000);
+    let mut code = format!("c = '''{inner}import os'''\n");
+    code.push_str(&"exec(c)\n".repeat(1000));
+    let start = Instant::now();
+    let found = findings(&code);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let seen = found.iter().filter(|f| f.rule == "import.system").count();
+    assert!((1..1000).contains(&seen), "{seen}");
+    assert_eq!(found.iter().filter(|f| f.rule == "exec.eval").count(), 1000);
 }

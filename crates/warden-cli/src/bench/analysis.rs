@@ -61,7 +61,10 @@ fn time_analysis(language: Language, code: &str, runs: usize) -> f64 {
     let mut samples: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(warden_analysis::analyze(language, std::hint::black_box(code)));
+            std::hint::black_box(warden_analysis::analyze(
+                language,
+                std::hint::black_box(code),
+            ));
             t.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
@@ -158,7 +161,11 @@ if (report_N.length > 0 && store_N.size > 1) {
 ";
     let per_block = BLOCK.lines().count();
     (0..lines.div_ceil(per_block))
-        .map(|i| BLOCK.replace("_N", &format!("_{i}")).replace("block N", &format!("block {i}")))
+        .map(|i| {
+            BLOCK
+                .replace("_N", &format!("_{i}"))
+                .replace("block N", &format!("block {i}"))
+        })
         .collect()
 }
 
@@ -250,12 +257,17 @@ pub fn main(args: AnalysisBenchArgs) -> i32 {
     });
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
     } else {
         println!("| measurement | warden | baseline | baseline value | ratio | target | met |");
         println!("|---|---|---|---|---|---|---|");
         for r in &rows {
-            let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.3} {unit}"));
+            let opt = |v: Option<f64>, unit: &str| {
+                v.map_or("-".to_string(), |v| format!("{v:.3} {unit}"))
+            };
             println!(
                 "| {} | {:.3} {} | {} | {} | {} | {} | {} |",
                 r.measurement,

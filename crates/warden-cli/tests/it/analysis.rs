@@ -78,7 +78,11 @@ async fn syntax_errors_come_back_with_line_and_column_before_any_sandbox_starts(
     assert_eq!(v["execution_count"], 2);
     // Top-level await is fine in a notebook cell.
     let (code, v) = exec(&s, &id, "import asyncio\nawait asyncio.sleep(0)\n7").await;
-    assert_eq!((code, &v["value"]["text/plain"]), (StatusCode::OK, &json!("7")), "{v}");
+    assert_eq!(
+        (code, &v["value"]["text/plain"]),
+        (StatusCode::OK, &json!("7")),
+        "{v}"
+    );
     s.stop();
 }
 
@@ -95,14 +99,20 @@ async fn analyze_reports_findings_and_what_the_policy_would_do() {
     .await;
     assert_eq!(code, StatusCode::OK, "{v}");
     assert_eq!(v["risk"], "medium", "{v}");
-    assert_eq!(v["action"], "allow", "the default policy allows every level");
+    assert_eq!(
+        v["action"], "allow",
+        "the default policy allows every level"
+    );
     let spawn = v["findings"]
         .as_array()
         .unwrap()
         .iter()
         .find(|f| f["rule"] == "process.spawn")
         .unwrap_or_else(|| panic!("{v}"));
-    assert_eq!((spawn["line"].as_u64(), spawn["severity"].as_str()), (Some(2), Some("medium")));
+    assert_eq!(
+        (spawn["line"].as_u64(), spawn["severity"].as_str()),
+        (Some(2), Some("medium"))
+    );
     assert_eq!(v["metrics"]["lines"], 2);
 
     let (_, _, v) = call(
@@ -135,8 +145,18 @@ async fn analyze_reports_findings_and_what_the_policy_would_do() {
     assert!(v.get("action").is_none(), "{v}");
 
     // Bad input is a 400, not a 500.
-    let (code, _, v) = call(&s, None, Method::POST, "/v1/analyze", Some(json!({"cod": "1"}))).await;
-    assert_eq!((code, &v["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("INVALID_REQUEST")));
+    let (code, _, v) = call(
+        &s,
+        None,
+        Method::POST,
+        "/v1/analyze",
+        Some(json!({"cod": "1"})),
+    )
+    .await;
+    assert_eq!(
+        (code, &v["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("INVALID_REQUEST"))
+    );
     s.stop();
 }
 
@@ -163,7 +183,9 @@ async fn a_policy_allows_restricts_or_denies_by_risk_level() {
     assert_eq!(v["error"]["risk"], "high");
     let findings = v["error"]["findings"].as_array().unwrap();
     assert!(
-        findings.iter().any(|f| f["rule"] == "reflect.dunder_attribute"),
+        findings
+            .iter()
+            .any(|f| f["rule"] == "reflect.dunder_attribute"),
         "{v}"
     );
     let audit = audit_actions(&s, &admin).await;
@@ -187,10 +209,21 @@ async fn a_policy_allows_restricts_or_denies_by_risk_level() {
     assert_eq!(code, StatusCode::OK, "{v}");
     assert_eq!(v["timed_out"], true, "{v}");
     assert_eq!(v["risk"], "medium");
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 
     // The same in a session cell.
-    let (code, _, session) = call(&s, Some(&key), Method::POST, "/v1/sessions", Some(json!({}))).await;
+    let (code, _, session) = call(
+        &s,
+        Some(&key),
+        Method::POST,
+        "/v1/sessions",
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(code, StatusCode::CREATED);
     let path = format!("/v1/sessions/{}/execute", session["id"].as_str().unwrap());
     let (code, _, v) = call(
@@ -201,7 +234,11 @@ async fn a_policy_allows_restricts_or_denies_by_risk_level() {
         Some(json!({"code": "import socket, time\ntime.sleep(5)\n"})),
     )
     .await;
-    assert_eq!((code, &v["timed_out"]), (StatusCode::OK, &json!(true)), "{v}");
+    assert_eq!(
+        (code, &v["timed_out"]),
+        (StatusCode::OK, &json!(true)),
+        "{v}"
+    );
 
     // Low: allowed as usual.
     let (code, _, v) = call(
@@ -212,12 +249,27 @@ async fn a_policy_allows_restricts_or_denies_by_risk_level() {
         Some(json!({"code": "import os\nprint(os.getcwd())\n"})),
     )
     .await;
-    assert_eq!((code, v["stdout"].as_str()), (StatusCode::OK, Some("/workspace\n")), "{v}");
+    assert_eq!(
+        (code, v["stdout"].as_str()),
+        (StatusCode::OK, Some("/workspace\n")),
+        "{v}"
+    );
     assert_eq!(v["risk"], "low");
 
     // /v1/analyze tells what this tenant's policy would do.
-    let (_, _, v) = call(&s, Some(&key), Method::POST, "/v1/analyze", Some(json!({ "code": escape }))).await;
-    assert_eq!((v["risk"].as_str(), v["action"].as_str()), (Some("high"), Some("deny")), "{v}");
+    let (_, _, v) = call(
+        &s,
+        Some(&key),
+        Method::POST,
+        "/v1/analyze",
+        Some(json!({ "code": escape })),
+    )
+    .await;
+    assert_eq!(
+        (v["risk"].as_str(), v["action"].as_str()),
+        (Some("high"), Some("deny")),
+        "{v}"
+    );
     s.stop();
 }
 
@@ -335,22 +387,46 @@ async fn redaction_modes_flag_block_and_off_and_registered_secrets() {
         Some(r#"{"redaction": {"mode": "flag", "secrets": ["hunter2-prod-token"]}}"#),
         false,
     );
-    let block = create_key(data.path(), "blocker", Some(r#"{"redaction": {"mode": "block"}}"#), false);
-    let off = create_key(data.path(), "trusting", Some(r#"{"redaction": {"mode": "off"}}"#), false);
+    let block = create_key(
+        data.path(),
+        "blocker",
+        Some(r#"{"redaction": {"mode": "block"}}"#),
+        false,
+    );
+    let off = create_key(
+        data.path(),
+        "trusting",
+        Some(r#"{"redaction": {"mode": "off"}}"#),
+        false,
+    );
     let mut s = keyed_server(data.path());
     let code = format!("print('{KEY}')\nprint('pw=hunter2-prod-token')\n");
     let run = |key: String| {
         let s = &s;
         let code = code.clone();
         async move {
-            let (status, _, v) = call(s, Some(&key), Method::POST, "/v1/execute", Some(json!({ "code": code }))).await;
+            let (status, _, v) = call(
+                s,
+                Some(&key),
+                Method::POST,
+                "/v1/execute",
+                Some(json!({ "code": code })),
+            )
+            .await;
             assert_eq!(status, StatusCode::OK, "{v}");
             v
         }
     };
     let v = run(flag).await;
-    assert_eq!(v["stdout"], format!("{KEY}\npw=hunter2-prod-token\n"), "flag changes nothing");
-    assert_eq!(v["secrets"], json!({"openai_key": 1, "registered_secret": 1}));
+    assert_eq!(
+        v["stdout"],
+        format!("{KEY}\npw=hunter2-prod-token\n"),
+        "flag changes nothing"
+    );
+    assert_eq!(
+        v["secrets"],
+        json!({"openai_key": 1, "registered_secret": 1})
+    );
 
     let v = run(block).await;
     assert_eq!(v["status"], "error", "{v}");
@@ -396,7 +472,11 @@ fn warden_check_prints_findings_like_a_linter_and_fails_when_the_policy_would_de
 
     let out = warden(&["check", &p(&clean), &p(&risky)]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "the default policy denies nothing");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the default policy denies nothing"
+    );
     assert!(
         stdout.contains(&format!("{}:2:1 process.spawn ", p(&risky))),
         "{stdout}"
@@ -434,13 +514,28 @@ fn warden_run_applies_a_policy() {
     .unwrap();
     let pol = policy.to_str().unwrap();
 
-    let out = warden(&["run", "--policy", pol, "-c", "getattr((), '__cl' + 'ass__')"]);
+    let out = warden(&[
+        "run",
+        "--policy",
+        pol,
+        "-c",
+        "getattr((), '__cl' + 'ass__')",
+    ]);
     assert_eq!(out.status.code(), Some(126));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("SECURITY_VIOLATION") && stderr.contains("reflect.getattr_dunder"), "{stderr}");
+    assert!(
+        stderr.contains("SECURITY_VIOLATION") && stderr.contains("reflect.getattr_dunder"),
+        "{stderr}"
+    );
 
     let started = Instant::now();
-    let out = warden(&["run", "--policy", pol, "-c", "import subprocess, time\ntime.sleep(5)"]);
+    let out = warden(&[
+        "run",
+        "--policy",
+        pol,
+        "-c",
+        "import subprocess, time\ntime.sleep(5)",
+    ]);
     assert_eq!(out.status.code(), Some(124), "restricted to 0.5 s");
     assert!(started.elapsed() < Duration::from_secs(4));
 
@@ -455,7 +550,10 @@ fn warden_run_applies_a_policy() {
     // Secrets are redacted (the default mode), live and in --json.
     let code = format!("print('k={KEY}')");
     let out = warden(&["run", "--policy", pol, "-c", &code]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "k=[REDACTED:openai_key]\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "k=[REDACTED:openai_key]\n"
+    );
     let out = warden(&["run", "--policy", pol, "--json", "-c", &code]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("k=[REDACTED:openai_key]"));
     // Without a policy, `warden run` changes nothing.
