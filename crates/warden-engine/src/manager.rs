@@ -913,7 +913,12 @@ impl Engine {
                 )));
             }
         }
-        let screening = screening::screen(policy, language, code)?;
+        let screening = if code.len() <= INLINE_PARSE_BYTES {
+            screening::screen(policy, language, code)?
+        } else {
+            let (policy, code) = (policy.clone(), code.to_string());
+            off_thread(move || screening::screen(&policy, language, &code)).await??
+        };
         if let Some(per_minute) = policy.executions_per_minute {
             if let Err(wait) = self.rate.take(&caller.tenant, per_minute) {
                 return Err(EngineError::RateLimited {
@@ -1607,14 +1612,19 @@ impl Engine {
 
     /// Analyses code without running it: its findings and risk level, and what the
     /// caller's policy would do with it.
-    pub fn analyze(
+    pub async fn analyze(
         &self,
         caller: &Caller,
         req: AnalyzeRequest,
     ) -> Result<AnalyzeResponse, EngineError> {
         self.check_code(&req.code)?;
         let language = req.language.unwrap_or(Language::Python);
-        let report = warden_analysis::analyze(language, &req.code);
+        let code = req.code;
+        let report = if code.len() <= INLINE_PARSE_BYTES {
+            warden_analysis::analyze(language, &code)
+        } else {
+            off_thread(move || warden_analysis::analyze(language, &code)).await?
+        };
         let action = report
             .syntax_error
             .is_none()
@@ -2162,6 +2172,19 @@ fn died_response(
         findings: Vec::new(),
         secrets: BTreeMap::new(),
     }
+}
+
+/// Code up to this size is parsed and analysed on the request's own thread (well under a
+/// millisecond); larger code on the blocking pool, so that it does not hold up others.
+const INLINE_PARSE_BYTES: usize = 16 << 10;
+
+/// Runs CPU work on the blocking pool.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EngineError::Io(std::io::Error::other(e)))
 }
 
 fn to_response(r: CellResult) -> CellResponse {

@@ -401,7 +401,7 @@ async fn analyze(
     Extension(caller): Extension<Caller>,
     b: Result<Json<AnalyzeRequest>, JsonRejection>,
 ) -> Result<Json<AnalyzeResponse>, ApiError> {
-    Ok(Json(engine.analyze(&caller, body(b)?)?))
+    Ok(Json(engine.analyze(&caller, body(b)?).await?))
 }
 
 fn wants_events(headers: &HeaderMap) -> bool {
