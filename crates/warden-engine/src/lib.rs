@@ -7,6 +7,7 @@ pub mod error;
 pub mod files;
 pub mod index_proxy;
 pub mod installer;
+pub mod llm_tools;
 pub mod manager;
 pub mod metrics;
 pub mod packages;

@@ -23,6 +23,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use warden_engine::llm_tools::ToolFormat;
 use warden_engine::{AuditFilter, Caller, Engine, ExecutionFilter};
 use warden_protocol::{
     AnalyzeRequest, AnalyzeResponse, AuditList, BuildTemplate, CellResponse, CreateSession,
@@ -55,6 +56,8 @@ fn api(body_limit: usize) -> (Router<AppState>, Router<AppState>, utoipa::openap
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(execute_once))
         .routes(routes!(analyze))
+        .routes(routes!(list_tools))
+        .routes(routes!(call_tool))
         .routes(routes!(create_session, list_sessions))
         .routes(routes!(get_session, delete_session))
         .routes(routes!(execute))
@@ -139,6 +142,12 @@ async fn method_not_allowed() -> ApiError {
         ErrorCode::MethodNotAllowed,
         "this route does not take that method",
     )
+}
+
+/// Query parameters, or `400 INVALID_REQUEST`.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))
 }
 
 /// A JSON body, or the one error shape: 400 for malformed JSON, 413 for too large.
@@ -402,6 +411,66 @@ async fn analyze(
     b: Result<Json<AnalyzeRequest>, JsonRejection>,
 ) -> Result<Json<AnalyzeResponse>, ApiError> {
     Ok(Json(engine.analyze(&caller, body(b)?).await?))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ToolQuery {
+    /// `openai` (default) or `anthropic`.
+    format: Option<String>,
+    /// `POST /v1/tools/call`: the session the tools act on; without one, code runs
+    /// one-shot and the file tools are unavailable.
+    session_id: Option<String>,
+}
+
+impl ToolQuery {
+    fn format(&self) -> Result<ToolFormat, ApiError> {
+        Ok(ToolFormat::parse(
+            self.format.as_deref().unwrap_or("openai"),
+        )?)
+    }
+}
+
+/// Function-calling tool definitions (`execute_python` and its companions) in OpenAI's or
+/// Anthropic's format, ready to pass as the API's `tools`.
+#[utoipa::path(get, path = "/v1/tools", tag = "tools", params(ToolQuery),
+    responses((status = 200, description = "`{\"format\", \"tools\": [...]}`", body = Object),
+        (status = 400, body = ErrorBody)))]
+async fn list_tools(
+    State(engine): State<AppState>,
+    q: Result<Query<ToolQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query(q)?;
+    let format = q.format()?;
+    let templates: Vec<String> = engine.templates().into_iter().map(|t| t.name).collect();
+    Ok(Json(serde_json::json!({
+        "format": format.as_str(),
+        "tools": warden_engine::llm_tools::definitions(format, &templates),
+    })))
+}
+
+/// Runs a tool call exactly as the model emitted it (OpenAI: `{"id", "type": "function",
+/// "function": {"name", "arguments"}}`; Anthropic: `{"type": "tool_use", "id", "name",
+/// "input"}`) and answers `{"messages": [...]}`: the message(s) to append to the
+/// conversation (text plus images). A failing tool is reported in the messages (HTTP 200);
+/// a malformed call is `400 INVALID_REQUEST`.
+#[utoipa::path(post, path = "/v1/tools/call", tag = "tools", params(ToolQuery),
+    request_body(content = Object, description = "The tool call as the model emitted it"),
+    responses((status = 200, description = "`{\"messages\": [...]}`", body = Object),
+        (status = 400, body = ErrorBody)))]
+async fn call_tool(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<ToolQuery>, QueryRejection>,
+    b: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query(q)?;
+    let format = q.format()?;
+    let call = body(b)?;
+    let messages = engine
+        .call_tool(&caller, format, q.session_id.as_deref(), &call)
+        .await?;
+    Ok(Json(serde_json::json!({ "messages": messages })))
 }
 
 fn wants_events(headers: &HeaderMap) -> bool {

@@ -7,6 +7,7 @@ mod packages;
 mod serve;
 mod templates;
 mod tenancy;
+mod tools;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

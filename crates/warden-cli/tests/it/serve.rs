@@ -852,6 +852,8 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "GET /metrics",
         "POST /v1/execute",
         "POST /v1/analyze",
+        "GET /v1/tools",
+        "POST /v1/tools/call",
         "GET /v1/sessions",
         "POST /v1/sessions",
         "GET /v1/sessions/{id}",
