@@ -4,6 +4,7 @@
 mod analysis;
 mod files;
 mod packages;
+mod python_sdk;
 mod serve;
 mod templates;
 mod tenancy;

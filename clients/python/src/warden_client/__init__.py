@@ -1,0 +1,63 @@
+"""Python client for warden: run untrusted code in Linux sandboxes over warden's REST API.
+
+- `Sandbox` / `AsyncSandbox`: a session whose state and files persist across cells.
+- `execute` / `async_execute`: one program in a fresh, discarded sandbox.
+- Every failure of a call raises a `WardenError` with the server's stable ``code``.
+"""
+
+from ._async import AsyncFiles, AsyncSandbox, async_execute
+from ._errors import (
+    AuthenticationError,
+    CodeSyntaxError,
+    InvalidRequestError,
+    NetworkError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitError,
+    SecurityViolationError,
+    SessionBusyError,
+    SessionDeadError,
+    SessionNotFoundError,
+    UnavailableError,
+    WardenError,
+)
+from ._models import ChangedFile, Execution, ExecutionError, FileEntry, Finding, Result, SessionInfo
+from ._shared import DEFAULT_API_URL, DEFAULT_REQUEST_TIMEOUT, __version__
+from ._sync import Files, Sandbox, execute
+
+__all__ = [
+    "__version__",
+    "DEFAULT_API_URL",
+    "DEFAULT_REQUEST_TIMEOUT",
+    # sessions and one-shot runs
+    "Sandbox",
+    "AsyncSandbox",
+    "Files",
+    "AsyncFiles",
+    "execute",
+    "async_execute",
+    # results
+    "Execution",
+    "ExecutionError",
+    "Result",
+    "ChangedFile",
+    "FileEntry",
+    "Finding",
+    "SessionInfo",
+    # errors
+    "WardenError",
+    "InvalidRequestError",
+    "CodeSyntaxError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "SecurityViolationError",
+    "NotFoundError",
+    "SessionNotFoundError",
+    "SessionBusyError",
+    "SessionDeadError",
+    "RateLimitError",
+    "UnavailableError",
+    "NetworkError",
+    "ProtocolError",
+]

@@ -1,0 +1,314 @@
+"""The values calls return: executions, their results, files and sessions.
+
+Each is a plain dataclass built from the server's JSON (``from_json``); fields the
+server did not send get their documented default, and fields this version of the client
+does not know are kept in ``raw`` rather than lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Finding",
+    "Result",
+    "ExecutionError",
+    "ChangedFile",
+    "Execution",
+    "FileEntry",
+    "SessionInfo",
+]
+
+
+def _b64(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _float(v: Any, default: float = 0.0) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
+
+
+def _int(v: Any, default: int = 0) -> int:
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) else default
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing static analysis noticed in the code (the server's docs/ANALYSIS.md)."""
+
+    rule: str
+    severity: str
+    line: int
+    col: int
+    message: str
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> Finding:
+        return cls(
+            rule=str(v.get("rule", "")),
+            severity=str(v.get("severity", "")),
+            line=_int(v.get("line")),
+            col=_int(v.get("col")),
+            message=str(v.get("message", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    """A rich result of a cell: the final expression's value (``is_main_result``) or an
+    output the cell displayed (a matplotlib figure, ``display(...)``).
+
+    ``data`` is the MIME bundle as sent (binary formats base64-encoded); the properties
+    give each format, binary ones (``png``, ``jpeg``) decoded to bytes.
+    """
+
+    data: dict[str, str]
+    is_main_result: bool = False
+
+    def _get(self, mime: str) -> str | None:
+        return self.data.get(mime)
+
+    @property
+    def text(self) -> str | None:
+        """``text/plain``: the value's ``repr`` (Python), ``util.inspect`` (JavaScript)."""
+        return self._get("text/plain")
+
+    @property
+    def html(self) -> str | None:
+        return self._get("text/html")
+
+    @property
+    def markdown(self) -> str | None:
+        return self._get("text/markdown")
+
+    @property
+    def svg(self) -> str | None:
+        return self._get("image/svg+xml")
+
+    @property
+    def latex(self) -> str | None:
+        return self._get("text/latex")
+
+    @property
+    def json(self) -> str | None:
+        return self._get("application/json")
+
+    @property
+    def png(self) -> bytes | None:
+        """``image/png``, decoded: starts with ``b"\\x89PNG"``."""
+        return _b64(self._get("image/png"))
+
+    @property
+    def jpeg(self) -> bytes | None:
+        return _b64(self._get("image/jpeg"))
+
+    @property
+    def formats(self) -> list[str]:
+        """The MIME types present."""
+        return sorted(self.data)
+
+
+@dataclass(frozen=True)
+class ExecutionError:
+    """The exception a cell raised: ``name`` (``ValueError``; ``ExitStatus`` in bash),
+    ``value`` (its message) and ``traceback`` (the formatted lines, cell frames named
+    ``<cell-N>``)."""
+
+    name: str
+    value: str
+    traceback: list[str] = field(default_factory=list)
+
+    @property
+    def traceback_text(self) -> str:
+        return "".join(self.traceback)
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> ExecutionError:
+        tb = v.get("traceback")
+        return cls(
+            name=str(v.get("name", "")),
+            value=str(v.get("value", "")),
+            traceback=[str(x) for x in tb] if isinstance(tb, list) else [],
+        )
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """A file a one-shot `execute` created or changed in ``/workspace``; ``content`` is
+    ``None`` when it was too large to come inline (over 64 KiB)."""
+
+    path: str
+    size: int
+    content: bytes | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The content as UTF-8 text (``None`` when absent or not UTF-8)."""
+        if self.content is None:
+            return None
+        try:
+            return self.content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> ChangedFile:
+        content: bytes | None = None
+        raw = v.get("content")
+        if isinstance(raw, str):
+            content = _b64(raw) if v.get("encoding") == "base64" else raw.encode("utf-8")
+        return cls(path=str(v.get("path", "")), size=_int(v.get("size")), content=content)
+
+
+@dataclass
+class Execution:
+    """What a cell (or a one-shot run) did.
+
+    ``status`` is ``ok`` or ``error`` (the code raised; ``error`` says what). A cell's
+    exception is a result, not a Python exception: only failures of the call itself
+    (unknown session, syntax error, policy refusal, dead session, network) raise
+    `WardenError`.
+    """
+
+    stdout: str = ""
+    stderr: str = ""
+    results: list[Result] = field(default_factory=list)
+    error: ExecutionError | None = None
+    execution_count: int = 0
+    status: str = "ok"
+    timed_out: bool = False
+    duration_ms: float = 0.0
+    execution_id: str | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    risk: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    secrets: dict[str, int] = field(default_factory=dict)
+    files: list[ChangedFile] | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def value(self) -> Result | None:
+        """The final expression's value, or ``None`` (a statement, or ``None``)."""
+        for r in self.results:
+            if r.is_main_result:
+                return r
+        return None
+
+    @property
+    def text(self) -> str | None:
+        """The final value's ``text/plain`` (e.g. ``"42"``), or ``None``."""
+        v = self.value
+        return v.text if v is not None else None
+
+    @property
+    def outputs(self) -> list[Result]:
+        """The displayed outputs (figures, ``display(...)``), without the final value."""
+        return [r for r in self.results if not r.is_main_result]
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> Execution:
+        results: list[Result] = []
+        outputs = v.get("outputs")
+        if isinstance(outputs, list):
+            results.extend(Result(data=dict(o)) for o in outputs if isinstance(o, dict))
+        value = v.get("value")
+        if isinstance(value, dict):
+            results.append(Result(data=dict(value), is_main_result=True))
+        err = v.get("error")
+        findings = v.get("findings")
+        secrets = v.get("secrets")
+        files = v.get("files")
+        return cls(
+            stdout=_str(v.get("stdout")) or "",
+            stderr=_str(v.get("stderr")) or "",
+            results=results,
+            error=ExecutionError.from_json(err) if isinstance(err, dict) else None,
+            execution_count=_int(v.get("execution_count")),
+            status=_str(v.get("status")) or "ok",
+            timed_out=bool(v.get("timed_out", False)),
+            duration_ms=_float(v.get("duration_ms")),
+            execution_id=_str(v.get("execution_id")),
+            stdout_truncated=bool(v.get("stdout_truncated", False)),
+            stderr_truncated=bool(v.get("stderr_truncated", False)),
+            risk=_str(v.get("risk")),
+            findings=[Finding.from_json(f) for f in findings if isinstance(f, dict)]
+            if isinstance(findings, list)
+            else [],
+            secrets={str(k): _int(n) for k, n in secrets.items()} if isinstance(secrets, dict) else {},
+            files=[ChangedFile.from_json(f) for f in files if isinstance(f, dict)]
+            if isinstance(files, list)
+            else None,
+            raw=v,
+        )
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file, directory, symlink or other entry of a session's ``/workspace``."""
+
+    path: str
+    name: str
+    type: str
+    size: int
+    mtime: float
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type == "directory"
+
+    @property
+    def is_file(self) -> bool:
+        return self.type == "file"
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> FileEntry:
+        return cls(
+            path=str(v.get("path", "")),
+            name=str(v.get("name", "")),
+            type=str(v.get("type", "")),
+            size=_int(v.get("size")),
+            mtime=_float(v.get("mtime")),
+        )
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session as the server describes it. ``state`` is ``idle``, ``busy`` or
+    ``dead``; times are Unix seconds."""
+
+    id: str
+    language: str
+    state: str
+    created_at: float
+    last_used_at: float
+    idle_ttl: float
+    expires_at: float
+    execution_count: int
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> SessionInfo:
+        return cls(
+            id=str(v.get("id", "")),
+            language=str(v.get("language", "")),
+            state=str(v.get("state", "")),
+            created_at=_float(v.get("created_at")),
+            last_used_at=_float(v.get("last_used_at")),
+            idle_ttl=_float(v.get("idle_ttl")),
+            expires_at=_float(v.get("expires_at")),
+            execution_count=_int(v.get("execution_count")),
+            raw=v,
+        )

@@ -1,0 +1,271 @@
+"""What the sync and async clients share: settings, request bodies, reply checks and the
+Server-Sent Events decoder. Nothing here does I/O."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Union
+from urllib.parse import quote
+
+import httpx
+
+from ._errors import ProtocolError, WardenError, error_from_body
+from ._models import Execution
+
+__version__ = "0.1.0"
+
+DEFAULT_API_URL = "http://127.0.0.1:8080"
+"""Where the client looks when neither ``api_url`` nor ``WARDEN_API_URL`` says."""
+
+DEFAULT_REQUEST_TIMEOUT = 60.0
+"""Seconds allowed for connecting and for each ordinary request. Requests that run code
+(cells, one-shot runs, tool calls) are given no read limit: the server ends every cell
+at its own timeout, so waiting on them is bounded by the server, not the client."""
+
+FileData = Union[str, bytes]
+"""Inline file content: text (sent as UTF-8) or bytes (sent base64-encoded)."""
+
+OutputCallback = Callable[[str], Any]
+"""Called with each chunk of stdout or stderr text as it arrives."""
+
+
+def resolve_api_url(api_url: str | None) -> str:
+    url = api_url or os.environ.get("WARDEN_API_URL") or DEFAULT_API_URL
+    return url.rstrip("/")
+
+
+def resolve_api_key(api_key: str | None) -> str | None:
+    if api_key is not None:
+        return api_key or None
+    return os.environ.get("WARDEN_API_KEY") or None
+
+
+def base_headers(api_key: str | None) -> dict[str, str]:
+    headers = {"user-agent": f"warden-client-python/{__version__}"}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def timeouts(request_timeout: float | None) -> tuple[httpx.Timeout, httpx.Timeout]:
+    """The timeout of ordinary requests and of requests that run code."""
+    return httpx.Timeout(request_timeout), httpx.Timeout(request_timeout, read=None)
+
+
+def drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def encode_files(files: Mapping[str, FileData] | None) -> dict[str, Any] | None:
+    """Inline files as the API takes them: text as a string, bytes as base64."""
+    if not files:
+        return None
+    out: dict[str, Any] = {}
+    for path, data in files.items():
+        if isinstance(data, str):
+            out[path] = data
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            out[path] = {"content": base64.b64encode(bytes(data)).decode("ascii"), "encoding": "base64"}
+        else:
+            raise TypeError(f"file {path!r}: content must be str or bytes, not {type(data).__name__}")
+    return out
+
+
+def session_body(
+    language: str,
+    template: str | None,
+    packages: Sequence[str] | None,
+    idle_ttl: float | None,
+    max_lifetime: float | None,
+    memory_mb: int | None,
+    disk_mb: int | None,
+) -> dict[str, Any]:
+    return drop_none(
+        {
+            "language": language,
+            "template": template,
+            "packages": list(packages) if packages else None,
+            "idle_ttl": idle_ttl,
+            "max_lifetime": max_lifetime,
+            "memory_mb": memory_mb,
+            "disk_mb": disk_mb,
+        }
+    )
+
+
+def cell_body(
+    code: str,
+    timeout: float | None,
+    packages: Sequence[str] | None,
+    files: Mapping[str, FileData] | None,
+) -> dict[str, Any]:
+    if not isinstance(code, str):
+        raise TypeError(f"code must be str, not {type(code).__name__}")
+    return drop_none(
+        {
+            "code": code,
+            "timeout": timeout,
+            "packages": list(packages) if packages else None,
+            "files": encode_files(files),
+        }
+    )
+
+
+def relative_path(path: str) -> str:
+    """A workspace path relative to ``/workspace``, as the API takes it: ``/workspace``
+    in front is dropped. Everything else (``..``, other absolute paths) is left for the
+    server to refuse with ``INVALID_PATH``."""
+    if path == "/workspace":
+        return ""
+    if path.startswith("/workspace/"):
+        return path[len("/workspace/") :]
+    return path
+
+
+def segment(value: str) -> str:
+    """One URL path segment (a session id as the caller gave it), percent-encoded with
+    ``.`` and ``..`` encoded too: it can never name another route."""
+    return value.replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
+
+
+def workspace_path(path: str) -> str:
+    """A workspace path for a URL: relative to ``/workspace``, percent-encoded. ``.``
+    and ``..`` components are encoded too, so that no URL normalisation (httpx's, a
+    proxy's) can resolve them into another route (``files/../..`` would otherwise name
+    the session itself); the server then refuses them with ``INVALID_PATH``."""
+    return "/".join(segment(part) for part in relative_path(path).split("/"))
+
+
+def tool_call_json(tool_call: Any) -> dict[str, Any]:
+    """A model's tool call as a JSON object: a mapping as it is, or an SDK object with
+    ``model_dump()`` (openai, anthropic) or ``to_dict()``."""
+    if isinstance(tool_call, Mapping):
+        return dict(tool_call)
+    for method in ("model_dump", "to_dict"):
+        f = getattr(tool_call, method, None)
+        if callable(f):
+            v = f()
+            if isinstance(v, Mapping):
+                return dict(v)
+    raise TypeError(f"a tool call must be a mapping or have model_dump(), not {type(tool_call).__name__}")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def error_for(status: int, headers: httpx.Headers, content: bytes) -> WardenError:
+    """The exception for a reply that is not a success."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        body = None
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    err = error_from_body(body, status, retry_after)
+    if err is not None:
+        return err
+    snippet = content[:200].decode("utf-8", "replace").strip()
+    return ProtocolError(
+        "UNEXPECTED_RESPONSE", f"HTTP {status} without warden's error shape: {snippet!r}", status, {}, retry_after
+    )
+
+
+def check(response: httpx.Response) -> None:
+    """Raises the `WardenError` for a non-2xx reply (whose body has been read)."""
+    if not 200 <= response.status_code < 300:
+        raise error_for(response.status_code, response.headers, response.content)
+
+
+def json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as e:
+        raise ProtocolError(
+            "UNEXPECTED_RESPONSE", f"HTTP {response.status_code} reply is not JSON", response.status_code
+        ) from e
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    body = json_body(response)
+    if not isinstance(body, dict):
+        raise ProtocolError("UNEXPECTED_RESPONSE", "the reply is not a JSON object", response.status_code)
+    return body
+
+
+def is_event_stream(response: httpx.Response) -> bool:
+    return "text/event-stream" in response.headers.get("content-type", "")
+
+
+class SSEDecoder:
+    """Server-Sent Events, one line at a time (the WHATWG rules warden's stream needs:
+    ``event`` and ``data`` fields, comments, multi-line data, blank-line dispatch)."""
+
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> tuple[str, str] | None:
+        """Takes one line (without its line ending); returns ``(event, data)`` when the
+        line completes an event."""
+        line = line.rstrip("\r\n")
+        if not line:
+            if not self._data:
+                self._event = ""
+                return None
+            event = (self._event or "message", "\n".join(self._data))
+            self._event, self._data = "", []
+            return event
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        return None
+
+    def finish(self) -> tuple[str, str] | None:
+        """The last event, if the stream ended without its blank line."""
+        return self.feed("")
+
+
+class StreamEvent:
+    """One decoded event of a cell's stream: output text, or the end (a result or an
+    error)."""
+
+    __slots__ = ("kind", "text", "execution")
+
+    def __init__(self, kind: str, text: str = "", execution: Execution | None = None) -> None:
+        self.kind = kind
+        self.text = text
+        self.execution = execution
+
+
+def decode_event(name: str, data: str) -> StreamEvent | None:
+    """The meaning of one SSE event; an ``error`` event raises its `WardenError`.
+    Unknown events are skipped (``None``) so that newer servers can add some."""
+    try:
+        payload = json.loads(data)
+    except ValueError as e:
+        raise ProtocolError("UNEXPECTED_RESPONSE", f"event {name!r} does not carry JSON") from e
+    if name in ("stdout", "stderr"):
+        text = payload.get("text") if isinstance(payload, dict) else None
+        return StreamEvent(name, text if isinstance(text, str) else "")
+    if name == "result":
+        if not isinstance(payload, dict):
+            raise ProtocolError("UNEXPECTED_RESPONSE", "the result event is not a JSON object")
+        return StreamEvent("result", execution=Execution.from_json(payload))
+    if name == "error":
+        err = error_from_body(payload, None)
+        raise err or ProtocolError("UNEXPECTED_RESPONSE", f"error event without warden's error shape: {data[:200]!r}")
+    return None
