@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod doctor;
 mod keys;
+mod mcp;
 mod run;
 mod serve;
 mod template;
@@ -27,6 +28,8 @@ enum Commands {
     Run(run::RunArgs),
     /// Serve the HTTP API: sessions, streaming execution, one-shot runs.
     Serve(serve::ServeArgs),
+    /// Serve MCP (Model Context Protocol) tools over stdin/stdout, on an engine of its own.
+    Mcp(mcp::McpArgs),
     /// Report which kernel features are available and whether full isolation is possible.
     Doctor(doctor::DoctorArgs),
     /// Create, list and revoke API keys (and their tenants).
@@ -48,6 +51,7 @@ fn main() {
     let code = match cli.command {
         Commands::Run(args) => run::main(args),
         Commands::Serve(args) => serve::main(args),
+        Commands::Mcp(args) => mcp::main(args),
         Commands::Doctor(args) => doctor::main(args),
         Commands::Keys(args) => keys::main(args),
         Commands::Template(args) => template::main(args),

@@ -107,6 +107,67 @@ pub fn main(args: ServeArgs) -> i32 {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let EngineSetup {
+        data_dir,
+        jail,
+        config,
+        database_url,
+        grace,
+    } = engine_setup(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let (engine, store) = start_engine(jail, config, &database_url).await?;
+        let reaper = engine.spawn_reaper();
+        let pool = engine.spawn_pool();
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "warden: listening on http://{addr} (data in {}, {} database)",
+            data_dir.display(),
+            store.backend()
+        );
+        if args.dev {
+            eprintln!(
+                "warden: DEVELOPMENT MODE: no API keys are checked; every request is tenant \"dev\" (loopback only)"
+            );
+        }
+        // MCP over Streamable HTTP at /mcp, beside the REST API. Its event streams end when
+        // shutdown starts, so that connected clients do not hold the shutdown open.
+        let mcp_stop = warden_mcp::CancellationToken::new();
+        let app = warden_server::router(engine.clone())
+            .merge(warden_mcp::http_router(engine.clone(), mcp_stop.clone()));
+        let engine_for_stop = engine.clone();
+        let stop = async move {
+            wait_for_signal().await;
+            eprintln!("warden: shutting down");
+            mcp_stop.cancel();
+            engine_for_stop.shutdown(grace).await;
+        };
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await?;
+        reaper.abort();
+        pool.abort();
+        Ok(())
+    })
+}
+
+/// What an engine is built from, by `warden serve` and `warden mcp` alike.
+pub(crate) struct EngineSetup {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) jail: Arc<Jail>,
+    pub(crate) config: EngineConfig,
+    pub(crate) database_url: String,
+    /// How long shutdown waits for interrupted cells.
+    pub(crate) grace: Duration,
+}
+
+/// The engine the flags describe; creates the data directory and sets up sandboxing.
+pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
@@ -164,54 +225,38 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let database_url = database_url(args.database_url.as_deref(), &data_dir);
     let grace = Duration::try_from_secs_f64(args.shutdown_grace).context("--shutdown-grace")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let store = warden_store::open(&database_url)
-            .await
-            .context("cannot open the database")?;
-        let engine = Engine::new(jail, config, store.clone())?;
-        let recovered = engine.recover().await?;
-        let old_builds = engine.collect_template_garbage();
-        if old_builds > 0 {
-            eprintln!("warden: removed {old_builds} template builds no template uses");
-        }
-        if recovered > 0 {
-            eprintln!("warden: {recovered} sessions of an earlier run marked ended");
-        }
-        let reaper = engine.spawn_reaper();
-        let pool = engine.spawn_pool();
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        println!(
-            "warden: listening on http://{addr} (data in {}, {} database)",
-            data_dir.display(),
-            store.backend()
-        );
-        if args.dev {
-            eprintln!(
-                "warden: DEVELOPMENT MODE: no API keys are checked; every request is tenant \"dev\" (loopback only)"
-            );
-        }
-        let engine_for_stop = engine.clone();
-        let stop = async move {
-            wait_for_signal().await;
-            eprintln!("warden: shutting down");
-            engine_for_stop.shutdown(grace).await;
-        };
-        axum::serve(listener, warden_server::router(engine.clone()))
-            .with_graceful_shutdown(stop)
-            .await?;
-        reaper.abort();
-        pool.abort();
-        Ok(())
+    Ok(EngineSetup {
+        data_dir,
+        jail,
+        config,
+        database_url,
+        grace,
     })
 }
 
-async fn wait_for_signal() {
+/// Opens the database and starts the engine: what an earlier run left is recovered and
+/// unused template builds are removed. Call within the runtime.
+pub(crate) async fn start_engine(
+    jail: Arc<Jail>,
+    config: EngineConfig,
+    database_url: &str,
+) -> anyhow::Result<(Arc<Engine>, Arc<dyn warden_store::Store>)> {
+    let store = warden_store::open(database_url)
+        .await
+        .context("cannot open the database")?;
+    let engine = Engine::new(jail, config, store.clone())?;
+    let recovered = engine.recover().await?;
+    let old_builds = engine.collect_template_garbage();
+    if old_builds > 0 {
+        eprintln!("warden: removed {old_builds} template builds no template uses");
+    }
+    if recovered > 0 {
+        eprintln!("warden: {recovered} sessions of an earlier run marked ended");
+    }
+    Ok((engine, store))
+}
+
+pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),

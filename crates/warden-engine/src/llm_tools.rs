@@ -42,8 +42,9 @@ impl ToolFormat {
 
 /// Most bytes of a file `read_file` returns to the model.
 const READ_LIMIT: u64 = 256 << 10;
-/// Most characters of each output section given to the model.
-const TEXT_LIMIT: usize = 20_000;
+/// Most characters of each output section given to the model (the REST API and the
+/// files have everything).
+pub const TEXT_LIMIT: usize = 20_000;
 
 const ENVIRONMENT: &str = "The code runs in an isolated sandbox with no network access. \
 Files live under /workspace (the working directory). Within one session, variables, imports \
@@ -230,50 +231,123 @@ impl ToolOutput {
     }
 }
 
-fn clip(text: &str) -> &str {
-    match text.char_indices().nth(TEXT_LIMIT) {
-        Some((i, _)) => &text[..i],
-        None => text,
+/// Appends `label:` and its text, cut at [`TEXT_LIMIT`] characters.
+fn section(out: &mut String, label: &str, body: &str) {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(label);
+    out.push_str(":\n");
+    match body.char_indices().nth(TEXT_LIMIT) {
+        Some((cut, _)) => {
+            out.push_str(&body[..cut]);
+            out.push_str(&format!(
+                "\n[... {} more characters]\n",
+                body[cut..].chars().count()
+            ));
+        }
+        None => out.push_str(body),
+    }
+    if !out.ends_with('\n') {
+        out.push('\n');
     }
 }
 
-/// A cell's result as text and images for the model.
-fn cell_output(r: &CellResponse) -> ToolOutput {
-    let mut sections = Vec::new();
+/// Appends a one-line note.
+fn note(out: &mut String, text: &str) {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str("note: ");
+    out.push_str(text);
+    out.push('\n');
+}
+
+/// A cell's (or one-shot run's) result for a model: one text with labelled sections
+/// (`stdout:`, `stderr:`, `output:`, `result:`, `error:` with the traceback, notes), each
+/// cut at [`TEXT_LIMIT`] characters, and every PNG (base64). A cell that raised or timed
+/// out is an error. Shared by `POST /v1/tools/call` and the MCP server.
+pub fn cell_output(r: &CellResponse) -> ToolOutput {
+    let mut out = String::new();
     let mut images = Vec::new();
     if !r.stdout.is_empty() {
-        sections.push(format!("stdout:\n{}", clip(&r.stdout)));
+        section(&mut out, "stdout", &r.stdout);
+    }
+    if r.stdout_truncated {
+        note(&mut out, "stdout was truncated at the server's limit");
     }
     if !r.stderr.is_empty() {
-        sections.push(format!("stderr:\n{}", clip(&r.stderr)));
+        section(&mut out, "stderr", &r.stderr);
     }
-    for bundle in r.outputs.iter().chain(r.value.iter()) {
+    if r.stderr_truncated {
+        note(&mut out, "stderr was truncated at the server's limit");
+    }
+    for bundle in &r.outputs {
         if let Some(png) = bundle.get("image/png") {
             images.push(png.clone());
+        } else if let Some(text) = bundle.get("text/plain") {
+            section(&mut out, "output", text);
         }
     }
-    if let Some(plain) = r.value.as_ref().and_then(|v| v.get("text/plain")) {
-        sections.push(format!("result:\n{}", clip(plain)));
+    if let Some(value) = &r.value {
+        if let Some(png) = value.get("image/png") {
+            images.push(png.clone());
+        }
+        if let Some(text) = value.get("text/plain") {
+            section(&mut out, "result", text);
+        }
     }
     if let Some(e) = &r.error {
-        let mut text = format!("error: {}: {}", e.name, e.value);
-        if !e.traceback.is_empty() {
-            text.push('\n');
-            text.push_str(clip(&e.traceback.concat()));
+        let headline = format!("{}: {}", e.name, e.value);
+        let mut traceback = String::new();
+        for line in &e.traceback {
+            traceback.push_str(line);
+            if !line.ends_with('\n') {
+                traceback.push('\n');
+            }
         }
-        sections.push(text);
+        // Python's traceback ends with the headline itself.
+        let traceback = traceback
+            .trim_end()
+            .strip_suffix(headline.trim_end())
+            .unwrap_or(&traceback)
+            .trim_end();
+        let body = if traceback.is_empty() {
+            headline
+        } else {
+            format!("{headline}\n{traceback}")
+        };
+        section(&mut out, "error", &body);
     }
     if r.timed_out {
-        sections.push("the code was interrupted: its timeout fired".into());
+        note(&mut out, "the code was interrupted: its timeout fired");
+    }
+    if !r.secrets.is_empty() {
+        let kinds: Vec<String> = r.secrets.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+        note(
+            &mut out,
+            &format!("secrets in the output were redacted: {}", kinds.join(", ")),
+        );
+    }
+    if let Some(files) = r.files.as_ref().filter(|f| !f.is_empty()) {
+        let list: Vec<String> = files
+            .iter()
+            .map(|f| format!("{} ({} bytes)", f.path, f.size))
+            .collect();
+        section(
+            &mut out,
+            "files written (discarded with the one-shot sandbox; use a session to keep them)",
+            &list.join("\n"),
+        );
     }
     if !images.is_empty() {
-        sections.push(format!("{} image(s) attached", images.len()));
+        note(&mut out, &format!("{} image(s) attached", images.len()));
     }
-    if sections.is_empty() {
-        sections.push("(no output)".into());
+    if out.is_empty() {
+        out.push_str("(no output)");
     }
     ToolOutput {
-        text: sections.join("\n"),
+        text: out,
         images,
         is_error: r.error.is_some() || r.timed_out,
     }

@@ -3,7 +3,9 @@
 
 mod analysis;
 mod files;
+mod mcp;
 mod packages;
+mod python_clients;
 mod python_sdk;
 mod serve;
 mod templates;
