@@ -1,0 +1,38 @@
+//! Workflows: node graphs whose steps are sandboxed code, branches, loops, requests and
+//! model calls. This crate holds what needs no runtime: the definition types
+//! ([`definition`]), validation before a run ([`validate`]), the state path syntax
+//! ([`path`]), the safe expression language ([`expr`]) and string templates
+//! ([`template`]). The runner and the compiler build on these types.
+//!
+//! ```
+//! use warden_flow::{validate, Workflow};
+//!
+//! let wf = Workflow::from_yaml(r#"
+//! name: double
+//! inputs: [x]
+//! nodes:
+//!   - {id: start, type: start}
+//!   - {id: double, type: variable, config: {set: {doubled: "inputs.x * 2"}}}
+//!   - {id: end, type: end, config: {output: {value: doubled}}}
+//! edges:
+//!   - {source: start, target: double}
+//!   - {source: double, target: end}
+//! "#).unwrap();
+//! assert!(validate(&wf).is_ok());
+//!
+//! let state = serde_json::json!({"inputs": {"x": 21}});
+//! let value = warden_flow::expr::eval_str("inputs.x * 2", &state).unwrap();
+//! assert_eq!(value, serde_json::json!(42));
+//! ```
+
+pub mod definition;
+pub mod expr;
+pub mod path;
+pub mod template;
+pub mod validate;
+
+pub use definition::{DefinitionError, Edge, Node, NodeConfig, NodeType, Workflow};
+pub use expr::{eval, parse, Expr, ExprError, ParseError};
+pub use path::StatePath;
+pub use template::Template;
+pub use validate::{codes, validate, Problem};
