@@ -2,7 +2,8 @@
 //! model calls. This crate holds what needs no runtime: the definition types
 //! ([`definition`]), validation before a run ([`validate`]), the state path syntax
 //! ([`path`]), the safe expression language ([`expr`]) and string templates
-//! ([`template`]). The runner and the compiler build on these types.
+//! ([`template`]), and the runner core ([`runner`]), whose side effects are behind
+//! traits. The compiler builds on these types.
 //!
 //! ```
 //! use warden_flow::{validate, Workflow};
@@ -28,11 +29,16 @@
 pub mod definition;
 pub mod expr;
 pub mod path;
+pub mod runner;
 pub mod template;
 pub mod validate;
 
 pub use definition::{DefinitionError, Edge, Node, NodeConfig, NodeType, Workflow};
 pub use expr::{eval, parse, Expr, ExprError, ParseError};
 pub use path::StatePath;
+pub use runner::{
+    run, Clock, CodeOutcome, CodeRequest, CodeRunner, Failure, Host, Limits, NoServices, NodeError,
+    RunEvent, RunResult, RunStatus, Services, SystemClock, TraceEntry,
+};
 pub use template::Template;
 pub use validate::{codes, validate, Problem};
