@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod doctor;
+mod flow;
 mod keys;
 mod mcp;
 mod run;
@@ -42,6 +43,8 @@ enum Commands {
     /// Analyse files without running them: findings as `file:line:col rule message`,
     /// exit status 1 when the policy would refuse one.
     Check(check::CheckArgs),
+    /// Workflows: validate definitions, run them with sandboxed code nodes.
+    Flow(flow::FlowArgs),
     /// Print the OpenAPI document of the HTTP API (as served at /openapi.json).
     Openapi,
 }
@@ -57,6 +60,7 @@ fn main() {
         Commands::Template(args) => template::main(args),
         Commands::Bench(args) => bench::main(args),
         Commands::Check(args) => check::main(args),
+        Commands::Flow(args) => flow::main(args),
         Commands::Openapi => match warden_server::openapi().to_pretty_json() {
             Ok(doc) => {
                 println!("{doc}");

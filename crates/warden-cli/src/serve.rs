@@ -17,7 +17,7 @@ pub struct ServeArgs {
     listen: SocketAddr,
     /// Where warden keeps its data (created if missing): the SQLite database by default.
     #[arg(long)]
-    data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// The database: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB` (default: the
     /// SQLite file `warden.db` in the data directory).
     #[arg(long, env = "WARDEN_DATABASE_URL")]

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod error;
 pub mod files;
+pub mod flows;
 pub mod index_proxy;
 pub mod installer;
 pub mod llm_tools;

@@ -3,6 +3,7 @@
 
 mod analysis;
 mod files;
+mod flows;
 mod mcp;
 mod packages;
 mod python_clients;

@@ -1,0 +1,188 @@
+//! `warden flow`: workflows from the command line — `validate` checks definitions, `run`
+//! runs one with its code nodes in sandboxes, on an engine of its own.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use warden_engine::flows::SessionCodeRunner;
+use warden_engine::Caller;
+use warden_flow::{Host, Limits, NoServices, RunStatus, SystemClock, Workflow};
+
+use crate::serve;
+
+/// Exit status of a run that failed, or of a definition with problems.
+const EXIT_FAILED: i32 = 1;
+/// Exit status when a file, the input or the engine cannot be used.
+const EXIT_USAGE: i32 = 2;
+
+#[derive(Args, Debug)]
+pub struct FlowArgs {
+    #[command(subcommand)]
+    command: FlowCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum FlowCommand {
+    /// Check workflow definitions (JSON or YAML) and print every problem with its node.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the problems as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a workflow; code nodes run in sandboxes (one session per language per run).
+    Run(Box<FlowRunArgs>),
+}
+
+#[derive(Args, Debug)]
+#[command(mut_arg("listen", |a| a.hide(true)), mut_arg("dev", |a| a.hide(true)))]
+pub struct FlowRunArgs {
+    /// The workflow definition (.json, .yaml or .yml).
+    file: PathBuf,
+    /// The run's input: JSON text, or @FILE to read it from a file (default `{}`).
+    #[arg(long)]
+    input: Option<String>,
+    /// Print the trace (one entry per node executed) with the result.
+    #[arg(long)]
+    trace: bool,
+    /// The engine takes `warden serve`'s options; the data directory defaults to a fresh
+    /// temporary one.
+    #[command(flatten)]
+    engine: serve::ServeArgs,
+}
+
+pub fn main(args: FlowArgs) -> i32 {
+    match args.command {
+        FlowCommand::Validate { files, json } => validate(&files, json),
+        FlowCommand::Run(args) => match run(*args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("warden: {e:#}");
+                EXIT_USAGE
+            }
+        },
+    }
+}
+
+fn load(path: &Path) -> Result<Workflow, String> {
+    Workflow::from_path(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn validate(files: &[PathBuf], json: bool) -> i32 {
+    let mut status = 0;
+    for path in files {
+        let name = path.display().to_string();
+        let problems = match load(path) {
+            Ok(wf) => warden_flow::validate(&wf).err().unwrap_or_default(),
+            Err(e) => {
+                eprintln!("warden: {e}");
+                status = status.max(EXIT_USAGE);
+                continue;
+            }
+        };
+        if !problems.is_empty() {
+            status = status.max(EXIT_FAILED);
+        }
+        if json {
+            println!("{}", json!({"path": name, "problems": problems}));
+            continue;
+        }
+        for p in &problems {
+            let at = match (&p.node, p.edge) {
+                (Some(node), _) => format!("node {node}"),
+                (None, Some(edge)) => format!("edge {edge}"),
+                (None, None) => "workflow".to_string(),
+            };
+            println!("{name}: {at}: {} {}", p.code, p.message);
+        }
+        if problems.is_empty() {
+            eprintln!("{name}: valid");
+        }
+    }
+    status
+}
+
+fn run(mut args: FlowRunArgs) -> anyhow::Result<i32> {
+    let workflow = load(&args.file).map_err(anyhow::Error::msg)?;
+    let input: Value = match args.input.as_deref() {
+        None => json!({}),
+        Some(text) => {
+            let text = match text.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the input {path}"))?,
+                None => text.to_string(),
+            };
+            serde_json::from_str(&text).context("--input is not JSON")?
+        }
+    };
+    if let Err(problems) = warden_flow::validate(&workflow) {
+        for p in &problems {
+            eprintln!(
+                "{}: {}: {} {}",
+                args.file.display(),
+                p.node.as_deref().unwrap_or("workflow"),
+                p.code,
+                p.message
+            );
+        }
+        return Ok(EXIT_FAILED);
+    }
+    let scratch = tempfile::tempdir().context("cannot make a data directory")?;
+    if args.engine.data_dir.is_none() {
+        args.engine.data_dir = Some(scratch.path().to_path_buf());
+    }
+    let setup = serve::engine_setup(&args.engine)?;
+    let mut config = setup.config;
+    config.dev_mode = true;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async move {
+        let (engine, _store) = serve::start_engine(setup.jail, config, &setup.database_url).await?;
+        let caller = Caller::dev(engine.config().default_policy.clone());
+        let handle = tokio::runtime::Handle::current();
+        let runner_engine = Arc::clone(&engine);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut code = SessionCodeRunner::new(runner_engine, caller, handle);
+            let mut services = NoServices;
+            let mut clock = SystemClock::default();
+            warden_flow::run(
+                &workflow,
+                input,
+                Host {
+                    code: &mut code,
+                    services: &mut services,
+                    clock: &mut clock,
+                    on_event: None,
+                },
+                Limits::default(),
+            )
+        })
+        .await?;
+        engine.shutdown(setup.grace).await;
+        anyhow::Ok(outcome)
+    })?;
+    let result = match result {
+        Ok(r) => r,
+        Err(problems) => anyhow::bail!("the workflow is invalid: {problems:?}"),
+    };
+    let mut out = json!({
+        "status": result.status,
+        "output": result.output,
+        "state": result.state,
+        "error": result.error,
+    });
+    if args.trace {
+        out["trace"] = serde_json::to_value(&result.trace)?;
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(if result.status == RunStatus::Ok {
+        0
+    } else {
+        EXIT_FAILED
+    })
+}
