@@ -1,5 +1,6 @@
 //! `warden flow`: workflows from the command line — `validate` checks definitions, `run`
-//! runs one with its code nodes in sandboxes, on an engine of its own.
+//! runs one with its code nodes in sandboxes, on an engine of its own, and `compile` writes
+//! one as a standalone Python program.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +37,18 @@ enum FlowCommand {
     },
     /// Run a workflow; code nodes run in sandboxes (one session per language per run).
     Run(Box<FlowRunArgs>),
+    /// Compile a workflow to a standalone program (`--target python`: one Python 3 script,
+    /// standard library only).
+    Compile {
+        /// The workflow definition (.json, .yaml or .yml).
+        file: PathBuf,
+        /// What to write: `python` (`bundle` and `warden` are not implemented yet).
+        #[arg(long, default_value = "python")]
+        target: String,
+        /// Where to write it (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -58,6 +71,11 @@ pub struct FlowRunArgs {
 pub fn main(args: FlowArgs) -> i32 {
     match args.command {
         FlowCommand::Validate { files, json } => validate(&files, json),
+        FlowCommand::Compile {
+            file,
+            target,
+            output,
+        } => compile(&file, &target, output.as_deref()),
         FlowCommand::Run(args) => match run(*args) {
             Ok(code) => code,
             Err(e) => {
@@ -104,6 +122,48 @@ fn validate(files: &[PathBuf], json: bool) -> i32 {
         }
     }
     status
+}
+
+fn compile(file: &Path, target: &str, output: Option<&Path>) -> i32 {
+    if target != "python" {
+        eprintln!("warden: --target {target} is not supported yet (only `python`)");
+        return EXIT_USAGE;
+    }
+    let workflow = match load(file) {
+        Ok(wf) => wf,
+        Err(e) => {
+            eprintln!("warden: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let program = match warden_flow::compile_python(&workflow) {
+        Ok(p) => p,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!(
+                    "{}: {}: {} {}",
+                    file.display(),
+                    p.node.as_deref().unwrap_or("workflow"),
+                    p.code,
+                    p.message
+                );
+            }
+            return EXIT_FAILED;
+        }
+    };
+    match output {
+        None => {
+            print!("{program}");
+            0
+        }
+        Some(path) => match std::fs::write(path, program) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("warden: cannot write {}: {e}", path.display());
+                EXIT_USAGE
+            }
+        },
+    }
 }
 
 fn run(mut args: FlowRunArgs) -> anyhow::Result<i32> {

@@ -3,7 +3,7 @@
 //! ([`definition`]), validation before a run ([`validate`]), the state path syntax
 //! ([`path`]), the safe expression language ([`expr`]) and string templates
 //! ([`template`]), and the runner core ([`runner`]), whose side effects are behind
-//! traits. The compiler builds on these types.
+//! traits, and the compiler to a standalone Python program ([`compile`]).
 //!
 //! ```
 //! use warden_flow::{validate, Workflow};
@@ -26,6 +26,7 @@
 //! assert_eq!(value, serde_json::json!(42));
 //! ```
 
+pub mod compile;
 pub mod definition;
 pub mod expr;
 pub mod path;
@@ -33,6 +34,7 @@ pub mod runner;
 pub mod template;
 pub mod validate;
 
+pub use compile::compile_python;
 pub use definition::{DefinitionError, Edge, Node, NodeConfig, NodeType, Workflow};
 pub use expr::{eval, parse, Expr, ExprError, ParseError};
 pub use path::StatePath;

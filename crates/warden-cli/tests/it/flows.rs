@@ -102,3 +102,207 @@ fn workflows_run_their_code_nodes_in_sandboxes() {
         .unwrap()
         .contains("JSONDecodeError"));
 }
+
+/// Fixtures the compiled program cannot match, with the reason.
+const KNOWN_GAPS: &[(&str, &str)] = &[];
+
+/// Node types whose services `warden flow run` does not offer (they fail with
+/// `NOT_CONFIGURED`) and the compiled program implements differently (`http`, `model`) or
+/// not at all: not compared.
+const SERVICE_TYPES: [&str; 5] = ["model", "http", "tool", "retrieval", "memory"];
+
+/// Tracebacks are the one field that differs by construction: the sandbox session's
+/// formatter and Python's `traceback` module write different text for the same error.
+fn mask_tracebacks(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                if k == "traceback" && item.is_string() {
+                    *item = json!("<traceback>");
+                } else {
+                    mask_tracebacks(item);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_tracebacks),
+        _ => {}
+    }
+}
+
+/// Compiles `file` with `warden flow compile` and runs the program in a sandbox
+/// (`warden run`) with `input` on stdin: what it printed.
+fn run_compiled(file: &Path, input: &str, dir: &Path) -> Value {
+    let program = dir.join(format!(
+        "{}.py",
+        file.file_stem().unwrap().to_str().unwrap()
+    ));
+    let out = warden(&[
+        "flow",
+        "compile",
+        file.to_str().unwrap(),
+        "--target",
+        "python",
+        "-o",
+        program.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = warden(&["flow", "compile", file.to_str().unwrap()]);
+    assert_eq!(
+        again.stdout,
+        std::fs::read(&program).unwrap(),
+        "compiling twice gives the same bytes"
+    );
+    let out = crate::warden_stdin(
+        &["run", "--timeout", "30", program.to_str().unwrap()],
+        input,
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn compiled_python_ends_in_the_engines_final_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(fixture("valid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.ends_with(".input.json"))
+        .collect();
+    names.sort();
+    let mut compared = Vec::new();
+    for name in &names {
+        if KNOWN_GAPS.iter().any(|(gap, _)| gap == name) {
+            continue;
+        }
+        let file = fixture(&format!("valid/{name}"));
+        let wf = warden_flow::Workflow::from_path(&file).unwrap();
+        if wf
+            .nodes
+            .iter()
+            .any(|n| SERVICE_TYPES.contains(&n.kind.as_str()))
+        {
+            continue;
+        }
+        let stem = name.rsplit_once('.').unwrap().0;
+        let input = std::fs::read_to_string(fixture(&format!("valid/{stem}.input.json"))).unwrap();
+        let (_, mut engine) = run(name);
+        let mut compiled = run_compiled(&file, &input, dir.path());
+        mask_tracebacks(&mut engine);
+        mask_tracebacks(&mut compiled);
+        for key in ["status", "output", "state", "error"] {
+            assert_eq!(compiled[key], engine[key], "{name}: `{key}` differs");
+        }
+        compared.push(name.as_str());
+    }
+    assert!(compared.len() >= 8, "{compared:?}");
+}
+
+#[test]
+fn compiled_expressions_match_the_evaluator() {
+    // Tricky values in one `variable` node, and one failing expression per node, each
+    // routed to an error handler that records the message.
+    let values = [
+        "7 / 2",
+        "4 / 2",
+        "-7 % 3",
+        "7 % -3",
+        "-7.5 % 2",
+        "7.5 % -2",
+        "0.1 + 0.2",
+        "1e16 * 1.0",
+        "1 / 3",
+        "2 * 0.00001",
+        "-0.0 * 1",
+        "str([1, 2.0, 'é', null, true, inputs.obj, 1.5e300, 1e-7])",
+        "str(123456789012345680000.0)",
+        "int('-42') + int(-3.9)",
+        "float('1e-7')",
+        "9223372036854775807 == 9223372036854775807.0",
+        "1 == true",
+        "[1, 2.0] == [1.0, 2]",
+        "not []",
+        "not inputs.obj",
+        "0.0 or ''",
+        "'b' in inputs.obj",
+        "'x' if inputs.obj else 'y'",
+        "len('héllo') + len(keys(inputs.obj))",
+        "upper('straße')",
+        "inputs.obj.missing.deep",
+        "[1] + [2.5]",
+        "'a' < 'b' and 2 < 2.5",
+        "startswith('abc', 'ab')",
+    ];
+    let failing = [
+        "'a' + 1",
+        "1 / 0",
+        "1 % 0.0",
+        "9223372036854775807 + 1",
+        "-(-9223372036854775807 - 1)",
+        "1e308 * 10",
+        "true < 1",
+        "int('1.5')",
+        "float('nan')",
+        "1 in 'abc'",
+        "len(5)",
+        "inputs.obj.b.c",
+        "null + 1",
+        "int(1e19)",
+    ];
+    let mut set = serde_json::Map::new();
+    for (i, v) in values.iter().enumerate() {
+        set.insert(format!("v{i:02}"), json!(v));
+    }
+    let mut nodes = vec![
+        json!({"id": "start", "type": "start"}),
+        json!({"id": "values", "type": "variable", "config": {"set": set}}),
+    ];
+    let mut edges = vec![json!({"source": "start", "target": "values"})];
+    let mut previous = "values".to_string();
+    for (i, f) in failing.iter().enumerate() {
+        let (node, handler) = (format!("f{i:02}"), format!("h{i:02}"));
+        nodes.push(json!({"id": node, "type": "variable",
+            "config": {"set": {format!("never{i:02}"): f}}}));
+        nodes.push(json!({"id": handler, "type": "error_handler",
+            "config": {"output": format!("e{i:02}")}}));
+        edges.push(json!({"source": previous, "target": node}));
+        edges.push(json!({"source": node, "target": handler, "condition": "error"}));
+        previous = handler;
+    }
+    // The last failing node also needs a plain edge on: it leads to `end` too.
+    nodes.push(json!({"id": "end", "type": "end"}));
+    edges.push(json!({"source": previous, "target": "end"}));
+    for i in 0..failing.len() {
+        let next = if i + 1 < failing.len() {
+            format!("f{:02}", i + 1)
+        } else {
+            "end".to_string()
+        };
+        edges.push(json!({"source": format!("f{i:02}"), "target": next}));
+    }
+    let wf = json!({"name": "expressions", "inputs": ["obj"], "nodes": nodes, "edges": edges});
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("expressions.json");
+    std::fs::write(&file, wf.to_string()).unwrap();
+    let input = r#"{"obj": {"a": 1, "b": [2]}}"#;
+    let out = warden(&["flow", "run", file.to_str().unwrap(), "--input", input]);
+    let engine: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(engine["status"], "ok", "{engine}");
+    assert_eq!(engine["state"]["v00"], json!(3.5));
+    assert_eq!(engine["state"]["e01"]["message"], "division by zero");
+    let compiled = run_compiled(&file, input, dir.path());
+    for (k, v) in engine["state"].as_object().unwrap() {
+        assert_eq!(&compiled["state"][k], v, "`{k}` differs");
+    }
+    assert_eq!(compiled["state"], engine["state"]);
+}

@@ -1,0 +1,684 @@
+//! The compiler: a workflow as one standalone Python 3 program (standard library only)
+//! with the semantics of [`crate::runner`].
+//!
+//! The program has one function per node (`node_<id>`, the id sanitized), the graph's
+//! edges and loop bodies as data, and a fixed runtime (`compile_runtime.py`, embedded):
+//! state paths, the expression helpers (`_add`, `_div`, `_eq`, `_fn_str`, …, each
+//! mirroring [`crate::expr`] exactly, never Python's own coercions) and the run loop.
+//! Expressions are translated to Python expressions over those helpers. It exposes
+//! `execute_workflow(input) -> state`, `run_workflow(input) -> {status, output, state,
+//! error}`, `lambda_handler(event, context)` and a `__main__` entry that reads the input
+//! JSON from its first argument (or `@FILE`) or from stdin and prints what
+//! `warden flow run` prints (without the trace).
+//!
+//! Output is deterministic: the same definition gives byte-identical text (maps are
+//! written in their sorted order, nodes and edges in the order listed; no timestamps).
+//!
+//! Python code nodes run with `exec` in one namespace shared by the run (like the one
+//! session the engine uses): `input_data` bound, `result = None` before each node, the
+//! result passed through JSON (`default=str`). JavaScript nodes run with `node` in a
+//! subprocess, wrapped as the engine wraps them. `http` and `model` nodes use urllib;
+//! `tool`, `memory` and `retrieval` nodes fail with `NOT_CONFIGURED`, as under
+//! `warden flow run`.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use crate::definition::{labels, CodeLanguage, NodeConfig, Workflow};
+use crate::expr::{format_float, BinaryOp, Expr, Func, UnaryOp};
+use crate::path::{Segment, StatePath};
+use crate::template::{Part, Template};
+use crate::validate::{codes, validate, Problem};
+
+/// The runtime every compiled program carries.
+const RUNTIME: &str = include_str!("compile_runtime.py");
+
+/// Compiles a workflow to a standalone Python 3 program. The workflow is validated first;
+/// an invalid one is refused with its problems.
+pub fn compile_python(workflow: &Workflow) -> Result<String, Vec<Problem>> {
+    validate(workflow)?;
+    let mut configs = Vec::with_capacity(workflow.nodes.len());
+    for node in &workflow.nodes {
+        configs.push(node.typed().map_err(|e| {
+            vec![Problem {
+                node: Some(node.id.clone()),
+                edge: None,
+                code: codes::BAD_CONFIG,
+                message: e.to_string(),
+            }]
+        })?);
+    }
+    let names = function_names(workflow);
+    let bodies = loop_bodies(workflow, &configs);
+
+    let mut out = String::new();
+    out.push_str("#!/usr/bin/env python3\n");
+    let mut doc = format!(
+        "Workflow `{}` (version {}), compiled by `warden flow compile --target python`.\n",
+        workflow.name, workflow.version
+    );
+    if let Some(d) = &workflow.description {
+        doc.push('\n');
+        doc.push_str(d);
+        doc.push('\n');
+    }
+    doc.push_str(
+        "\nUsage: python3 THIS.py [INPUT_JSON | @FILE]  (or the input JSON on stdin).\n\
+         Prints {status, output, state, error} as `warden flow run` does.\n\
+         From Python: execute_workflow(input) -> final state; lambda_handler(event, context).\n",
+    );
+    let _ = writeln!(out, "{}\n", py_docstring(&doc));
+    out.push_str(RUNTIME);
+
+    out.push_str(
+        "\n\n# ---------------------------------------------------------------- the graph\n\n",
+    );
+    let start = configs
+        .iter()
+        .position(|c| matches!(c, NodeConfig::Start(_)))
+        .expect("validated: one start");
+    let _ = writeln!(out, "WORKFLOW_NAME = {}", py_str(&workflow.name));
+    let _ = writeln!(out, "START = {}\n", py_str(&workflow.nodes[start].id));
+    out.push_str(
+        "# Outgoing edges per node, in the order listed: (condition, target).\nEDGES = {\n",
+    );
+    for node in &workflow.nodes {
+        let edges: Vec<String> = workflow
+            .edges
+            .iter()
+            .filter(|e| e.source == node.id)
+            .map(|e| {
+                format!(
+                    "({}, {})",
+                    e.condition.as_deref().map_or("None".into(), py_str),
+                    py_str(&e.target)
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "    {}: [{}],", py_str(&node.id), edges.join(", "));
+    }
+    out.push_str("}\n\n# Per loop node: the nodes of its body.\nLOOP_BODIES = {\n");
+    for (i, node) in workflow.nodes.iter().enumerate() {
+        if let Some(body) = bodies.get(&i) {
+            let members: Vec<String> = workflow
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| body.contains(j))
+                .map(|(_, n)| py_str(&n.id))
+                .collect();
+            let set = if members.is_empty() {
+                "set()".to_string()
+            } else {
+                format!("{{{}}}", members.join(", "))
+            };
+            let _ = writeln!(out, "    {}: {set},", py_str(&node.id));
+        }
+    }
+    out.push_str("}\n");
+
+    out.push_str(
+        "\n\n# ---------------------------------------------------------------- the nodes\n",
+    );
+    for (i, node) in workflow.nodes.iter().enumerate() {
+        let next = || {
+            workflow
+                .edges
+                .iter()
+                .find(|e| e.source == node.id && e.condition.is_none())
+                .map(|e| py_str(&e.target))
+                .unwrap_or_else(|| "None".into())
+        };
+        out.push('\n');
+        node_function(&mut out, &names[i], &node.id, &configs[i], next, workflow);
+    }
+    out.push_str("\nNODES = {\n");
+    for (i, node) in workflow.nodes.iter().enumerate() {
+        let _ = writeln!(out, "    {}: {},", py_str(&node.id), names[i]);
+    }
+    out.push_str("}\n\n\nif __name__ == \"__main__\":\n    sys.exit(main(sys.argv))\n");
+    Ok(out)
+}
+
+/// `node_<id>`, with characters other than `[A-Za-z0-9_]` as `_` and a suffix on clashes.
+fn function_names(workflow: &Workflow) -> Vec<String> {
+    let mut seen = HashSet::new();
+    workflow
+        .nodes
+        .iter()
+        .map(|n| {
+            let base: String =
+                n.id.chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+            let base = format!("node_{base}");
+            let mut name = base.clone();
+            let mut k = 2;
+            while !seen.insert(name.clone()) {
+                name = format!("{base}_{k}");
+                k += 1;
+            }
+            name
+        })
+        .collect()
+}
+
+/// The bodies of loops, as the runner computes them: what lies both forward from the
+/// body edge's target and backward from the loop, never through the loop itself.
+fn loop_bodies(workflow: &Workflow, configs: &[NodeConfig]) -> HashMap<usize, HashSet<usize>> {
+    let index: HashMap<&str, usize> = workflow
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.id.as_str(), i))
+        .collect();
+    let n = workflow.nodes.len();
+    let mut out_edges = vec![Vec::new(); n];
+    let mut inc = vec![Vec::new(); n];
+    for e in &workflow.edges {
+        let (s, t) = (index[e.source.as_str()], index[e.target.as_str()]);
+        out_edges[s].push((e.condition.as_deref(), t));
+        inc[t].push(s);
+    }
+    let reach = |from: Vec<usize>, avoid: usize, next: &dyn Fn(usize) -> Vec<usize>| {
+        let mut seen = HashSet::new();
+        let mut queue: VecDeque<usize> = from.into_iter().filter(|&m| m != avoid).collect();
+        while let Some(m) = queue.pop_front() {
+            if seen.insert(m) {
+                queue.extend(next(m).into_iter().filter(|&k| k != avoid));
+            }
+        }
+        seen
+    };
+    let mut bodies = HashMap::new();
+    for (l, config) in configs.iter().enumerate() {
+        if !matches!(config, NodeConfig::Loop(_)) {
+            continue;
+        }
+        let targets = out_edges[l]
+            .iter()
+            .filter(|(c, _)| *c == Some(labels::BODY))
+            .map(|(_, t)| *t)
+            .collect();
+        let forward = reach(targets, l, &|m| {
+            out_edges[m].iter().map(|(_, t)| *t).collect()
+        });
+        let backward = reach(inc[l].clone(), l, &|m| inc[m].clone());
+        bodies.insert(l, forward.intersection(&backward).copied().collect());
+    }
+    bodies
+}
+
+fn node_function(
+    out: &mut String,
+    name: &str,
+    id: &str,
+    config: &NodeConfig,
+    next: impl Fn() -> String,
+    workflow: &Workflow,
+) {
+    let kind = config.node_type().name();
+    if let NodeConfig::Code(c) = config {
+        let _ = writeln!(out, "\n{name}_code = (");
+        for line in c.code.split_inclusive('\n') {
+            let _ = writeln!(out, "    {}", py_str(line));
+        }
+        if c.code.is_empty() {
+            out.push_str("    \"\"\n");
+        }
+        out.push_str(")\n\n");
+    }
+    let _ = writeln!(out, "\ndef {name}(run, previous):");
+    let _ = writeln!(out, "    # `{kind}` node {}", py_str(id));
+    let uses_state = !config.sources().is_empty()
+        || matches!(config, NodeConfig::Conditional(c) if c.expression.is_none());
+    if uses_state {
+        out.push_str("    s = run.state\n");
+    }
+    let ret_next = |out: &mut String| {
+        let _ = writeln!(out, "    return \"next\", {}", next());
+    };
+    match config {
+        NodeConfig::Start(_) => ret_next(out),
+        NodeConfig::End(c) => {
+            if c.output.is_empty() {
+                out.push_str("    return \"end\", run.end(None)\n");
+            } else {
+                out.push_str("    return \"end\", run.end([\n");
+                for (key, path) in &c.output {
+                    let _ = writeln!(out, "        ({}, {}),", py_str(key), py_segments(path));
+                }
+                out.push_str("    ])\n");
+            }
+        }
+        NodeConfig::Code(c) => {
+            let language = match c.language {
+                CodeLanguage::Python => "python",
+                CodeLanguage::Javascript => "javascript",
+            };
+            let _ = writeln!(out, "    run.code(");
+            let _ = writeln!(out, "        {},", py_str(id));
+            let _ = writeln!(out, "        {},", py_str(language));
+            let _ = writeln!(out, "        {name}_code,");
+            out.push_str("        input_mapping=[\n");
+            for (k, p) in &c.input_mapping {
+                let _ = writeln!(out, "            ({}, {}),", py_str(k), py_segments(p));
+            }
+            out.push_str("        ],\n        output_mapping=[\n");
+            for (target, source) in &c.output_mapping {
+                let _ = writeln!(
+                    out,
+                    "            ({}, {}),",
+                    py_segments(target),
+                    py_segments(source)
+                );
+            }
+            out.push_str("        ],\n");
+            if let Some(t) = c.timeout {
+                let _ = writeln!(out, "        timeout={},", format_float(t));
+            }
+            if let Some(r) = &c.retries {
+                let _ = writeln!(
+                    out,
+                    "        retries=({}, {}, {}),",
+                    r.max,
+                    r.backoff_ms,
+                    format_float(r.factor)
+                );
+            }
+            out.push_str("    )\n");
+            ret_next(out);
+        }
+        NodeConfig::Conditional(c) => match &c.expression {
+            Some(e) => {
+                let _ = writeln!(out, "    value = run.expr(lambda: {})", expression(&e.0));
+                let _ = writeln!(
+                    out,
+                    "    return \"next\", run.by_label({}, value)",
+                    py_str(id)
+                );
+            }
+            None => {
+                for e in workflow.edges.iter().filter(|e| e.source == id) {
+                    let Some(cond) = e.condition.as_deref() else {
+                        continue;
+                    };
+                    if cond == labels::ERROR || cond == labels::DEFAULT {
+                        continue;
+                    }
+                    let _ = writeln!(out, "    # {}", cond.replace('\n', " "));
+                    let _ = writeln!(out, "    if _t(run.expr(lambda: {})):", expression(cond));
+                    let _ = writeln!(out, "        return \"next\", {}", py_str(&e.target));
+                }
+                let _ = writeln!(out, "    return \"next\", run.default({})", py_str(id));
+            }
+        },
+        NodeConfig::Loop(c) => {
+            let _ = writeln!(out, "    return \"next\", run.loop(");
+            let _ = writeln!(out, "        {},", py_str(id));
+            out.push_str("        previous,\n");
+            let _ = writeln!(out, "        max_iterations={},", c.max_iterations);
+            if let Some(p) = &c.over {
+                let _ = writeln!(out, "        over={},", py_segments(p));
+            }
+            if let Some(w) = &c.while_ {
+                let _ = writeln!(out, "        while_=lambda: {},", expression(&w.0));
+            }
+            if let Some(p) = &c.item_var {
+                let _ = writeln!(out, "        item_var={},", py_segments(p));
+            }
+            if let Some(p) = &c.index_var {
+                let _ = writeln!(out, "        index_var={},", py_segments(p));
+            }
+            out.push_str("    )\n");
+        }
+        NodeConfig::Variable(c) => {
+            out.push_str("    values = [\n");
+            for (path, e) in &c.set {
+                let _ = writeln!(
+                    out,
+                    "        ({}, run.expr(lambda: {})),",
+                    py_segments(path),
+                    expression(&e.0)
+                );
+            }
+            out.push_str("    ]\n    run.write(values)\n");
+            ret_next(out);
+        }
+        NodeConfig::Delay(c) => {
+            let _ = writeln!(out, "    run.wait({})", c.ms);
+            ret_next(out);
+        }
+        NodeConfig::ErrorHandler(c) => {
+            let _ = writeln!(
+                out,
+                "    run.write([({}, run.last_error)])",
+                py_segments(&c.output)
+            );
+            ret_next(out);
+        }
+        NodeConfig::Http(c) => {
+            out.push_str("    headers = {}\n");
+            for (k, t) in &c.headers {
+                let _ = writeln!(
+                    out,
+                    "    headers[{}] = run.expr(lambda: {})",
+                    py_str(k),
+                    template(t)
+                );
+            }
+            match &c.body {
+                Some(b) => {
+                    let _ = writeln!(out, "    body = run.expr(lambda: {})", expression(&b.0));
+                }
+                None => out.push_str("    body = None\n"),
+            }
+            let _ = writeln!(out, "    url = run.expr(lambda: {})", template(&c.url));
+            let _ = writeln!(
+                out,
+                "    value = http_request({}, url, headers, body, {})",
+                py_value(&serde_json::to_value(c.method).unwrap_or(Value::Null)),
+                c.timeout.map_or("None".into(), format_float)
+            );
+            let _ = writeln!(out, "    run.write([({}, value)])", py_segments(&c.output));
+            ret_next(out);
+        }
+        NodeConfig::Model(c) => {
+            out.push_str("    messages = [\n");
+            for m in &c.messages {
+                let role = serde_json::to_value(m.role).unwrap_or(Value::Null);
+                let _ = writeln!(
+                    out,
+                    "        {{\"role\": {}, \"content\": run.expr(lambda: {})}},",
+                    py_value(&role),
+                    template(&m.content)
+                );
+            }
+            out.push_str("    ]\n");
+            let _ = writeln!(
+                out,
+                "    reply = model_request({}, {}, {}, messages, {}, {})",
+                c.base_url.as_deref().map_or("None".into(), py_str),
+                py_str(&c.model),
+                c.api_key_env.as_deref().map_or("None".into(), py_str),
+                c.temperature.map_or("None".into(), format_float),
+                c.max_tokens.map_or("None".into(), |t| t.to_string())
+            );
+            let _ = writeln!(out, "    run.write([({}, reply)])", py_segments(&c.output));
+            ret_next(out);
+        }
+        NodeConfig::Tool(c) => {
+            out.push_str("    run.mapped([\n");
+            for (k, p) in &c.input_mapping {
+                let _ = writeln!(out, "        ({}, {}),", py_str(k), py_segments(p));
+            }
+            out.push_str("    ])\n");
+            if let Some(h) = &c.http {
+                for t in h.headers.values() {
+                    let _ = writeln!(out, "    run.expr(lambda: {})", template(t));
+                }
+                let _ = writeln!(out, "    run.expr(lambda: {})", template(&h.url));
+            }
+            out.push_str("    not_configured(\"tool\")\n");
+        }
+        NodeConfig::Memory(c) => {
+            let _ = writeln!(
+                out,
+                "    thread = run.expr(lambda: {})",
+                expression(&c.thread.0)
+            );
+            out.push_str(
+                "    if isinstance(thread, bool) or not isinstance(thread, (str, int)):\n        \
+                 raise NodeError(\"BAD_VALUE\", \"a memory thread id is a string or an integer, not %s\" % kind_of(thread))\n",
+            );
+            if let Some(p) = &c.value {
+                let _ = writeln!(out, "    run.get({})", py_segments(p));
+            }
+            out.push_str("    not_configured(\"memory\")\n");
+        }
+        NodeConfig::Retrieval(c) => {
+            let _ = writeln!(
+                out,
+                "    query = run.expr(lambda: {})",
+                expression(&c.query.0)
+            );
+            out.push_str(
+                "    if not isinstance(query, str):\n        \
+                 raise NodeError(\"BAD_VALUE\", \"a retrieval query is a string, not %s\" % kind_of(query))\n",
+            );
+            out.push_str("    not_configured(\"retrieval\")\n");
+        }
+    }
+}
+
+/// An expression's source as Python (validated, so it parses).
+fn expression(src: &str) -> String {
+    match crate::expr::parse(src) {
+        Ok(e) => py_expr(&e),
+        // Unreachable after validation; fail the node the way the runner would.
+        Err(e) => format!(
+            "(_ for _ in ()).throw(ExprError({}))",
+            py_str(&e.to_string())
+        ),
+    }
+}
+
+fn template(t: &Template) -> String {
+    match t.parse() {
+        Ok(parts) => {
+            let parts: Vec<String> = parts
+                .iter()
+                .map(|p| match p {
+                    Part::Text(text) => py_str(text),
+                    Part::Expr(e) => format!("({},)", py_expr(e)),
+                })
+                .collect();
+            format!("render([{}])", parts.join(", "))
+        }
+        Err(e) => format!(
+            "(_ for _ in ()).throw(ExprError({}))",
+            py_str(&e.to_string())
+        ),
+    }
+}
+
+/// An expression as Python over the runtime's helpers, reading the state as `s`.
+pub fn py_expr(e: &Expr) -> String {
+    match e {
+        Expr::Literal(v) => py_value(v),
+        Expr::List(items) => format!(
+            "[{}]",
+            items.iter().map(py_expr).collect::<Vec<_>>().join(", ")
+        ),
+        Expr::Path(p) => format!("_p(s, {})", py_segments(p)),
+        Expr::Unary {
+            op: UnaryOp::Not,
+            operand,
+        } => format!("(not _t({}))", py_expr(operand)),
+        Expr::Unary {
+            op: UnaryOp::Neg,
+            operand,
+        } => format!("_neg({})", py_expr(operand)),
+        Expr::Binary { op, left, right } => {
+            let (l, r) = (py_expr(left), py_expr(right));
+            let f = match op {
+                BinaryOp::And => return format!("(_t({l}) and _t({r}))"),
+                BinaryOp::Or => return format!("(_t({l}) or _t({r}))"),
+                BinaryOp::Eq => "_eq",
+                BinaryOp::Ne => "_ne",
+                BinaryOp::Lt => "_lt",
+                BinaryOp::Le => "_le",
+                BinaryOp::Gt => "_gt",
+                BinaryOp::Ge => "_ge",
+                BinaryOp::In => "_in",
+                BinaryOp::NotIn => "_not_in",
+                BinaryOp::Add => "_add",
+                BinaryOp::Sub => "_sub",
+                BinaryOp::Mul => "_mul",
+                BinaryOp::Div => "_div",
+                BinaryOp::Rem => "_mod",
+            };
+            format!("{f}({l}, {r})")
+        }
+        Expr::IfElse {
+            cond,
+            then,
+            otherwise,
+        } => format!(
+            "({} if _t({}) else {})",
+            py_expr(then),
+            py_expr(cond),
+            py_expr(otherwise)
+        ),
+        Expr::Call { func, args } => {
+            let name = match func {
+                Func::Len => "len",
+                Func::Lower => "lower",
+                Func::Upper => "upper",
+                Func::Contains => "contains",
+                Func::StartsWith => "startswith",
+                Func::EndsWith => "endswith",
+                Func::Int => "int",
+                Func::Float => "float",
+                Func::Str => "str",
+                Func::Keys => "keys",
+            };
+            format!(
+                "_fn_{name}({})",
+                args.iter().map(py_expr).collect::<Vec<_>>().join(", ")
+            )
+        }
+    }
+}
+
+/// A path's segments as a Python tuple: `("inputs", "items", 0)`.
+fn py_segments(p: &StatePath) -> String {
+    let items: Vec<String> = p
+        .segments()
+        .iter()
+        .map(|s| match s {
+            Segment::Key(k) => py_str(k),
+            Segment::Index(i) => i.to_string(),
+        })
+        .collect();
+    if items.len() == 1 {
+        format!("({},)", items[0])
+    } else {
+        format!("({})", items.join(", "))
+    }
+}
+
+/// A JSON value as a Python literal.
+fn py_value(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) if n.is_f64() => format_float(n.as_f64().unwrap_or(0.0)),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => py_str(s),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(py_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => {
+            let map: BTreeMap<&String, &Value> = map.iter().collect();
+            format!(
+                "{{{}}}",
+                map.iter()
+                    .map(|(k, v)| format!("{}: {}", py_str(k), py_value(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    }
+}
+
+/// A Python string literal, ASCII only.
+fn py_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            ' '..='~' => out.push(c),
+            c if (c as u32) < 0x100 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if (c as u32) < 0x10000 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", c as u32);
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A docstring: the text in `"""…"""`, with backslashes and triple quotes escaped.
+fn py_docstring(text: &str) -> String {
+    let body = text
+        .trim_end()
+        .replace('\\', "\\\\")
+        .replace("\"\"\"", "\\\"\\\"\\\"");
+    format!("\"\"\"{body}\n\"\"\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tr(src: &str) -> String {
+        py_expr(&crate::expr::parse(src).unwrap())
+    }
+
+    #[test]
+    fn expressions_translate_to_the_helpers() {
+        assert_eq!(tr("7 / 2"), "_div(7, 2)");
+        assert_eq!(tr("-7 % 3"), "_mod(_neg(7), 3)");
+        assert_eq!(tr("'a' + 1"), "_add(\"a\", 1)");
+        assert_eq!(
+            tr("a and not b"),
+            "(_t(_p(s, (\"a\",))) and _t((not _t(_p(s, (\"b\",))))))"
+        );
+        assert_eq!(tr("1e16 + 0.1"), "_add(1e+16, 0.1)");
+        assert_eq!(
+            tr("x.y[2] if c else str(1.0)"),
+            "(_p(s, (\"x\", \"y\", 2)) if _t(_p(s, (\"c\",))) else _fn_str(1.0))"
+        );
+        assert_eq!(tr("'é\\n\"'"), "\"\\xe9\\n\\\"\"");
+        assert_eq!(
+            tr("x not in [1, null, true]"),
+            "_not_in(_p(s, (\"x\",)), [1, None, True])"
+        );
+    }
+
+    #[test]
+    fn names_are_sanitized_and_unique() {
+        let wf = Workflow::from_yaml(
+            "name: n\nnodes:\n  - {id: start, type: start}\n  - {id: a-b, type: delay, config: {ms: 1}}\n  - {id: a_b, type: delay, config: {ms: 1}}\n  - {id: end, type: end}\nedges:\n  - {source: start, target: a-b}\n  - {source: a-b, target: a_b}\n  - {source: a_b, target: end}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            function_names(&wf),
+            ["node_start", "node_a_b", "node_a_b_2", "node_end"]
+        );
+        let py = compile_python(&wf).unwrap();
+        assert!(py.contains("\ndef node_a_b_2(run, previous):"), "{py}");
+        assert_eq!(py, compile_python(&wf).unwrap());
+    }
+
+    #[test]
+    fn invalid_workflows_are_refused() {
+        let wf = Workflow::from_yaml("name: n\nnodes:\n  - {id: start, type: start}\n").unwrap();
+        assert!(compile_python(&wf).is_err());
+    }
+}
