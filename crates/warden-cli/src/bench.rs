@@ -6,6 +6,7 @@
 //! and output redaction in-process.
 
 mod analysis;
+mod flow;
 mod packages;
 mod serve;
 mod startup;
@@ -38,6 +39,9 @@ enum BenchCommand {
     /// Static analysis of a 1,000-line Python file (against CPython's `ast.parse`) and of
     /// a JavaScript file (against node's compile), and output redaction throughput.
     Analysis(analysis::AnalysisBenchArgs),
+    /// A 10-node workflow with 5 Python code nodes against the same snippets run as plain
+    /// cells: the run's overhead beyond the code.
+    Flow(flow::FlowBenchArgs),
 }
 
 pub fn main(args: BenchArgs) -> i32 {
@@ -47,5 +51,6 @@ pub fn main(args: BenchArgs) -> i32 {
         Some(BenchCommand::Serve(a)) => serve::main(a),
         Some(BenchCommand::Packages(a)) => packages::main(a),
         Some(BenchCommand::Analysis(a)) => analysis::main(a),
+        Some(BenchCommand::Flow(a)) => flow::main(a),
     }
 }

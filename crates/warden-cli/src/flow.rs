@@ -1,6 +1,7 @@
 //! `warden flow`: workflows from the command line — `validate` checks definitions, `run`
 //! runs one with its code nodes in sandboxes, on an engine of its own, and `compile` writes
-//! one as a standalone Python program.
+//! one as a standalone Python program (`python`), a directory around it (`bundle`) or a
+//! normalized definition `warden flow run` runs (`warden`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,17 +38,21 @@ enum FlowCommand {
     },
     /// Run a workflow; code nodes run in sandboxes (one session per language per run).
     Run(Box<FlowRunArgs>),
-    /// Compile a workflow to a standalone program (`--target python`: one Python 3 script,
-    /// standard library only).
+    /// Compile a workflow: `--target python` (one Python 3 script, standard library only),
+    /// `bundle` (a directory: the script, requirements.txt, Dockerfile, README.md) or
+    /// `warden` (one normalized definition for `warden flow run`, e.g. `FLOW.warden.json`).
     Compile {
         /// The workflow definition (.json, .yaml or .yml).
         file: PathBuf,
-        /// What to write: `python` (`bundle` and `warden` are not implemented yet).
+        /// What to write: `python`, `bundle` or `warden`.
         #[arg(long, default_value = "python")]
         target: String,
-        /// Where to write it (default: stdout).
+        /// Where to write it (default: stdout; `bundle` needs a directory).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// With `bundle`: write into an existing non-empty directory.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -75,7 +80,8 @@ pub fn main(args: FlowArgs) -> i32 {
             file,
             target,
             output,
-        } => compile(&file, &target, output.as_deref()),
+            force,
+        } => compile(&file, &target, output.as_deref(), force),
         FlowCommand::Run(args) => match run(*args) {
             Ok(code) => code,
             Err(e) => {
@@ -124,9 +130,13 @@ fn validate(files: &[PathBuf], json: bool) -> i32 {
     status
 }
 
-fn compile(file: &Path, target: &str, output: Option<&Path>) -> i32 {
-    if target != "python" {
-        eprintln!("warden: --target {target} is not supported yet (only `python`)");
+fn compile(file: &Path, target: &str, output: Option<&Path>, force: bool) -> i32 {
+    if !matches!(target, "python" | "bundle" | "warden") {
+        eprintln!("warden: unknown --target {target} (python, bundle or warden)");
+        return EXIT_USAGE;
+    }
+    if target == "bundle" && output.is_none() {
+        eprintln!("warden: --target bundle needs -o DIR");
         return EXIT_USAGE;
     }
     let workflow = match load(file) {
@@ -136,8 +146,13 @@ fn compile(file: &Path, target: &str, output: Option<&Path>) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let program = match warden_flow::compile_python(&workflow) {
-        Ok(p) => p,
+    let compiled = match target {
+        "python" => warden_flow::compile_python(&workflow).map(|p| vec![(String::new(), p)]),
+        "warden" => warden_flow::warden_file(&workflow).map(|p| vec![(String::new(), p)]),
+        _ => warden_flow::bundle(&workflow),
+    };
+    let files = match compiled {
+        Ok(f) => f,
         Err(problems) => {
             for p in &problems {
                 eprintln!(
@@ -151,19 +166,44 @@ fn compile(file: &Path, target: &str, output: Option<&Path>) -> i32 {
             return EXIT_FAILED;
         }
     };
-    match output {
-        None => {
-            print!("{program}");
-            0
+    let Some(output) = output else {
+        print!("{}", files[0].1);
+        return 0;
+    };
+    let written = if target == "bundle" {
+        write_bundle(output, &files, force)
+    } else {
+        std::fs::write(output, &files[0].1)
+            .map_err(|e| format!("cannot write {}: {e}", output.display()))
+    };
+    match written {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("warden: {e}");
+            EXIT_USAGE
         }
-        Some(path) => match std::fs::write(path, program) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("warden: cannot write {}: {e}", path.display());
-                EXIT_USAGE
-            }
-        },
     }
+}
+
+/// Writes a bundle's files into `dir`, made if missing; an existing non-empty directory
+/// only with `force` (its other files are left alone).
+fn write_bundle(dir: &Path, files: &[(String, String)], force: bool) -> Result<(), String> {
+    let shown = dir.display();
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read the directory {shown}: {e}"))?;
+        if entries.next().is_some() && !force {
+            return Err(format!(
+                "{shown} exists and is not empty (--force writes into it)"
+            ));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {shown}: {e}"))?;
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn run(mut args: FlowRunArgs) -> anyhow::Result<i32> {

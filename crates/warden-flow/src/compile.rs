@@ -20,13 +20,17 @@
 //! subprocess, wrapped as the engine wraps them. `http` and `model` nodes use urllib;
 //! `tool`, `memory` and `retrieval` nodes fail with `NOT_CONFIGURED`, as under
 //! `warden flow run`.
+//!
+//! Two more targets build on it: [`bundle`] (the program with a `requirements.txt`, a
+//! Dockerfile and a README) and [`warden_file`] (the validated definition as normalized
+//! JSON with a `warden_flow` format marker, which `warden flow run` runs sandboxed).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::definition::{labels, CodeLanguage, NodeConfig, Workflow};
+use crate::definition::{labels, CodeConfig, CodeLanguage, NodeConfig, Workflow, WARDEN_FORMAT};
 use crate::expr::{format_float, BinaryOp, Expr, Func, UnaryOp};
 use crate::path::{Segment, StatePath};
 use crate::template::{Part, Template};
@@ -632,6 +636,215 @@ fn py_docstring(text: &str) -> String {
     format!("\"\"\"{body}\n\"\"\"")
 }
 
+/// The code nodes' configs, in the order listed (the workflow is validated).
+fn code_configs(workflow: &Workflow) -> Vec<CodeConfig> {
+    workflow
+        .nodes
+        .iter()
+        .filter_map(|n| match n.typed() {
+            Ok(NodeConfig::Code(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The packages of the code nodes in `language`, sorted and deduplicated. A package that
+/// could be read as an option or a second line (`-…`, whitespace, control characters) is
+/// refused, so it cannot smuggle options into `pip` or `npm`.
+fn packages_of(
+    workflow: &Workflow,
+    language: CodeLanguage,
+) -> Result<std::collections::BTreeSet<String>, Vec<Problem>> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for node in &workflow.nodes {
+        let Ok(NodeConfig::Code(c)) = node.typed() else {
+            continue;
+        };
+        if c.language != language {
+            continue;
+        }
+        for p in &c.packages {
+            let p = p.trim();
+            if p.starts_with('-') || p.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+                problems.push(Problem {
+                    node: Some(node.id.clone()),
+                    edge: None,
+                    code: codes::BAD_CONFIG,
+                    message: format!("package {p:?} cannot be written to a bundle"),
+                });
+            } else {
+                out.insert(p.to_string());
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The files of `--target bundle`, as (relative path, text), sorted by path:
+/// `Dockerfile`, `README.md`, `requirements.txt` (the Python code nodes' packages, sorted
+/// and deduplicated; empty when none) and `workflow.py` ([`compile_python`]).
+/// Deterministic: the same definition gives byte-identical files.
+pub fn bundle(workflow: &Workflow) -> Result<Vec<(String, String)>, Vec<Problem>> {
+    let program = compile_python(workflow)?;
+    let python = packages_of(workflow, CodeLanguage::Python)?;
+    let js = packages_of(workflow, CodeLanguage::Javascript)?;
+    let codes = code_configs(workflow);
+    let has_js = codes.iter().any(|c| c.language == CodeLanguage::Javascript);
+
+    let mut requirements = String::new();
+    for p in &python {
+        requirements.push_str(p);
+        requirements.push('\n');
+    }
+
+    let mut docker = String::new();
+    let _ = writeln!(
+        docker,
+        "# Workflow {} (version {}), compiled by `warden flow compile --target bundle`.",
+        py_str(&workflow.name),
+        workflow.version
+    );
+    docker.push_str("FROM python:3.11-slim\n");
+    if has_js {
+        let apt = if js.is_empty() {
+            "nodejs"
+        } else {
+            "nodejs npm"
+        };
+        let _ = writeln!(
+            docker,
+            "# JavaScript code nodes run with `node`.\n\
+             RUN apt-get update \\\n    && apt-get install -y --no-install-recommends {apt} \\\n    && rm -rf /var/lib/apt/lists/*"
+        );
+    }
+    docker.push_str(
+        "WORKDIR /app\nCOPY requirements.txt /app/requirements.txt\n\
+         RUN pip install --no-cache-dir -r /app/requirements.txt\n",
+    );
+    if !js.is_empty() {
+        let mut args: Vec<String> = ["npm", "install", "--prefix", "/app", "--no-save"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(js.iter().cloned());
+        let _ = writeln!(
+            docker,
+            "RUN {}\nENV NODE_PATH=/app/node_modules",
+            serde_json::to_string(&args).expect("strings serialize")
+        );
+    }
+    docker.push_str(
+        "COPY workflow.py /app/workflow.py\nENTRYPOINT [\"python3\", \"/app/workflow.py\"]\n",
+    );
+
+    let mut readme = String::new();
+    let _ = writeln!(readme, "# {}\n", workflow.name.replace('\n', " "));
+    let _ = writeln!(
+        readme,
+        "Workflow `{}` (version {}), compiled by `warden flow compile --target bundle`.",
+        workflow.name.replace(['\n', '`'], " "),
+        workflow.version
+    );
+    if let Some(d) = &workflow.description {
+        let _ = writeln!(readme, "\n{}", d.trim_end());
+    }
+    readme.push_str(
+        "\n\
+`workflow.py` is a standalone Python 3 program (standard library only) that runs the\n\
+workflow's graph with the semantics of `warden flow run` and prints\n\
+`{\"status\", \"output\", \"state\", \"error\"}` as JSON (exit 0, or 1 when the run failed).\n\
+`requirements.txt` lists the packages the Python code nodes import.\n\
+\n\
+> **Warning:** code nodes run unsandboxed, in the program's own process (Python with\n\
+> `exec`, JavaScript with `node`). Run it only where the workflow's code is trusted,\n\
+> or inside a sandbox (`warden run workflow.py`), or compile with `--target warden`\n\
+> and run it with `warden flow run`.\n\
+\n\
+## Run it\n\
+\n\
+```sh\n\
+pip install -r requirements.txt\n\
+python3 workflow.py '{\"x\": 1}'         # the input as an argument\n\
+python3 workflow.py @input.json         # or from a file\n\
+echo '{\"x\": 1}' | python3 workflow.py  # or on stdin\n\
+```\n\
+\n\
+From Python: `import workflow; workflow.execute_workflow({\"x\": 1})` returns the final\n\
+state, `workflow.run_workflow(...)` the whole result.\n\
+\n\
+## With Docker\n\
+\n\
+```sh\n\
+docker build -t workflow .\n\
+docker run --rm workflow '{\"x\": 1}'\n\
+echo '{\"x\": 1}' | docker run --rm -i workflow\n\
+```\n\
+\n\
+## As an AWS Lambda function\n\
+\n\
+Use the handler `workflow.lambda_handler` (Python 3.11 runtime): it runs the workflow\n\
+with the event as its input and returns the whole result.\n\
+\n\
+```sh\n\
+pip install -r requirements.txt -t package/\n\
+cp workflow.py package/ && (cd package && zip -r ../workflow.zip .)\n\
+```\n",
+    );
+    if has_js {
+        readme.push_str(
+            "\nThis workflow has JavaScript code nodes: they need `node` on the `PATH` \
+             (installed in the Docker image; on Lambda, add it with a layer).\n",
+        );
+    }
+    if !js.is_empty() {
+        let list: Vec<String> = js.iter().map(|p| format!("`{p}`")).collect();
+        let _ = writeln!(
+            readme,
+            "Their npm packages ({}) are installed in the image under `/app/node_modules` \
+             (`NODE_PATH`).",
+            list.join(", ")
+        );
+    }
+    if workflow
+        .nodes
+        .iter()
+        .any(|n| n.kind == "model" || n.kind == "http")
+    {
+        readme.push_str(
+            "\n`model` nodes read `WARDEN_FLOW_MODEL_BASE_URL` and `WARDEN_FLOW_MODEL_API_KEY` \
+             (unless their config names others); `http` and `model` nodes need network access.\n",
+        );
+    }
+
+    Ok(vec![
+        ("Dockerfile".into(), docker),
+        ("README.md".into(), readme),
+        ("requirements.txt".into(), requirements),
+        ("workflow.py".into(), program),
+    ])
+}
+
+/// The file of `--target warden`: the validated definition as JSON with its keys sorted
+/// (two-space indent, a final newline) and `"warden_flow": 1` at the top level, so
+/// [`Workflow::from_json`] reads it back as an equal definition (with `warden_flow` set)
+/// and `warden flow run` runs it sandboxed. Deterministic. Suggested extension:
+/// `.warden.json`.
+pub fn warden_file(workflow: &Workflow) -> Result<String, Vec<Problem>> {
+    validate(workflow)?;
+    let mut marked = workflow.clone();
+    marked.warden_flow = Some(WARDEN_FORMAT);
+    // `serde_json::Value` objects keep their keys sorted (no `preserve_order`).
+    let value = serde_json::to_value(&marked).expect("a workflow serializes");
+    let mut out = serde_json::to_string_pretty(&value).expect("a value serializes");
+    out.push('\n');
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,5 +893,104 @@ mod tests {
     fn invalid_workflows_are_refused() {
         let wf = Workflow::from_yaml("name: n\nnodes:\n  - {id: start, type: start}\n").unwrap();
         assert!(compile_python(&wf).is_err());
+    }
+
+    const JS_AND_PY: &str = r#"
+name: mixed
+description: Two languages.
+inputs: [x]
+nodes:
+  - {id: start, type: start}
+  - {id: py, type: code, config: {language: python, code: "result = 1", packages: [requests, numpy, requests]}}
+  - {id: py2, type: code, config: {language: python, code: "result = 2", packages: [attrs]}}
+  - {id: js, type: code, config: {language: javascript, code: "return 1", packages: [lodash]}}
+  - {id: end, type: end}
+edges:
+  - {source: start, target: py}
+  - {source: py, target: py2}
+  - {source: py2, target: js}
+  - {source: js, target: end}
+"#;
+
+    fn files(wf: &Workflow) -> BTreeMap<String, String> {
+        bundle(wf).unwrap().into_iter().collect()
+    }
+
+    #[test]
+    fn bundles_list_packages_and_install_node_only_when_needed() {
+        let wf = Workflow::from_yaml(JS_AND_PY).unwrap();
+        let f = files(&wf);
+        assert_eq!(
+            f.keys().collect::<Vec<_>>(),
+            ["Dockerfile", "README.md", "requirements.txt", "workflow.py"]
+        );
+        assert_eq!(f["requirements.txt"], "attrs\nnumpy\nrequests\n");
+        assert_eq!(f["workflow.py"], compile_python(&wf).unwrap());
+        let docker = &f["Dockerfile"];
+        assert!(docker.contains("FROM python:3.11-slim\n"), "{docker}");
+        assert!(docker.contains("apt-get install -y --no-install-recommends nodejs npm"));
+        assert!(docker.contains(r#"RUN ["npm","install","--prefix","/app","--no-save","lodash"]"#));
+        assert!(docker.contains("pip install --no-cache-dir -r /app/requirements.txt"));
+        assert!(docker.ends_with("ENTRYPOINT [\"python3\", \"/app/workflow.py\"]\n"));
+        let readme = &f["README.md"];
+        for needle in [
+            "python3 workflow.py '{\"x\": 1}'",
+            "docker run",
+            "workflow.lambda_handler",
+            "unsandboxed",
+            "Two languages.",
+        ] {
+            assert!(readme.contains(needle), "{needle}: {readme}");
+        }
+        // Same definition, same bytes.
+        assert_eq!(bundle(&wf).unwrap(), bundle(&wf).unwrap());
+
+        // Python only, no packages: an empty requirements file, no node.
+        let py_only = Workflow::from_yaml(
+            "name: p\nnodes:\n  - {id: start, type: start}\n  - {id: c, type: code, config: {language: python, code: 'result = 1'}}\n  - {id: end, type: end}\nedges:\n  - {source: start, target: c}\n  - {source: c, target: end}\n",
+        )
+        .unwrap();
+        let f = files(&py_only);
+        assert_eq!(f["requirements.txt"], "");
+        assert!(!f["Dockerfile"].contains("nodejs"), "{}", f["Dockerfile"]);
+        assert!(!f["Dockerfile"].contains("npm"));
+        assert!(!f["README.md"].contains("JavaScript code nodes"));
+    }
+
+    #[test]
+    fn bundles_refuse_packages_that_look_like_options() {
+        let wf =
+            Workflow::from_yaml(&JS_AND_PY.replace("[attrs]", "['--index-url=http://x']")).unwrap();
+        let problems = bundle(&wf).unwrap_err();
+        assert_eq!(problems[0].node.as_deref(), Some("py2"));
+        let wf = Workflow::from_yaml("name: n\nnodes:\n  - {id: start, type: start}\n").unwrap();
+        assert!(bundle(&wf).is_err());
+    }
+
+    #[test]
+    fn warden_files_round_trip_to_an_equal_workflow() {
+        let wf = Workflow::from_yaml(JS_AND_PY).unwrap();
+        let text = warden_file(&wf).unwrap();
+        assert_eq!(text, warden_file(&wf).unwrap());
+        assert!(text.contains("\"warden_flow\": 1"), "{text}");
+        let mut back = Workflow::from_json(&text).unwrap();
+        assert_eq!(back.warden_flow, Some(WARDEN_FORMAT));
+        // Compiling the compiled file again gives the same bytes.
+        assert_eq!(warden_file(&back).unwrap(), text);
+        back.warden_flow = None;
+        assert_eq!(back, wf);
+        // Keys are sorted: `description` before `edges` before `name` before `nodes`.
+        let pos = |k: &str| text.find(&format!("\n  \"{k}\"")).unwrap();
+        assert!(pos("description") < pos("edges") && pos("name") < pos("nodes"));
+        assert!(pos("version") < pos("warden_flow"));
+        // Another format version is refused.
+        let future = text.replace("\"warden_flow\": 1", "\"warden_flow\": 2");
+        assert!(matches!(
+            Workflow::from_json(&future),
+            Err(crate::DefinitionError::UnsupportedFormat(2))
+        ));
+        // Invalid workflows are refused.
+        let bad = Workflow::from_yaml("name: n\nnodes:\n  - {id: start, type: start}\n").unwrap();
+        assert!(warden_file(&bad).is_err());
     }
 }

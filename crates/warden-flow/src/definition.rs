@@ -53,7 +53,15 @@ pub struct Workflow {
     pub nodes: Vec<Node>,
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// The format version of a file written by `warden flow compile --target warden`
+    /// ([`crate::compile::warden_file`]); absent in hand-written definitions. Loading
+    /// refuses a version other than [`WARDEN_FORMAT`]. It has no effect on a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warden_flow: Option<u64>,
 }
+
+/// The `warden_flow` format version this build writes and reads.
+pub const WARDEN_FORMAT: u64 = 1;
 
 fn one() -> u64 {
     1
@@ -109,19 +117,28 @@ pub enum DefinitionError {
     Yaml(#[from] serde_yaml_ng::Error),
     #[error("{path}: a workflow file ends in .json, .yaml or .yml")]
     UnknownExtension { path: PathBuf },
+    #[error("unsupported `warden_flow` format version {0} (this build reads {WARDEN_FORMAT})")]
+    UnsupportedFormat(u64),
 }
 
 impl Workflow {
     /// Loads a definition from JSON text.
     pub fn from_json(text: &str) -> Result<Workflow, DefinitionError> {
-        Ok(serde_json::from_str(text)?)
+        serde_json::from_str::<Workflow>(text)?.checked_format()
     }
 
     /// Loads a definition from YAML text. The YAML is read as JSON data first, so both
     /// forms accept exactly the same documents.
     pub fn from_yaml(text: &str) -> Result<Workflow, DefinitionError> {
         let value: Value = serde_yaml_ng::from_str(text)?;
-        Ok(serde_json::from_value(value)?)
+        serde_json::from_value::<Workflow>(value)?.checked_format()
+    }
+
+    fn checked_format(self) -> Result<Workflow, DefinitionError> {
+        match self.warden_flow {
+            Some(v) if v != WARDEN_FORMAT => Err(DefinitionError::UnsupportedFormat(v)),
+            _ => Ok(self),
+        }
     }
 
     /// Loads a definition from a `.json`, `.yaml` or `.yml` file.

@@ -3,7 +3,8 @@
 //! ([`definition`]), validation before a run ([`validate`]), the state path syntax
 //! ([`path`]), the safe expression language ([`expr`]) and string templates
 //! ([`template`]), and the runner core ([`runner`]), whose side effects are behind
-//! traits, and the compiler to a standalone Python program ([`compile`]).
+//! traits, and the compiler to a standalone Python program, a bundle around it or a
+//! normalized `warden_flow` file ([`compile`]).
 //!
 //! ```
 //! use warden_flow::{validate, Workflow};
@@ -34,7 +35,7 @@ pub mod runner;
 pub mod template;
 pub mod validate;
 
-pub use compile::compile_python;
+pub use compile::{bundle, compile_python, warden_file};
 pub use definition::{DefinitionError, Edge, Node, NodeConfig, NodeType, Workflow};
 pub use expr::{eval, parse, Expr, ExprError, ParseError};
 pub use path::StatePath;

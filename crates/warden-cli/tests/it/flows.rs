@@ -306,3 +306,89 @@ fn compiled_expressions_match_the_evaluator() {
     }
     assert_eq!(compiled["state"], engine["state"]);
 }
+
+#[test]
+fn compile_targets_warden_and_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = fixture("valid/greet_python.json");
+    let input = fixture("valid/greet_python.input.json");
+    let compiled = dir.path().join("greet.warden.json");
+    let compile = |target: &str, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "flow",
+            "compile",
+            source.to_str().unwrap(),
+            "--target",
+            target,
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        warden(&args)
+    };
+    let out = compile("warden", &compiled, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&compiled).unwrap();
+    assert!(text.contains("\"warden_flow\": 1"), "{text}");
+
+    // `warden flow run` on the compiled file ends in the source's state.
+    let run_file = |file: &Path| {
+        let out = warden(&[
+            "flow",
+            "run",
+            file.to_str().unwrap(),
+            "--input",
+            &format!("@{}", input.display()),
+        ]);
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), v)
+    };
+    let (code, original) = run_file(&source);
+    assert_eq!(code, Some(0), "{original}");
+    let (code, again) = run_file(&compiled);
+    assert_eq!(code, Some(0), "{again}");
+    assert_eq!(again["state"], original["state"]);
+    assert_eq!(again["output"], original["output"]);
+    assert_eq!(
+        again["output"]["greeting"],
+        json!("Hello, Ada Lovelace!"),
+        "{again}"
+    );
+
+    // `--target bundle` writes the four files; an existing non-empty directory needs --force.
+    let bundle = dir.path().join("bundle");
+    let out = compile("bundle", &bundle, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&bundle)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["Dockerfile", "README.md", "requirements.txt", "workflow.py"]
+    );
+    let python = warden(&["flow", "compile", source.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(bundle.join("workflow.py")).unwrap(),
+        python.stdout
+    );
+    let dockerfile = std::fs::read_to_string(bundle.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("ENTRYPOINT [\"python3\", \"/app/workflow.py\"]"));
+    assert_eq!(compile("bundle", &bundle, &[]).status.code(), Some(2));
+    assert_eq!(
+        compile("bundle", &bundle, &["--force"]).status.code(),
+        Some(0)
+    );
+}
