@@ -350,6 +350,38 @@ impl<'a> StreamRedactor<'a> {
     }
 }
 
+/// Raw output streams (stdout and stderr, numbered 0 and 1), each decoded as UTF-8
+/// without splitting a character and redacted on its own.
+#[derive(Debug)]
+pub struct OutputRedactor<'a> {
+    streams: [(crate::utf8::Utf8Chunks, StreamRedactor<'a>); 2],
+}
+
+impl<'a> OutputRedactor<'a> {
+    pub fn new(redactor: &'a Redactor) -> OutputRedactor<'a> {
+        OutputRedactor {
+            streams: [
+                (Default::default(), StreamRedactor::new(redactor)),
+                (Default::default(), StreamRedactor::new(redactor)),
+            ],
+        }
+    }
+
+    /// Adds bytes of stream 0 or 1; returns the redacted text that can be passed on now.
+    pub fn push(&mut self, stream: usize, bytes: &[u8]) -> String {
+        let (utf8, redactor) = &mut self.streams[stream];
+        redactor.push(&utf8.push(bytes))
+    }
+
+    /// The rest of stream 0 or 1, at its end.
+    pub fn finish(&mut self, stream: usize) -> String {
+        let (utf8, redactor) = &mut self.streams[stream];
+        let mut text = redactor.push(&utf8.finish());
+        text.push_str(&redactor.finish());
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use warden_analysis::redact::{Redactor, StreamRedactor};
-use warden_analysis::utf8::Utf8Chunks;
+use warden_analysis::redact::{OutputRedactor, Redactor};
 use warden_engine::screening;
 use warden_engine::tenancy::{RedactionMode, RiskAction};
 use warden_engine::EngineError;
@@ -193,40 +192,20 @@ fn apply_policy(
 }
 
 /// Live output with secrets redacted (modes `redact` and `block`).
-struct RedactedLive<'a> {
-    streams: [(Utf8Chunks, StreamRedactor<'a>); 2],
-}
+struct RedactedLive<'a>(OutputRedactor<'a>);
 
-impl<'a> RedactedLive<'a> {
-    fn new(redactor: &'a Redactor) -> Self {
-        RedactedLive {
-            streams: [
-                (Utf8Chunks::default(), StreamRedactor::new(redactor)),
-                (Utf8Chunks::default(), StreamRedactor::new(redactor)),
-            ],
-        }
-    }
-
+impl RedactedLive<'_> {
     /// Writes what was held back, at the end of the run.
     fn finish(&mut self) {
-        for (i, (utf8, redactor)) in self.streams.iter_mut().enumerate() {
-            let mut text = redactor.push(&utf8.finish());
-            text.push_str(&redactor.finish());
-            let stream = if i == 0 {
-                Stream::Stdout
-            } else {
-                Stream::Stderr
-            };
-            Live.output(stream, text.as_bytes());
+        for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+            Live.output(stream, self.0.finish(i).as_bytes());
         }
     }
 }
 
 impl OutputSink for RedactedLive<'_> {
     fn output(&mut self, stream: Stream, data: &[u8]) {
-        let i = usize::from(stream != Stream::Stdout);
-        let (utf8, redactor) = &mut self.streams[i];
-        let text = redactor.push(&utf8.push(data));
+        let text = self.0.push(usize::from(stream != Stream::Stdout), data);
         if !text.is_empty() {
             Live.output(stream, text.as_bytes());
         }
@@ -316,7 +295,7 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
         (true, _) => jail.run(cmd, &mut warden_jail::Discard)?,
         (false, None) => jail.run(cmd, &mut Live)?,
         (false, Some((_, r))) => {
-            let mut live = RedactedLive::new(r);
+            let mut live = RedactedLive(OutputRedactor::new(r));
             let outcome = jail.run(cmd, &mut live)?;
             live.finish();
             outcome

@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use warden_analysis::redact::{Redactor, StreamRedactor};
-use warden_analysis::utf8::Utf8Chunks;
+use warden_analysis::redact::{OutputRedactor, Redactor};
 use warden_protocol::{AnalysisReport, CellErrorInfo, CellResponse, Language, RiskLevel};
 
 use crate::session::Event;
@@ -94,12 +93,7 @@ impl OutputGuard {
     pub fn stream<'a>(&'a self, sink: &'a mut (dyn FnMut(Event) + Send)) -> StreamFilter<'a> {
         let redactor = self.redactor.as_ref().filter(|_| self.rewrites_stream());
         StreamFilter {
-            streams: redactor.map(|r| {
-                [
-                    (Utf8Chunks::default(), StreamRedactor::new(r)),
-                    (Utf8Chunks::default(), StreamRedactor::new(r)),
-                ]
-            }),
+            streams: redactor.map(OutputRedactor::new),
             sink,
         }
     }
@@ -166,9 +160,8 @@ fn withhold(response: &mut CellResponse, counts: &BTreeMap<String, u64>) {
 
 /// An event sink that redacts streamed output (see [`OutputGuard::stream`]).
 pub struct StreamFilter<'a> {
-    /// Per stream (stdout, stderr): a UTF-8 decoder and a redactor; `None` passes events
-    /// through unchanged.
-    streams: Option<[(Utf8Chunks, StreamRedactor<'a>); 2]>,
+    /// The redactor of stdout and stderr; `None` passes events through unchanged.
+    streams: Option<OutputRedactor<'a>>,
     sink: &'a mut (dyn FnMut(Event) + Send),
 }
 
@@ -181,8 +174,7 @@ impl StreamFilter<'_> {
             Event::Stdout(b) => (0, b),
             Event::Stderr(b) => (1, b),
         };
-        let (utf8, redactor) = &mut streams[i];
-        let text = redactor.push(&utf8.push(bytes));
+        let text = streams.push(i, bytes);
         if !text.is_empty() {
             (self.sink)(make(i, text));
         }
@@ -193,9 +185,8 @@ impl StreamFilter<'_> {
         let Some(streams) = &mut self.streams else {
             return;
         };
-        for (i, (utf8, redactor)) in streams.iter_mut().enumerate() {
-            let mut text = redactor.push(&utf8.finish());
-            text.push_str(&redactor.finish());
+        for i in 0..2 {
+            let text = streams.finish(i);
             if !text.is_empty() {
                 (self.sink)(make(i, text));
             }
