@@ -11,7 +11,8 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use warden_engine::flows::SessionCodeRunner;
 use warden_engine::Caller;
-use warden_flow::{Host, Limits, NoServices, RunStatus, SystemClock, Workflow};
+use warden_engine::workflows::EngineServices;
+use warden_flow::{Host, Limits, RunStatus, SystemClock, Workflow};
 
 use crate::serve;
 
@@ -238,6 +239,12 @@ fn run(mut args: FlowRunArgs) -> anyhow::Result<i32> {
     let setup = serve::engine_setup(&args.engine)?;
     let mut config = setup.config;
     config.dev_mode = true;
+    // The definition is the user's own: a `model` node may name its endpoint and key.
+    config.flows.trust_definitions = true;
+    let limits = Limits {
+        max_steps: config.flows.max_steps,
+        max_duration: config.flows.max_duration,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -247,8 +254,9 @@ fn run(mut args: FlowRunArgs) -> anyhow::Result<i32> {
         let handle = tokio::runtime::Handle::current();
         let runner_engine = Arc::clone(&engine);
         let outcome = tokio::task::spawn_blocking(move || {
-            let mut code = SessionCodeRunner::new(runner_engine, caller, handle);
-            let mut services = NoServices;
+            let mut code =
+                SessionCodeRunner::new(runner_engine.clone(), caller.clone(), handle.clone());
+            let mut services = EngineServices::new(runner_engine, caller, handle, limits, 0);
             let mut clock = SystemClock::default();
             warden_flow::run(
                 &workflow,
@@ -259,7 +267,7 @@ fn run(mut args: FlowRunArgs) -> anyhow::Result<i32> {
                     clock: &mut clock,
                     on_event: None,
                 },
-                Limits::default(),
+                limits,
             )
         })
         .await?;

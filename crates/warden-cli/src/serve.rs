@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use warden_engine::workflows::{FlowSettings, ModelEndpoint};
 use warden_engine::{Engine, EngineConfig, Policy, PoolSizes};
 use warden_jail::{Jail, JailConfig};
 
@@ -72,6 +73,22 @@ pub struct ServeArgs {
     /// How long shutdown waits for interrupted cells before killing them, in seconds.
     #[arg(long, default_value_t = 5.0)]
     shutdown_grace: f64,
+    /// The OpenAI-compatible endpoint workflow `model` nodes call, e.g.
+    /// https://api.openai.com/v1 (`/chat/completions` is appended).
+    #[arg(long, env = "WARDEN_FLOW_MODEL_BASE_URL")]
+    model_base_url: Option<String>,
+    /// The environment variable holding the model endpoint's API key.
+    #[arg(long, default_value = warden_engine::workflows::MODEL_API_KEY_ENV)]
+    model_api_key_env: String,
+    /// The model of `model` nodes that ask for `"default"`.
+    #[arg(long, env = "WARDEN_FLOW_MODEL_NAME")]
+    model_name: Option<String>,
+    /// Most node executions of one workflow run.
+    #[arg(long, default_value_t = 10_000)]
+    flow_max_steps: u64,
+    /// Longest workflow run, in seconds.
+    #[arg(long, default_value_t = 600.0)]
+    flow_max_duration: f64,
 }
 
 fn parse_template_pool(s: &str) -> Result<(String, usize), String> {
@@ -221,6 +238,20 @@ pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
             .ok()
             .filter(|d| !d.is_zero())
             .context("--package-install-timeout must be a positive number of seconds")?,
+        flows: FlowSettings {
+            max_steps: args.flow_max_steps.max(1),
+            max_duration: Duration::try_from_secs_f64(args.flow_max_duration)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .context("--flow-max-duration must be a positive number of seconds")?,
+            model: ModelEndpoint {
+                base_url: args.model_base_url.clone(),
+                api_key_env: args.model_api_key_env.clone(),
+                default_model: args.model_name.clone(),
+                ..ModelEndpoint::default()
+            },
+            trust_definitions: false,
+        },
         ..config
     };
     let database_url = database_url(args.database_url.as_deref(), &data_dir);

@@ -84,6 +84,17 @@ pub enum EngineError {
         risk: warden_protocol::RiskLevel,
         findings: Vec<warden_protocol::Finding>,
     },
+    #[error("{message}")]
+    WorkflowInvalid {
+        message: String,
+        problems: Vec<warden_protocol::WorkflowProblem>,
+    },
+    #[error("no workflow {0}")]
+    WorkflowNotFound(String),
+    #[error("no run {0}")]
+    RunNotFound(String),
+    #[error("no document collection {0}")]
+    CollectionNotFound(String),
     #[error(transparent)]
     Store(#[from] warden_store::StoreError),
     #[error("the session agent broke the protocol: {0}")]
@@ -143,6 +154,10 @@ impl EngineError {
                     ..Default::default()
                 }
             }
+            EngineError::WorkflowInvalid { problems, .. } => warden_protocol::ErrorContext {
+                problems: problems.clone(),
+                ..Default::default()
+            },
             _ => Default::default(),
         }
     }
@@ -176,6 +191,10 @@ impl EngineError {
             EngineError::Conflict(_) => ErrorCode::Conflict,
             EngineError::Syntax(_) => ErrorCode::SyntaxError,
             EngineError::SecurityViolation { .. } => ErrorCode::SecurityViolation,
+            EngineError::WorkflowInvalid { .. } => ErrorCode::WorkflowInvalid,
+            EngineError::WorkflowNotFound(_) => ErrorCode::WorkflowNotFound,
+            EngineError::RunNotFound(_) => ErrorCode::RunNotFound,
+            EngineError::CollectionNotFound(_) => ErrorCode::CollectionNotFound,
             EngineError::Store(_) | EngineError::Protocol(_) | EngineError::Io(_) => {
                 ErrorCode::Internal
             }

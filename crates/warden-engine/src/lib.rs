@@ -19,6 +19,7 @@ pub mod session;
 pub mod templates;
 pub mod tenancy;
 pub mod tools;
+pub mod workflows;
 
 pub use error::EngineError;
 pub use files::{FileEntry, FileError, Workspace};
@@ -27,4 +28,4 @@ pub use session::{
     CellResult, CellStatus, Environment, Event, Session, SessionLimits, TemplateMount,
 };
 pub use tenancy::{Caller, Policy};
-pub use warden_store::{AuditFilter, ExecutionFilter};
+pub use warden_store::{AuditFilter, ExecutionFilter, RunFilter};

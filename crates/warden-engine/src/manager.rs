@@ -78,6 +78,8 @@ pub struct EngineConfig {
     pub package_install_timeout: Duration,
     /// Where the stand-ins for pip are written for sandboxes (see [`crate::tools`]).
     pub tools_dir: Option<std::path::PathBuf>,
+    /// Workflow runs: limits and the model endpoint.
+    pub flows: crate::workflows::FlowSettings,
 }
 
 /// How many idle sessions the pool keeps ready, per language.
@@ -136,6 +138,7 @@ impl Default for EngineConfig {
             index_url: None,
             package_install_timeout: Duration::from_secs(300),
             tools_dir: None,
+            flows: crate::workflows::FlowSettings::default(),
         }
     }
 }
@@ -218,8 +221,10 @@ pub struct Engine {
     installing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pool_wake: tokio::sync::Notify,
     metrics: Metrics,
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     records: Arc<crate::records::RecordWriter>,
+    /// Workflow runs' HTTP client and collections' search indexes.
+    pub(crate) flows: crate::workflows::FlowState,
     rate: RateLimiter,
 }
 
@@ -314,6 +319,7 @@ impl Engine {
             metrics: Metrics::default(),
             records,
             store,
+            flows: crate::workflows::FlowState::default(),
             rate: RateLimiter::default(),
         }))
     }

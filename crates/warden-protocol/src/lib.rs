@@ -126,6 +126,15 @@ pub enum ErrorCode {
     /// The policy denies code of this risk level; `risk` and `findings` say why. Nothing
     /// ran.
     SecurityViolation,
+    /// The workflow definition is malformed or invalid; `problems` lists every problem
+    /// with its node. Nothing ran.
+    WorkflowInvalid,
+    /// No stored workflow with this id (or version), or not yours.
+    WorkflowNotFound,
+    /// No workflow run with this id (or not yours).
+    RunNotFound,
+    /// No document collection with this name (or not yours).
+    CollectionNotFound,
     /// An internal error; details are in the server log, not the reply.
     Internal,
 }
@@ -164,6 +173,10 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::SyntaxError => "SYNTAX_ERROR",
             ErrorCode::SecurityViolation => "SECURITY_VIOLATION",
+            ErrorCode::WorkflowInvalid => "WORKFLOW_INVALID",
+            ErrorCode::WorkflowNotFound => "WORKFLOW_NOT_FOUND",
+            ErrorCode::RunNotFound => "RUN_NOT_FOUND",
+            ErrorCode::CollectionNotFound => "COLLECTION_NOT_FOUND",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -727,6 +740,9 @@ pub struct ErrorContext {
     /// `SECURITY_VIOLATION`: the findings that made it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// `WORKFLOW_INVALID`: every problem of the definition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<WorkflowProblem>,
 }
 
 impl ErrorBody {
@@ -815,4 +831,180 @@ mod tests {
         assert_eq!(Language::from_extension("x.sh"), Some(Language::Bash));
         assert_eq!(Language::from_extension("noext"), None);
     }
+}
+
+// ---------------------------------------------------------------- workflows
+
+/// One problem of a workflow definition (docs/WORKFLOWS.md lists the codes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkflowProblem {
+    /// The node the problem is about, when there is one.
+    pub node: Option<String>,
+    /// The index of the edge (in `edges`) the problem is about, when there is one.
+    pub edge: Option<usize>,
+    /// A stable code such as `unknown_type`, `unreachable`, `undefined_key`.
+    pub code: String,
+    pub message: String,
+}
+
+/// `POST /v1/workflows`: stores a definition as the next version of its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveWorkflow {
+    /// The workflow's id (letters, digits, `_`, `-`, `.`; at most 64). Default: the
+    /// definition's `name`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The definition: a JSON object, or a string holding YAML or JSON.
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
+}
+
+/// A stored workflow version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkflowInfo {
+    pub id: String,
+    /// 1 for the first definition stored under this id, then 2, 3, …
+    pub version: u64,
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: f64,
+    /// The definition as stored (normalized JSON); omitted in lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub definition: Option<serde_json::Value>,
+}
+
+/// `GET /v1/workflows`: the latest version of each workflow, by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkflowList {
+    pub workflows: Vec<WorkflowInfo>,
+}
+
+/// `POST /v1/workflows/{id}/runs` and `POST /v1/runs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRun {
+    /// The run's input: the state starts as `{"inputs": input}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input: serde_json::Value,
+    /// A stored version (`/v1/workflows/{id}/runs` only); the latest when absent.
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// An inline definition (`POST /v1/runs` only): a JSON object, or YAML/JSON text.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub definition: Option<serde_json::Value>,
+    /// Recorded with the run (memory nodes name their thread with an expression, often
+    /// `inputs.thread_id`).
+    #[serde(default)]
+    pub thread_id: Option<String>,
+    /// `false`: answer `202` at once with the run (status `running`); poll
+    /// `GET /v1/runs/{id}`. Default `true`: answer when the run has finished.
+    #[serde(default)]
+    pub wait: Option<bool>,
+    /// Most node executions (lowers the server's maximum).
+    #[serde(default)]
+    pub max_steps: Option<u64>,
+    /// Seconds the whole run may take (lowers the server's maximum).
+    #[serde(default)]
+    pub timeout: Option<f64>,
+}
+
+/// A workflow run: its status, final state, output and per-node trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunInfo {
+    pub id: String,
+    /// The stored workflow run (`null` for an inline definition).
+    pub workflow_id: Option<String>,
+    pub workflow_version: Option<u64>,
+    pub workflow_name: String,
+    /// `running`, `ok` or `error`.
+    pub status: String,
+    pub thread_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub input: serde_json::Value,
+    /// The `end` node's output (`null` until finished, and when the run failed).
+    #[schema(value_type = Object)]
+    pub output: serde_json::Value,
+    /// The final state (omitted in lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub state: Option<serde_json::Value>,
+    /// One entry per node execution: node, type, status, inputs, outputs, stdout, error,
+    /// started_ms, duration_ms, iteration, attempts, next (omitted in lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub trace: Option<serde_json::Value>,
+    /// Why the run failed: `{node, code, message, traceback}`.
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<serde_json::Value>,
+    /// Node executions.
+    pub steps: u64,
+    /// Unix seconds.
+    pub started_at: f64,
+    pub finished_at: Option<f64>,
+}
+
+/// `GET /v1/runs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunList {
+    /// Newest first, without state and trace.
+    pub runs: Vec<RunInfo>,
+    pub next_cursor: Option<String>,
+}
+
+/// A document to index, for `retrieval` nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentInput {
+    /// Default: the document's position in the collection (`doc-N`). A document with the
+    /// id of a stored one replaces it.
+    #[serde(default)]
+    pub id: Option<String>,
+    pub text: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// `POST /v1/collections/{name}/documents`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDocuments {
+    pub documents: Vec<DocumentInput>,
+}
+
+/// A document collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CollectionInfo {
+    pub name: String,
+    pub documents: u64,
+    /// Unix seconds of the latest write.
+    pub updated_at: f64,
+}
+
+/// `GET /v1/collections`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CollectionList {
+    pub collections: Vec<CollectionInfo>,
+}
+
+/// One ranked document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchHit {
+    pub id: String,
+    /// BM25 score; higher is better.
+    pub score: f32,
+    pub text: String,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// `GET /v1/collections/{name}/search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchResults {
+    /// Best first.
+    pub results: Vec<SearchHit>,
 }

@@ -34,9 +34,10 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self.code {
-            ErrorCode::InvalidRequest | ErrorCode::InvalidPath | ErrorCode::SyntaxError => {
-                StatusCode::BAD_REQUEST
-            }
+            ErrorCode::InvalidRequest
+            | ErrorCode::InvalidPath
+            | ErrorCode::SyntaxError
+            | ErrorCode::WorkflowInvalid => StatusCode::BAD_REQUEST,
             ErrorCode::SecurityViolation
             | ErrorCode::PathForbidden
             | ErrorCode::Forbidden
@@ -48,7 +49,10 @@ impl ApiError {
             | ErrorCode::SessionNotFound
             | ErrorCode::FileNotFound
             | ErrorCode::ExecutionNotFound
-            | ErrorCode::TemplateNotFound => StatusCode::NOT_FOUND,
+            | ErrorCode::TemplateNotFound
+            | ErrorCode::WorkflowNotFound
+            | ErrorCode::RunNotFound
+            | ErrorCode::CollectionNotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::SessionBusy | ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::SessionDead => StatusCode::GONE,

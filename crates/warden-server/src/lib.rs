@@ -2,6 +2,7 @@
 //! errors become HTTP statuses in one place ([`ApiError`]).
 
 mod error;
+mod flow_routes;
 mod routes;
 mod stream;
 mod ws;

@@ -53,7 +53,8 @@ struct ApiDoc;
 
 /// The routes with their OpenAPI document.
 fn api(body_limit: usize) -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    let (router, openapi) = crate::flow_routes::register(router)
         .routes(routes!(execute_once))
         .routes(routes!(analyze))
         .routes(routes!(list_tools))
@@ -145,13 +146,13 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Query parameters, or `400 INVALID_REQUEST`.
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v)
         .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))
 }
 
 /// A JSON body, or the one error shape: 400 for malformed JSON, 413 for too large.
-fn body<T: DeserializeOwned>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(crate) fn body<T: DeserializeOwned>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     match b {
         Ok(Json(v)) => Ok(v),
         Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -473,7 +474,7 @@ async fn call_tool(
     Ok(Json(serde_json::json!({ "messages": messages })))
 }
 
-fn wants_events(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_events(headers: &HeaderMap) -> bool {
     headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())

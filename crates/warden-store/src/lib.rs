@@ -1,6 +1,8 @@
 //! warden's persistence behind one trait, [`Store`]: tenants and their policies, API keys
-//! (hashed), execution records, the append-only audit log, and session records (so that a
-//! restart can mark the sessions of a crashed run as ended).
+//! (hashed), execution records, the append-only audit log, session records (so that a
+//! restart can mark the sessions of a crashed run as ended), and what workflows keep:
+//! versioned definitions, runs, the memory of conversation threads, and document
+//! collections.
 //!
 //! Two backends share the schema: SQLite (embedded, the default; WAL) and PostgreSQL (for
 //! several nodes). [`open`] picks one from a URL. Migrations run at start-up.
@@ -94,6 +96,83 @@ pub trait Store: Send + Sync {
         reason: &str,
         at: f64,
     ) -> Result<Vec<String>, StoreError>;
+
+    // --- workflows ---
+    /// Stores `definition` as the next version of the tenant's workflow `id` (1 for a new
+    /// id, else the latest plus one) and returns the stored record. Concurrent inserts of
+    /// the same id get distinct versions.
+    async fn insert_workflow(
+        &self,
+        tenant: &str,
+        id: &str,
+        name: &str,
+        definition: &str,
+        at: f64,
+    ) -> Result<WorkflowRecord, StoreError>;
+    /// One version of a workflow, or its latest when `version` is `None`.
+    async fn get_workflow(
+        &self,
+        tenant: &str,
+        id: &str,
+        version: Option<u64>,
+    ) -> Result<Option<WorkflowRecord>, StoreError>;
+    /// The latest version of each of the tenant's workflows, ordered by id.
+    async fn list_workflows(&self, tenant: &str) -> Result<Vec<WorkflowRecord>, StoreError>;
+
+    // --- workflow runs ---
+    /// Inserts the run, or replaces every field of the stored run with that id (a run is
+    /// written when it starts, `running`, and again when it finishes). A run id of
+    /// another tenant is refused.
+    async fn upsert_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    async fn get_run(&self, tenant: &str, id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// Runs matching the filter, newest (first written) first, at most `filter.limit`;
+    /// `next` is the cursor of the following page.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Page<RunRecord>, StoreError>;
+
+    // --- memory of conversation threads ---
+    /// The JSON texts appended to (tenant, thread, key), in append order; empty if none.
+    async fn memory_read(
+        &self,
+        tenant: &str,
+        thread: &str,
+        key: &str,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Appends a JSON text to (tenant, thread, key) and returns the whole list after the
+    /// append, in one transaction.
+    async fn memory_append(
+        &self,
+        tenant: &str,
+        thread: &str,
+        key: &str,
+        value: &str,
+        at: f64,
+    ) -> Result<Vec<String>, StoreError>;
+
+    // --- document collections ---
+    /// Adds the documents to the collection, replacing those with the same ids, all in one
+    /// transaction; returns how many documents the collection has after.
+    async fn add_documents(
+        &self,
+        tenant: &str,
+        collection: &str,
+        docs: &[DocumentRecord],
+    ) -> Result<u64, StoreError>;
+    /// Every document of the collection, ordered by id.
+    async fn list_documents(
+        &self,
+        tenant: &str,
+        collection: &str,
+    ) -> Result<Vec<DocumentRecord>, StoreError>;
+    /// A collection, or `None` when it has no documents.
+    async fn get_collection(
+        &self,
+        tenant: &str,
+        collection: &str,
+    ) -> Result<Option<CollectionInfo>, StoreError>;
+    /// The tenant's collections, ordered by name.
+    async fn list_collections(&self, tenant: &str) -> Result<Vec<CollectionInfo>, StoreError>;
+    /// Deletes every document of the collection; returns how many there were.
+    async fn delete_collection(&self, tenant: &str, collection: &str) -> Result<u64, StoreError>;
 }
 
 /// The current time as unix seconds.

@@ -84,6 +84,80 @@ pub struct SessionRecord {
     pub end_reason: Option<String>,
 }
 
+/// A stored workflow definition, one row per version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowRecord {
+    pub tenant: String,
+    pub id: String,
+    /// 1 for the first definition stored under `id`, then one more for each.
+    pub version: u64,
+    pub name: String,
+    /// The definition as JSON text.
+    pub definition: String,
+    pub created_at: f64,
+}
+
+/// A workflow run (a run of a stored workflow or of an inline definition).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub tenant: String,
+    /// The stored workflow run, or `None` for an inline definition.
+    pub workflow_id: Option<String>,
+    pub workflow_version: Option<u64>,
+    pub workflow_name: String,
+    /// `running`, `ok` or `error`.
+    pub status: String,
+    /// The conversation thread whose memory the run used.
+    pub thread_id: Option<String>,
+    /// The run's input as JSON text.
+    pub input: String,
+    /// The output as JSON text, once finished.
+    pub output: Option<String>,
+    /// The final state as JSON text.
+    pub state: Option<String>,
+    /// The per-node trace as JSON text.
+    pub trace: Option<String>,
+    /// The error as JSON text, when the run failed.
+    pub error: Option<String>,
+    pub steps: u64,
+    pub started_at: f64,
+    pub finished_at: Option<f64>,
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunFilter {
+    pub tenant: String,
+    pub workflow_id: Option<String>,
+    pub status: Option<String>,
+    /// From [`Page::next`] of the previous page.
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+/// A document of a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentRecord {
+    /// Unique within its collection; adding a document with the same id replaces it.
+    pub id: String,
+    pub text: String,
+    /// Metadata as JSON text.
+    pub metadata: Option<String>,
+    pub created_at: f64,
+}
+
+/// A document collection. It exists while it has documents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionInfo {
+    pub name: String,
+    /// How many documents it has.
+    pub documents: u64,
+    /// The latest write: the greatest `created_at` of its documents (for cache
+    /// invalidation).
+    pub updated_at: f64,
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

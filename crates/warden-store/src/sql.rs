@@ -62,6 +62,17 @@ macro_rules! impl_store {
                 args: Vec<$crate::sql::Arg>,
                 map: impl Fn(&<$crate::sql::DbOf<$store> as sqlx::Database>::Row) -> Result<T, sqlx::Error>,
             ) -> Result<Vec<T>, $crate::StoreError> {
+                self.run_select_checked(sql, args, |r| map(r).map_err(Into::into)).await
+            }
+
+            /// [`run_select`](Self::run_select) for rows whose decoding also checks values
+            /// (a BIGINT that must fit a `u64`).
+            async fn run_select_checked<T>(
+                &self,
+                sql: &str,
+                args: Vec<$crate::sql::Arg>,
+                map: impl Fn(&<$crate::sql::DbOf<$store> as sqlx::Database>::Row) -> Result<T, $crate::StoreError>,
+            ) -> Result<Vec<T>, $crate::StoreError> {
                 let mut q = sqlx::query(sql);
                 for a in args {
                     q = match a {
@@ -71,7 +82,7 @@ macro_rules! impl_store {
                     };
                 }
                 let rows = q.fetch_all(&self.pool).await?;
-                rows.iter().map(|r| map(r).map_err(Into::into)).collect()
+                rows.iter().map(map).collect()
             }
         }
 
@@ -416,6 +427,348 @@ macro_rules! impl_store {
                 )
                 .await
             }
+
+            async fn insert_workflow(
+                &self,
+                tenant: &str,
+                id: &str,
+                name: &str,
+                definition: &str,
+                at: f64,
+            ) -> Result<$crate::WorkflowRecord, $crate::StoreError> {
+                // One statement reads the latest version and inserts the next, atomically.
+                // SQLite runs it holding the write lock; on PostgreSQL a concurrent insert
+                // of the same id may take that version first (the primary key refuses the
+                // second), so a unique violation is retried, reading the new latest.
+                let mut attempts = 0;
+                loop {
+                    let inserted = sqlx::query_scalar::<_, i64>(
+                        "INSERT INTO workflows (tenant, id, version, name, definition, created_at) \
+                         SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5 FROM workflows \
+                         WHERE tenant = $1 AND id = $2 RETURNING version",
+                    )
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(name)
+                    .bind(definition)
+                    .bind(at)
+                    .fetch_one(&self.pool)
+                    .await;
+                    match inserted {
+                        Ok(version) => {
+                            return Ok($crate::WorkflowRecord {
+                                tenant: tenant.to_string(),
+                                id: id.to_string(),
+                                version: $crate::sql::to_u64(version, "workflow version")?,
+                                name: name.to_string(),
+                                definition: definition.to_string(),
+                                created_at: at,
+                            });
+                        }
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                            attempts += 1;
+                            if attempts >= $crate::sql::VERSION_ATTEMPTS {
+                                return Err($crate::StoreError::Invalid(format!(
+                                    "workflow {id}: no version could be stored after {attempts} \
+                                     attempts (too many concurrent writes of the same workflow)"
+                                )));
+                            }
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+
+            async fn get_workflow(
+                &self,
+                tenant: &str,
+                id: &str,
+                version: Option<u64>,
+            ) -> Result<Option<$crate::WorkflowRecord>, $crate::StoreError> {
+                use $crate::sql::Arg;
+                let mut c = $crate::sql::Conditions::default();
+                c.push("tenant", "=", Arg::Text(tenant.to_string()));
+                c.push("id", "=", Arg::Text(id.to_string()));
+                if let Some(v) = version {
+                    c.push("version", "=", Arg::Int($crate::sql::to_i64(v, "workflow version")?));
+                }
+                let sql = format!(
+                    "SELECT tenant, id, version, name, definition, created_at FROM workflows {} \
+                     ORDER BY version DESC LIMIT 1",
+                    c.sql()
+                );
+                let mut v = self.run_select_checked(&sql, c.args, $crate::sql::workflow_of).await?;
+                Ok(v.pop())
+            }
+
+            async fn list_workflows(
+                &self,
+                tenant: &str,
+            ) -> Result<Vec<$crate::WorkflowRecord>, $crate::StoreError> {
+                self.run_select_checked(
+                    "SELECT tenant, id, version, name, definition, created_at FROM workflows w \
+                     WHERE tenant = $1 AND version = \
+                     (SELECT MAX(version) FROM workflows l WHERE l.tenant = w.tenant AND l.id = w.id) \
+                     ORDER BY id",
+                    vec![$crate::sql::Arg::Text(tenant.to_string())],
+                    $crate::sql::workflow_of,
+                )
+                .await
+            }
+
+            async fn upsert_run(&self, run: &$crate::RunRecord) -> Result<(), $crate::StoreError> {
+                let workflow_version = run
+                    .workflow_version
+                    .map(|v| $crate::sql::to_i64(v, "workflow version"))
+                    .transpose()?;
+                // The id is the conflict target, but only a run of the same tenant is
+                // replaced: another tenant's run with that id is left as it is.
+                let r = sqlx::query(
+                    "INSERT INTO workflow_runs (id, tenant, workflow_id, workflow_version, workflow_name, \
+                     status, thread_id, input, output, state, trace, error, steps, started_at, finished_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                     ON CONFLICT (id) DO UPDATE SET workflow_id = excluded.workflow_id, \
+                     workflow_version = excluded.workflow_version, workflow_name = excluded.workflow_name, \
+                     status = excluded.status, thread_id = excluded.thread_id, input = excluded.input, \
+                     output = excluded.output, state = excluded.state, trace = excluded.trace, \
+                     error = excluded.error, steps = excluded.steps, started_at = excluded.started_at, \
+                     finished_at = excluded.finished_at \
+                     WHERE workflow_runs.tenant = excluded.tenant",
+                )
+                .bind(&run.id)
+                .bind(&run.tenant)
+                .bind(&run.workflow_id)
+                .bind(workflow_version)
+                .bind(&run.workflow_name)
+                .bind(&run.status)
+                .bind(&run.thread_id)
+                .bind(&run.input)
+                .bind(&run.output)
+                .bind(&run.state)
+                .bind(&run.trace)
+                .bind(&run.error)
+                .bind($crate::sql::to_i64(run.steps, "run steps")?)
+                .bind(run.started_at)
+                .bind(run.finished_at)
+                .execute(&self.pool)
+                .await?;
+                if r.rows_affected() == 0 {
+                    return Err($crate::StoreError::Invalid(format!(
+                        "run {} belongs to another tenant",
+                        run.id
+                    )));
+                }
+                Ok(())
+            }
+
+            async fn get_run(
+                &self,
+                tenant: &str,
+                id: &str,
+            ) -> Result<Option<$crate::RunRecord>, $crate::StoreError> {
+                let sql = format!(
+                    "SELECT seq, {} FROM workflow_runs WHERE tenant = $1 AND id = $2",
+                    $crate::sql::RUN_COLUMNS
+                );
+                let mut v = self
+                    .run_select_checked(
+                        &sql,
+                        vec![
+                            $crate::sql::Arg::Text(tenant.to_string()),
+                            $crate::sql::Arg::Text(id.to_string()),
+                        ],
+                        |r| $crate::sql::run_of(r).map(|(_, run)| run),
+                    )
+                    .await?;
+                Ok(v.pop())
+            }
+
+            async fn list_runs(
+                &self,
+                f: &$crate::RunFilter,
+            ) -> Result<$crate::Page<$crate::RunRecord>, $crate::StoreError> {
+                use $crate::sql::Arg;
+                let mut c = $crate::sql::Conditions::default();
+                c.push("tenant", "=", Arg::Text(f.tenant.clone()));
+                if let Some(w) = &f.workflow_id {
+                    c.push("workflow_id", "=", Arg::Text(w.clone()));
+                }
+                if let Some(s) = &f.status {
+                    c.push("status", "=", Arg::Text(s.clone()));
+                }
+                if let Some(seq) = $crate::sql::cursor(&f.cursor)? {
+                    c.push("seq", "<", Arg::Int(seq));
+                }
+                let limit = $crate::sql::page_size(f.limit);
+                let sql = format!(
+                    "SELECT seq, {} FROM workflow_runs {} ORDER BY seq DESC LIMIT {}",
+                    $crate::sql::RUN_COLUMNS,
+                    c.sql(),
+                    limit + 1
+                );
+                let rows = self.run_select_checked(&sql, c.args, $crate::sql::run_of).await?;
+                Ok($crate::sql::paginate(rows, limit))
+            }
+
+            async fn memory_read(
+                &self,
+                tenant: &str,
+                thread: &str,
+                key: &str,
+            ) -> Result<Vec<String>, $crate::StoreError> {
+                Ok(sqlx::query_scalar::<_, String>(
+                    "SELECT value FROM workflow_memory WHERE tenant = $1 AND thread = $2 AND key = $3 \
+                     ORDER BY seq",
+                )
+                .bind(tenant)
+                .bind(thread)
+                .bind(key)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn memory_append(
+                &self,
+                tenant: &str,
+                thread: &str,
+                key: &str,
+                value: &str,
+                at: f64,
+            ) -> Result<Vec<String>, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO workflow_memory (tenant, thread, key, value, at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(tenant)
+                .bind(thread)
+                .bind(key)
+                .bind(value)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                let values = sqlx::query_scalar::<_, String>(
+                    "SELECT value FROM workflow_memory WHERE tenant = $1 AND thread = $2 AND key = $3 \
+                     ORDER BY seq",
+                )
+                .bind(tenant)
+                .bind(thread)
+                .bind(key)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(values)
+            }
+
+            async fn add_documents(
+                &self,
+                tenant: &str,
+                collection: &str,
+                docs: &[$crate::DocumentRecord],
+            ) -> Result<u64, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for d in docs {
+                    sqlx::query(
+                        "INSERT INTO documents (tenant, collection, id, text, metadata, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (tenant, collection, id) DO UPDATE SET text = excluded.text, \
+                         metadata = excluded.metadata, created_at = excluded.created_at",
+                    )
+                    .bind(tenant)
+                    .bind(collection)
+                    .bind(&d.id)
+                    .bind(&d.text)
+                    .bind(&d.metadata)
+                    .bind(d.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let count = sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM documents WHERE tenant = $1 AND collection = $2",
+                )
+                .bind(tenant)
+                .bind(collection)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                $crate::sql::to_u64(count, "document count")
+            }
+
+            async fn list_documents(
+                &self,
+                tenant: &str,
+                collection: &str,
+            ) -> Result<Vec<$crate::DocumentRecord>, $crate::StoreError> {
+                self.run_select(
+                    "SELECT id, text, metadata, created_at FROM documents \
+                     WHERE tenant = $1 AND collection = $2 ORDER BY id",
+                    vec![
+                        $crate::sql::Arg::Text(tenant.to_string()),
+                        $crate::sql::Arg::Text(collection.to_string()),
+                    ],
+                    |r| {
+                        use sqlx::Row as _;
+                        Ok($crate::DocumentRecord {
+                            id: r.try_get("id")?,
+                            text: r.try_get("text")?,
+                            metadata: r.try_get("metadata")?,
+                            created_at: r.try_get("created_at")?,
+                        })
+                    },
+                )
+                .await
+            }
+
+            async fn get_collection(
+                &self,
+                tenant: &str,
+                collection: &str,
+            ) -> Result<Option<$crate::CollectionInfo>, $crate::StoreError> {
+                // Grouped: no row at all for a collection without documents.
+                let sql = format!(
+                    "{} WHERE tenant = $1 AND collection = $2 GROUP BY collection",
+                    $crate::sql::COLLECTION_SELECT
+                );
+                let mut v = self
+                    .run_select_checked(
+                        &sql,
+                        vec![
+                            $crate::sql::Arg::Text(tenant.to_string()),
+                            $crate::sql::Arg::Text(collection.to_string()),
+                        ],
+                        $crate::sql::collection_of,
+                    )
+                    .await?;
+                Ok(v.pop())
+            }
+
+            async fn list_collections(
+                &self,
+                tenant: &str,
+            ) -> Result<Vec<$crate::CollectionInfo>, $crate::StoreError> {
+                let sql = format!(
+                    "{} WHERE tenant = $1 GROUP BY collection ORDER BY collection",
+                    $crate::sql::COLLECTION_SELECT
+                );
+                self.run_select_checked(
+                    &sql,
+                    vec![$crate::sql::Arg::Text(tenant.to_string())],
+                    $crate::sql::collection_of,
+                )
+                .await
+            }
+
+            async fn delete_collection(
+                &self,
+                tenant: &str,
+                collection: &str,
+            ) -> Result<u64, $crate::StoreError> {
+                let r = sqlx::query("DELETE FROM documents WHERE tenant = $1 AND collection = $2")
+                    .bind(tenant)
+                    .bind(collection)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected())
+            }
         }
     };
 }
@@ -425,6 +778,32 @@ pub(crate) use impl_store;
 /// The columns of an execution record, after `seq`.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, tenant, session_id, kind, language, code_sha256, code, status, \
      error_code, exit_code, wall_ms, cpu_ms, peak_memory_bytes, stdout_bytes, stderr_bytes, started_at, finished_at, risk, findings, secrets";
+
+/// The columns of a workflow run, after `seq`.
+pub(crate) const RUN_COLUMNS: &str =
+    "id, tenant, workflow_id, workflow_version, workflow_name, status, \
+     thread_id, input, output, state, trace, error, steps, started_at, finished_at";
+
+/// A collection's name, document count and latest write, from `documents` (the caller
+/// adds the `WHERE` and `GROUP BY collection`).
+pub(crate) const COLLECTION_SELECT: &str = "SELECT collection, COUNT(*) AS documents, \
+     CAST(MAX(created_at) AS DOUBLE PRECISION) AS updated_at FROM documents";
+
+/// How many times [`Store::insert_workflow`](crate::Store::insert_workflow) tries to store
+/// the next version while concurrent inserts of the same workflow take it first.
+pub(crate) const VERSION_ATTEMPTS: u32 = 10;
+
+/// A `u64` for a BIGINT column; above `i64::MAX` it is refused, not wrapped.
+pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, crate::StoreError> {
+    i64::try_from(value)
+        .map_err(|_| crate::StoreError::Invalid(format!("{what} {value} is too large to store")))
+}
+
+/// A BIGINT column back as `u64`; a negative value is refused, not wrapped.
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, crate::StoreError> {
+    u64::try_from(value)
+        .map_err(|_| crate::StoreError::Invalid(format!("stored {what} {value} is negative")))
+}
 
 /// JSON text for a column, or NULL for an empty value.
 pub(crate) fn json_unless_empty<T: serde::Serialize>(value: &T, empty: bool) -> Option<String> {
@@ -529,6 +908,69 @@ where
             detail: r.try_get("detail")?,
         },
     ))
+}
+
+pub(crate) fn workflow_of<R: sqlx::Row>(r: &R) -> Result<crate::WorkflowRecord, crate::StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> f64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(crate::WorkflowRecord {
+        tenant: r.try_get("tenant")?,
+        id: r.try_get("id")?,
+        version: to_u64(r.try_get("version")?, "workflow version")?,
+        name: r.try_get("name")?,
+        definition: r.try_get("definition")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub(crate) fn run_of<R: sqlx::Row>(r: &R) -> Result<(i64, crate::RunRecord), crate::StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> f64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok((
+        r.try_get("seq")?,
+        crate::RunRecord {
+            id: r.try_get("id")?,
+            tenant: r.try_get("tenant")?,
+            workflow_id: r.try_get("workflow_id")?,
+            workflow_version: r
+                .try_get::<Option<i64>, _>("workflow_version")?
+                .map(|v| to_u64(v, "workflow version"))
+                .transpose()?,
+            workflow_name: r.try_get("workflow_name")?,
+            status: r.try_get("status")?,
+            thread_id: r.try_get("thread_id")?,
+            input: r.try_get("input")?,
+            output: r.try_get("output")?,
+            state: r.try_get("state")?,
+            trace: r.try_get("trace")?,
+            error: r.try_get("error")?,
+            steps: to_u64(r.try_get("steps")?, "run steps")?,
+            started_at: r.try_get("started_at")?,
+            finished_at: r.try_get("finished_at")?,
+        },
+    ))
+}
+
+pub(crate) fn collection_of<R: sqlx::Row>(r: &R) -> Result<crate::CollectionInfo, crate::StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> f64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(crate::CollectionInfo {
+        name: r.try_get("collection")?,
+        documents: to_u64(r.try_get("documents")?, "document count")?,
+        updated_at: r.try_get("updated_at")?,
+    })
 }
 
 /// Cuts `limit + 1` rows to a page and its next cursor.

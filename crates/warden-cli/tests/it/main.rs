@@ -12,6 +12,7 @@ mod serve;
 mod templates;
 mod tenancy;
 mod tools;
+mod workflows;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -31,9 +31,15 @@ impl Server {
 
     /// A server with exactly these extra arguments.
     pub(crate) fn start_raw(extra: &[&str]) -> Server {
+        Server::start_env(extra, &[])
+    }
+
+    /// A server with exactly these extra arguments and environment variables.
+    pub(crate) fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -461,6 +461,9 @@ async fn data_survives_reopening(f: &Fresh) {
 }
 each_backend!(data_survives_reopening);
 
+// After `each_backend!`, which the module uses.
+mod workflows;
+
 /// How long one execution record takes to write (run by hand:
 /// `cargo test --release -p warden-store --test it write_latency -- --ignored --nocapture`).
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,60 @@
+-- Workflows (issue 8): stored definitions (one row per version), runs, the memory of
+-- conversation threads, and document collections. The SQLite migration creates the
+-- same tables. Like executions, rows name their tenant without a foreign key. Ids and
+-- collection names, which listings are ordered by, use the "C" collation: byte order, as
+-- in SQLite, so both backends list in the same order.
+CREATE TABLE workflows (
+    tenant TEXT NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    -- The definition as JSON text.
+    definition TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (tenant, id, version)
+);
+
+CREATE TABLE workflow_runs (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    tenant TEXT NOT NULL,
+    -- NULL for a run of an inline definition.
+    workflow_id TEXT,
+    workflow_version BIGINT,
+    workflow_name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    thread_id TEXT,
+    -- JSON texts.
+    input TEXT NOT NULL,
+    output TEXT,
+    state TEXT,
+    trace TEXT,
+    error TEXT,
+    steps BIGINT NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION
+);
+CREATE INDEX workflow_runs_by_tenant ON workflow_runs (tenant, seq);
+
+-- Append-only lists of JSON values per (tenant, thread, key), in `seq` order.
+CREATE TABLE workflow_memory (
+    seq BIGSERIAL PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    thread TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX workflow_memory_by_key ON workflow_memory (tenant, thread, key, seq);
+
+-- A collection exists while it has documents.
+CREATE TABLE documents (
+    tenant TEXT NOT NULL,
+    collection TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    text TEXT NOT NULL,
+    -- JSON text.
+    metadata TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (tenant, collection, id)
+);
