@@ -220,7 +220,7 @@ pub struct Engine {
     /// same set install it once.
     installing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pool_wake: tokio::sync::Notify,
-    metrics: Metrics,
+    pub(crate) metrics: Metrics,
     pub(crate) store: Arc<dyn Store>,
     records: Arc<crate::records::RecordWriter>,
     /// Workflow runs' HTTP client and collections' search indexes.

@@ -72,6 +72,13 @@ pub struct Metrics {
     package_installs: Counter,
     package_cache_hits: Counter,
     index_connections: Counter,
+    workflow_runs: Family<StatusLabels, Counter>,
+    workflow_durations: Histogram,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
 }
 
 impl Default for Metrics {
@@ -134,8 +141,22 @@ impl Default for Metrics {
             "Connections the package installer opened to the package index",
             index_connections.clone(),
         );
+        let workflow_runs = Family::<StatusLabels, Counter>::default();
+        let workflow_durations = duration_histogram();
+        registry.register(
+            "workflow_runs",
+            "Workflow runs finished, by status (ok or error)",
+            workflow_runs.clone(),
+        );
+        registry.register(
+            "workflow_run_duration_seconds",
+            "Wall time of workflow runs",
+            workflow_durations.clone(),
+        );
         Metrics {
             registry,
+            workflow_runs,
+            workflow_durations,
             package_installs,
             package_cache_hits,
             index_connections,
@@ -177,6 +198,14 @@ impl Metrics {
                 self.package_cache_hits.inc();
             }
         }
+    }
+
+    /// A workflow run finished with `status` (`ok` or `error`).
+    pub(crate) fn workflow_run(&self, status: &'static str, took: Duration) {
+        self.workflow_runs
+            .get_or_create(&StatusLabels { status })
+            .inc();
+        self.workflow_durations.observe(took.as_secs_f64());
     }
 
     pub(crate) fn sandbox_started(&self) {

@@ -53,8 +53,8 @@ pub struct Policy {
     /// Processes and threads of each sandbox.
     pub max_pids: Option<u64>,
     pub max_disk_mb: Option<u64>,
-    /// Whether sandboxes may reach the network. warden gives sandboxes no network yet,
-    /// so `true` changes nothing today.
+    /// Whether the tenant may reach the network: workflow `http` nodes and HTTP tools
+    /// are refused unless `true`. Sandboxes themselves get no network either way today.
     pub network: Option<bool>,
     /// Live sessions at once.
     pub max_sessions: Option<usize>,

@@ -489,6 +489,11 @@ impl Engine {
                 );
             }
         }
+        let took = record.finished_at.unwrap_or(record.started_at) - record.started_at;
+        self.metrics.workflow_run(
+            if record.status == "ok" { "ok" } else { "error" },
+            Duration::try_from_secs_f64(took).unwrap_or_default(),
+        );
         if let Err(e) = self.store.upsert_run(&record).await {
             eprintln!("warden: cannot store workflow run {}: {e}", record.id);
         }

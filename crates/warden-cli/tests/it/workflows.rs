@@ -716,6 +716,18 @@ async fn runs_stream_their_events_and_run_in_the_background() {
     )
     .await;
     assert_eq!(stored["status"], "ok");
+    let metrics = client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("warden_workflow_runs_total{status=\"ok\"} 1"),
+        "{metrics}"
+    );
 
     // In the background: 202 at once, then the stored run finishes.
     let slow = DOUBLE_V1.replace(
