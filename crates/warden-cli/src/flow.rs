@@ -10,8 +10,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use warden_engine::flows::SessionCodeRunner;
-use warden_engine::Caller;
 use warden_engine::workflows::EngineServices;
+use warden_engine::Caller;
 use warden_flow::{Host, Limits, RunStatus, SystemClock, Workflow};
 
 use crate::serve;
