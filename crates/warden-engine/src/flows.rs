@@ -16,6 +16,7 @@ use warden_flow::definition::CodeLanguage;
 use warden_flow::{CodeOutcome, CodeRequest, CodeRunner, NodeError};
 use warden_protocol::{CreateSession, ExecuteRequest, Language};
 
+use crate::error::DeathReason;
 use crate::manager::Engine;
 use crate::tenancy::Caller;
 use crate::EngineError;
@@ -70,6 +71,7 @@ impl SessionCodeRunner {
             CodeLanguage::Javascript => Language::Javascript,
         };
         let id = self.session(language, request).map_err(engine_error)?;
+        let screened = screened(language, request.code);
         let execute = ExecuteRequest {
             code: wrap(language, request.code, request.input),
             language: None,
@@ -82,8 +84,21 @@ impl SessionCodeRunner {
         };
         let response = self
             .runtime
-            .block_on(self.engine.execute(&self.caller, &id, execute, &mut |_| {}))
-            .map_err(engine_error)?;
+            .block_on(
+                self.engine
+                    .execute_as(&self.caller, &id, execute, &screened, &mut |_| {}),
+            )
+            .map_err(|e| {
+                // A dead session (a timeout that would not stop, a memory limit) is
+                // replaced for the run's next code node.
+                if let EngineError::SessionDead(reason) = &e {
+                    self.sessions.remove(&language);
+                    if *reason == DeathReason::Timeout {
+                        return NodeError::new("TIMEOUT", "the code node's timeout fired");
+                    }
+                }
+                engine_error(e)
+            })?;
         if response.timed_out {
             return Err(NodeError::new("TIMEOUT", "the code node's timeout fired"));
         }
@@ -134,6 +149,17 @@ impl Drop for SessionCodeRunner {
 
 fn engine_error(e: EngineError) -> NodeError {
     NodeError::new(e.code().as_str(), e.to_string())
+}
+
+/// What the policy screens (syntax, risk) and the execution record keeps: the node's own
+/// code, without the prologue and epilogue warden adds (which read the input and write
+/// the result to a file, and would otherwise be flagged as the user's). JavaScript code
+/// is screened inside the async function it runs in, where it may `return`.
+fn screened(language: Language, code: &str) -> String {
+    match language {
+        Language::Javascript => format!("(async (input) => {{\n{code}\n}});\n"),
+        _ => code.to_string(),
+    }
 }
 
 /// The cell that runs a node: its input bound, its code, its result written out. The

@@ -1222,15 +1222,29 @@ impl Engine {
         req: ExecuteRequest,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> Result<CellResponse, EngineError> {
+        let code = req.code.clone();
+        self.execute_as(caller, id, req, &code, on_event).await
+    }
+
+    /// Runs a cell whose code wraps the caller's `code` (a workflow node between its
+    /// input prologue and result epilogue): the policy's syntax and risk screening, and
+    /// the execution record, are about `code`, not the wrapper warden added.
+    pub async fn execute_as(
+        &self,
+        caller: &Caller,
+        id: &str,
+        req: ExecuteRequest,
+        code: &str,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<CellResponse, EngineError> {
         let started = Instant::now();
         let started_at = warden_store::now();
         let language = self.slot(caller, id)?.language;
-        let code = req.code.clone();
         let guard = OutputGuard::new(&caller.policy);
         let (mut result, usage) = {
             let mut filter = guard.stream(on_event);
             let outcome = self
-                .execute_in_session(caller, id, req, &mut |e| filter.send(e))
+                .execute_in_session(caller, id, req, code, &mut |e| filter.send(e))
                 .await;
             filter.finish();
             outcome
@@ -1240,7 +1254,7 @@ impl Engine {
             Some(id),
             Kind::Cell,
             language,
-            &code,
+            code,
             &mut result,
             started_at,
             started,
@@ -1256,6 +1270,7 @@ impl Engine {
         caller: &Caller,
         id: &str,
         req: ExecuteRequest,
+        screened: &str,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> (Result<CellResponse, EngineError>, Usage) {
         let none = Usage::default();
@@ -1280,7 +1295,7 @@ impl Engine {
             }
             let files = self.decode_files(&req.files)?;
             let screening = self
-                .admit_execution(caller, slot.language, &req.code)
+                .admit_execution(caller, slot.language, screened)
                 .await?;
             let timeout = match screening.action {
                 RiskAction::Restrict => {

@@ -16,7 +16,9 @@
 //!
 //! Python code nodes run with `exec` in one namespace shared by the run (like the one
 //! session the engine uses): `input_data` bound, `result = None` before each node, the
-//! result passed through JSON (`default=str`). JavaScript nodes run with `node` in a
+//! result passed through JSON (`default=str`); their `timeout` (capped by the run's
+//! remaining time) fires through `SIGALRM` as `TIMEOUT` when the program runs on the main
+//! thread, and is skipped elsewhere. JavaScript nodes run with `node` in a
 //! subprocess, wrapped as the engine wraps them. `http` and `model` nodes use urllib;
 //! `tool`, `memory` and `retrieval` nodes fail with `NOT_CONFIGURED`, as under
 //! `warden flow run`.

@@ -9,9 +9,11 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
@@ -439,15 +441,69 @@ _JS_WRAPPER = """const __wardenFs = require('fs');
 """
 
 
-def run_python(code, input_data):
+class _CodeTimeout(BaseException):
+    """Raised into a Python code node when its timeout fires (a BaseException, so the
+    node's own `except Exception` does not swallow it)."""
+
+
+class _Alarm:
+    """A Python code node's timeout: SIGALRM after `seconds` (ITIMER_REAL), then again
+    every 0.1 s until disarmed, in case the code catches the first. The previous handler
+    and timer are restored after. Only on the main thread (signal handlers can only be
+    set there): elsewhere, and without `setitimer`, the timeout is not enforced."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.armed = False
+        self.enabled = (
+            seconds is not None
+            and hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+        )
+
+    def _fire(self, signum, frame):
+        if self.armed:
+            raise _CodeTimeout()
+
+    def __enter__(self):
+        if self.enabled:
+            self.previous_handler = signal.signal(signal.SIGALRM, self._fire)
+            self.armed = True
+            self.started = time.monotonic()
+            # A zero delay would disarm the timer instead: fire at once.
+            self.previous_timer = signal.setitimer(
+                signal.ITIMER_REAL, max(self.seconds, 1e-6), 0.1
+            )
+        return self
+
+    def __exit__(self, *exc):
+        if not self.enabled:
+            return False
+        try:
+            self.armed = False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous_handler)
+            delay, interval = self.previous_timer
+            if delay > 0:
+                left = delay - (time.monotonic() - self.started)
+                signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), interval)
+        return False
+
+
+def run_python(code, input_data, timeout=None):
     ns = _PY_NAMESPACE
     ns["input_data"] = json.loads(json.dumps(input_data))
     ns["result"] = None
     out = io.StringIO()
     try:
+        # The alarm inside the redirect, so it is disarmed before stdout is restored.
         with contextlib.redirect_stdout(out):
-            exec(compile(code, "<code node>", "exec"), ns)
-            text = json.dumps(ns.get("result"), default=str)
+            with _Alarm(timeout):
+                exec(compile(code, "<code node>", "exec"), ns)
+                text = json.dumps(ns.get("result"), default=str)
+    except _CodeTimeout:
+        raise NodeError("TIMEOUT", "the code node's timeout fired")
     except (Exception, SystemExit) as e:
         raise NodeError(
             "EXECUTION_ERROR", "%s: %s" % (type(e).__name__, e), traceback.format_exc()
@@ -604,7 +660,7 @@ class Run:
             limit = remaining if timeout is None else min(timeout, remaining)
             try:
                 if language == "python":
-                    result, stdout = run_python(code, input_data)
+                    result, stdout = run_python(code, input_data, limit)
                 else:
                     result, stdout = run_javascript(code, input_data, limit)
                 break

@@ -901,3 +901,84 @@ async fn http_nodes_need_a_policy_that_allows_network() {
         (StatusCode::BAD_REQUEST, Some("INVALID_REQUEST"))
     );
 }
+
+/// The tenant's risk policy screens a code node's own code, not the prologue and
+/// epilogue warden wraps it in (which read the input and write the result to a file):
+/// plain code runs under a policy denying every risk level, code that opens files is
+/// refused as the node's `SECURITY_VIOLATION`, and the records keep the node's code.
+#[tokio::test]
+async fn policies_screen_the_code_of_code_nodes() {
+    let data = tempfile::tempdir().unwrap();
+    let policy = data.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        json!({"risk": {"low": "deny", "medium": "deny", "high": "deny"}}).to_string(),
+    )
+    .unwrap();
+    let s = Server::start_raw(&[
+        "--dev",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--default-policy",
+        policy.to_str().unwrap(),
+        "--pool-size",
+        "1",
+    ]);
+    let js = r#"
+name: screened
+inputs: [x]
+nodes:
+  - {id: start, type: start}
+  - id: py
+    type: code
+    config:
+      language: python
+      code: "result = input_data['x'] + 1"
+      input_mapping: {x: inputs.x}
+      output_mapping: {y: result}
+  - id: js
+    type: code
+    config:
+      language: javascript
+      code: "return input.y * 10;"
+      input_mapping: {y: y}
+      output_mapping: {z: result}
+  - {id: end, type: end, config: {output: {z: z}}}
+edges:
+  - {source: start, target: py}
+  - {source: py, target: js}
+  - {source: js, target: end}
+"#;
+    let (_, run) = call(
+        &s,
+        Method::POST,
+        "/v1/runs",
+        Some(json!({"definition": js, "input": {"x": 1}})),
+    )
+    .await;
+    assert_eq!(run["status"], "ok", "{run}");
+    assert_eq!(run["output"], json!({"z": 20}));
+    let (_, records) = call(&s, Method::GET, "/v1/executions", None).await;
+    let codes: Vec<&str> = records["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"result = input_data['x'] + 1"), "{codes:?}");
+
+    let risky = js.replace(
+        "result = input_data['x'] + 1",
+        "result = open('/etc/hostname').read()",
+    );
+    let (_, run) = call(
+        &s,
+        Method::POST,
+        "/v1/runs",
+        Some(json!({"definition": risky, "input": {"x": 1}})),
+    )
+    .await;
+    assert_eq!(run["status"], "error", "{run}");
+    assert_eq!(run["error"]["node"], "py");
+    assert_eq!(run["error"]["code"], "SECURITY_VIOLATION");
+}
