@@ -1881,6 +1881,18 @@ impl Engine {
             .store
             .end_live_sessions(&self.config.node, "server_restart", warden_store::now())
             .await?;
+        // Workflow runs this node was running when it stopped.
+        let interrupted = serde_json::json!({
+            "node": null, "code": "INTERRUPTED",
+            "message": "the server stopped during the run",
+        });
+        self.store
+            .interrupt_runs(
+                &self.config.node,
+                &interrupted.to_string(),
+                warden_store::now(),
+            )
+            .await?;
         Ok(ended.len())
     }
 

@@ -403,6 +403,7 @@ impl Engine {
             steps: 0,
             started_at: warden_store::now(),
             finished_at: None,
+            node: self.config().node.clone(),
         };
         self.store.upsert_run(&record).await?;
         Ok(PreparedRun {

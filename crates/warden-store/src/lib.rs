@@ -128,6 +128,14 @@ pub trait Store: Send + Sync {
     /// Runs matching the filter, newest (first written) first, at most `filter.limit`;
     /// `next` is the cursor of the following page.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Page<RunRecord>, StoreError>;
+    /// Marks every run of `node` still `running` as failed with `error` (JSON text), at
+    /// that node's start-up after a crash; returns their ids.
+    async fn interrupt_runs(
+        &self,
+        node: &str,
+        error: &str,
+        at: f64,
+    ) -> Result<Vec<String>, StoreError>;
 
     // --- memory of conversation threads ---
     /// The JSON texts appended to (tenant, thread, key), in append order; empty if none.

@@ -123,6 +123,8 @@ pub struct RunRecord {
     pub steps: u64,
     pub started_at: f64,
     pub finished_at: Option<f64>,
+    /// The node running it.
+    pub node: String,
 }
 
 /// Which runs to list.

@@ -428,6 +428,28 @@ macro_rules! impl_store {
                 .await
             }
 
+            async fn interrupt_runs(
+                &self,
+                node: &str,
+                error: &str,
+                at: f64,
+            ) -> Result<Vec<String>, $crate::StoreError> {
+                self.run_select(
+                    "UPDATE workflow_runs SET status = 'error', error = $1, finished_at = $2 \
+                     WHERE node = $3 AND status = 'running' RETURNING id",
+                    vec![
+                        $crate::sql::Arg::Text(error.to_string()),
+                        $crate::sql::Arg::Real(at),
+                        $crate::sql::Arg::Text(node.to_string()),
+                    ],
+                    |r| {
+                        use sqlx::Row as _;
+                        r.try_get::<String, _>("id")
+                    },
+                )
+                .await
+            }
+
             async fn insert_workflow(
                 &self,
                 tenant: &str,
@@ -525,14 +547,14 @@ macro_rules! impl_store {
                 // replaced: another tenant's run with that id is left as it is.
                 let r = sqlx::query(
                     "INSERT INTO workflow_runs (id, tenant, workflow_id, workflow_version, workflow_name, \
-                     status, thread_id, input, output, state, trace, error, steps, started_at, finished_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                     status, thread_id, input, output, state, trace, error, steps, started_at, finished_at, node) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
                      ON CONFLICT (id) DO UPDATE SET workflow_id = excluded.workflow_id, \
                      workflow_version = excluded.workflow_version, workflow_name = excluded.workflow_name, \
                      status = excluded.status, thread_id = excluded.thread_id, input = excluded.input, \
                      output = excluded.output, state = excluded.state, trace = excluded.trace, \
                      error = excluded.error, steps = excluded.steps, started_at = excluded.started_at, \
-                     finished_at = excluded.finished_at \
+                     finished_at = excluded.finished_at, node = excluded.node \
                      WHERE workflow_runs.tenant = excluded.tenant",
                 )
                 .bind(&run.id)
@@ -550,6 +572,7 @@ macro_rules! impl_store {
                 .bind($crate::sql::to_i64(run.steps, "run steps")?)
                 .bind(run.started_at)
                 .bind(run.finished_at)
+                .bind(&run.node)
                 .execute(&self.pool)
                 .await?;
                 if r.rows_affected() == 0 {
@@ -782,7 +805,7 @@ pub(crate) const EXECUTION_COLUMNS: &str = "id, tenant, session_id, kind, langua
 /// The columns of a workflow run, after `seq`.
 pub(crate) const RUN_COLUMNS: &str =
     "id, tenant, workflow_id, workflow_version, workflow_name, status, \
-     thread_id, input, output, state, trace, error, steps, started_at, finished_at";
+     thread_id, input, output, state, trace, error, steps, started_at, finished_at, node";
 
 /// A collection's name, document count and latest write, from `documents` (the caller
 /// adds the `WHERE` and `GROUP BY collection`).
@@ -955,6 +978,7 @@ where
             steps: to_u64(r.try_get("steps")?, "run steps")?,
             started_at: r.try_get("started_at")?,
             finished_at: r.try_get("finished_at")?,
+            node: r.try_get("node")?,
         },
     ))
 }

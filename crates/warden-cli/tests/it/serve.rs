@@ -879,6 +879,17 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "POST /v1/templates",
         "GET /v1/templates/{name}",
         "GET /v1/templates/{name}/build",
+        "POST /v1/workflows",
+        "GET /v1/workflows",
+        "GET /v1/workflows/{id}",
+        "POST /v1/workflows/{id}/runs",
+        "POST /v1/runs",
+        "GET /v1/runs",
+        "GET /v1/runs/{id}",
+        "GET /v1/collections",
+        "POST /v1/collections/{name}/documents",
+        "DELETE /v1/collections/{name}",
+        "GET /v1/collections/{name}/search",
     ];
     want.sort();
     assert_eq!(routes, want);
@@ -901,6 +912,10 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "CONFLICT",
         "SYNTAX_ERROR",
         "SECURITY_VIOLATION",
+        "WORKFLOW_INVALID",
+        "WORKFLOW_NOT_FOUND",
+        "RUN_NOT_FOUND",
+        "COLLECTION_NOT_FOUND",
     ] {
         assert!(codes.contains(&json!(code)), "{code} missing");
     }

@@ -982,3 +982,33 @@ edges:
     assert_eq!(run["error"]["node"], "py");
     assert_eq!(run["error"]["code"], "SECURITY_VIOLATION");
 }
+
+/// A run cut short by a crash of its server is not left `running`: the restarted server
+/// marks it failed with `INTERRUPTED`.
+#[tokio::test]
+async fn runs_cut_short_by_a_crash_are_marked_interrupted() {
+    let stub = Stub::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut s = server(&stub, false, data.path());
+    let slow = DOUBLE_V1.replace(
+        "result = input_data['x'] * 2",
+        "import time; time.sleep(60); result = 1",
+    );
+    let (status, started) = call(
+        &s,
+        Method::POST,
+        "/v1/runs",
+        Some(json!({"definition": slow, "input": {"x": 1}, "wait": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.child.kill().unwrap(); // SIGKILL, by pid
+    s.child.wait().unwrap();
+    let s = server(&stub, false, data.path());
+    let (_, run) = call(&s, Method::GET, &format!("/v1/runs/{id}"), None).await;
+    assert_eq!(run["status"], "error", "{run}");
+    assert_eq!(run["error"]["code"], "INTERRUPTED");
+    assert!(run["finished_at"].is_f64());
+}

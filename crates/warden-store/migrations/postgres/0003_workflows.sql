@@ -32,9 +32,13 @@ CREATE TABLE workflow_runs (
     error TEXT,
     steps BIGINT NOT NULL,
     started_at DOUBLE PRECISION NOT NULL,
-    finished_at DOUBLE PRECISION
+    finished_at DOUBLE PRECISION,
+    -- The node that runs it (runs still `running` when their node restarts were cut
+    -- short by a crash).
+    node TEXT NOT NULL
 );
 CREATE INDEX workflow_runs_by_tenant ON workflow_runs (tenant, seq);
+CREATE INDEX workflow_runs_running ON workflow_runs (node, status);
 
 -- Append-only lists of JSON values per (tenant, thread, key), in `seq` order.
 CREATE TABLE workflow_memory (

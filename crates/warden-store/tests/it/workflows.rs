@@ -126,6 +126,7 @@ fn run(n: u32, tenant: &str, workflow: Option<&str>, status: &str) -> RunRecord 
         steps: u64::from(n) * 2,
         started_at: 100.0 + f64::from(n),
         finished_at: finished.then_some(200.0 + f64::from(n)),
+        node: if n % 2 == 1 { "n2" } else { "n1" }.into(),
     }
 }
 
@@ -281,6 +282,34 @@ async fn runs_are_upserted_listed_and_isolated(f: &Fresh) {
         .is_err());
 }
 each_backend!(runs_are_upserted_listed_and_isolated);
+
+async fn running_runs_of_a_node_are_interrupted(f: &Fresh) {
+    let s = &f.store;
+    // Runs 2 and 4 on n1, 3 on n2 are running; 6 on n1 has finished.
+    for (n, status) in [(2, "running"), (3, "running"), (4, "running"), (6, "ok")] {
+        s.upsert_run(&run(n, "acme", None, status)).await.unwrap();
+    }
+    let mut ids = s
+        .interrupt_runs("n1", r#"{"code":"INTERRUPTED"}"#, 999.0)
+        .await
+        .unwrap();
+    ids.sort();
+    assert_eq!(ids, ["run_acme_0002", "run_acme_0004"]);
+    let cut = s.get_run("acme", "run_acme_0002").await.unwrap().unwrap();
+    assert_eq!(cut.status, "error");
+    assert_eq!(cut.error.as_deref(), Some(r#"{"code":"INTERRUPTED"}"#));
+    assert_eq!(cut.finished_at, Some(999.0));
+    let other = s.get_run("acme", "run_acme_0003").await.unwrap().unwrap();
+    assert_eq!(other.status, "running", "another node's run is left alone");
+    let done = s.get_run("acme", "run_acme_0006").await.unwrap().unwrap();
+    assert_eq!(done.status, "ok");
+    assert!(s
+        .interrupt_runs("n1", "{}", 1000.0)
+        .await
+        .unwrap()
+        .is_empty());
+}
+each_backend!(running_runs_of_a_node_are_interrupted);
 
 async fn memory_is_appended_in_order_and_isolated(f: &Fresh) {
     let s = &f.store;
