@@ -1012,3 +1012,128 @@ async fn runs_cut_short_by_a_crash_are_marked_interrupted() {
     assert_eq!(run["error"]["code"], "INTERRUPTED");
     assert!(run["finished_at"].is_f64());
 }
+
+/// Workflows, runs, collections and memory threads belong to their tenant.
+#[tokio::test]
+async fn tenants_see_only_their_own_workflows_runs_collections_and_memory() {
+    use crate::tenancy::{call as keyed, create_key, keyed_server};
+    let data = tempfile::tempdir().unwrap();
+    let a = create_key(data.path(), "acme", None, false);
+    let b = create_key(data.path(), "globex", None, true);
+    let s = keyed_server(data.path());
+    let (status, _, saved) = keyed(
+        &s,
+        Some(&a),
+        Method::POST,
+        "/v1/workflows",
+        Some(json!({"definition": DOUBLE_V1})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let (_, _, run) = keyed(
+        &s,
+        Some(&a),
+        Method::POST,
+        "/v1/workflows/double/runs",
+        Some(json!({"input": {"x": 2}})),
+    )
+    .await;
+    assert_eq!(run["output"], json!({"y": 4}), "{run}");
+    let run_path = format!("/v1/runs/{}", run["id"].as_str().unwrap());
+    let (status, _, _) = keyed(&s, None, Method::GET, &run_path, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, e) = keyed(&s, Some(&b), Method::GET, &run_path, None).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("RUN_NOT_FOUND"))
+    );
+    let (_, _, runs) = keyed(&s, Some(&b), Method::GET, "/v1/runs", None).await;
+    assert_eq!(runs["runs"], json!([]));
+    let (status, _, e) = keyed(
+        &s,
+        Some(&b),
+        Method::POST,
+        "/v1/workflows/double/runs",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("WORKFLOW_NOT_FOUND"))
+    );
+    let (_, _, list) = keyed(&s, Some(&b), Method::GET, "/v1/workflows", None).await;
+    assert_eq!(list["workflows"], json!([]));
+    // globex's first version of its own `double` is version 1.
+    let (_, _, own) = keyed(
+        &s,
+        Some(&b),
+        Method::POST,
+        "/v1/workflows",
+        Some(json!({"definition": DOUBLE_V1})),
+    )
+    .await;
+    assert_eq!(own["version"], 1);
+
+    let docs = json!({"documents": [{"id": "d", "text": "secret acme plans"}]});
+    keyed(
+        &s,
+        Some(&a),
+        Method::POST,
+        "/v1/collections/notes/documents",
+        Some(docs),
+    )
+    .await;
+    let (status, _, e) = keyed(
+        &s,
+        Some(&b),
+        Method::GET,
+        "/v1/collections/notes/search?q=plans",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("COLLECTION_NOT_FOUND"))
+    );
+
+    // The same thread id is two threads.
+    let remember = r#"
+name: remember
+inputs: [v]
+nodes:
+  - {id: start, type: start}
+  - {id: add, type: memory, config: {thread: "'t-1'", op: append, key: k, value: inputs.v, output: all}}
+  - {id: end, type: end, config: {output: {all: all}}}
+edges:
+  - {source: start, target: add}
+  - {source: add, target: end}
+"#;
+    for (key, v) in [(&a, 1), (&a, 2), (&b, 3)] {
+        keyed(
+            &s,
+            Some(key),
+            Method::POST,
+            "/v1/runs",
+            Some(json!({"definition": remember, "input": {"v": v}})),
+        )
+        .await;
+    }
+    let (_, _, last_a) = keyed(
+        &s,
+        Some(&a),
+        Method::POST,
+        "/v1/runs",
+        Some(json!({"definition": remember, "input": {"v": 4}})),
+    )
+    .await;
+    assert_eq!(last_a["output"]["all"], json!([1, 2, 4]), "{last_a}");
+    let (_, _, last_b) = keyed(
+        &s,
+        Some(&b),
+        Method::POST,
+        "/v1/runs",
+        Some(json!({"definition": remember, "input": {"v": 5}})),
+    )
+    .await;
+    assert_eq!(last_b["output"]["all"], json!([3, 5]), "{last_b}");
+}
