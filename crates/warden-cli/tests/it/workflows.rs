@@ -1136,4 +1136,19 @@ edges:
     )
     .await;
     assert_eq!(last_b["output"]["all"], json!([3, 5]), "{last_b}");
+
+    // Saves, runs and uploads are audited, with their tenant.
+    let entries = crate::tenancy::audit_actions(&s, &b).await;
+    let seen = |action: &str, tenant: &str| {
+        entries
+            .iter()
+            .any(|e| e["action"] == action && e["tenant"] == tenant)
+    };
+    assert!(seen("workflow.saved", "acme") && seen("workflow.saved", "globex"));
+    assert!(seen("workflow.run", "acme") && seen("collection.updated", "acme"));
+    let run_entry = entries
+        .iter()
+        .find(|e| e["action"] == "workflow.run" && e["target"] == run["id"])
+        .expect("the first run is audited");
+    assert_eq!(run_entry["detail"]["status"], "ok", "{run_entry}");
 }
