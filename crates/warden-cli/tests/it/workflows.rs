@@ -535,6 +535,38 @@ async fn stored_workflows_are_versioned_and_runs_are_kept() {
     .await;
     assert_eq!(rest["runs"].as_array().unwrap().len(), 1);
 
+    // Bounded in steps and time.
+    let (_, bounded) = call(
+        &s,
+        Method::POST,
+        "/v1/workflows/double/runs",
+        Some(json!({"input": {"x": 1}, "max_steps": 2})),
+    )
+    .await;
+    assert_eq!(
+        (
+            bounded["status"].as_str(),
+            bounded["error"]["code"].as_str()
+        ),
+        (Some("error"), Some("STEP_LIMIT")),
+        "{bounded}"
+    );
+    let slow = DOUBLE_V1.replace("result = input_data['x'] * 2", "import time; time.sleep(5)");
+    let t0 = Instant::now();
+    let (_, timed) = call(
+        &s,
+        Method::POST,
+        "/v1/runs",
+        Some(json!({"definition": slow, "input": {"x": 1}, "timeout": 1})),
+    )
+    .await;
+    assert_eq!(timed["status"], "error", "{timed}");
+    assert_eq!(
+        timed["error"]["code"], "TIMEOUT",
+        "the code node's time is capped: {timed}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+
     // Not found, and bad input, with stable codes.
     let (status, e) = call(&s, Method::GET, "/v1/runs/run_nope", None).await;
     assert_eq!(
