@@ -54,6 +54,10 @@ enum FlowCommand {
         /// With `bundle`: write into an existing non-empty directory.
         #[arg(long)]
         force: bool,
+        /// With `python`: compile in the stored workflows `tool` nodes call, from
+        /// `DIR/<id>.json|yaml|yml` (recursively).
+        #[arg(long, value_name = "DIR")]
+        workflows: Option<PathBuf>,
     },
 }
 
@@ -68,6 +72,14 @@ pub struct FlowRunArgs {
     /// Print the trace (one entry per node executed) with the result.
     #[arg(long)]
     trace: bool,
+    /// Upload every `DIR/NAME.json` (the body of `POST /v1/collections/NAME/documents`)
+    /// as collection NAME before the run.
+    #[arg(long, value_name = "DIR")]
+    collections: Option<PathBuf>,
+    /// Store every workflow file of DIR (`ID.json`, `.yaml`, `.yml`) as workflow ID
+    /// before the run, for `tool` nodes to call.
+    #[arg(long, value_name = "DIR")]
+    workflows: Option<PathBuf>,
     /// The engine takes `warden serve`'s options; the data directory defaults to a fresh
     /// temporary one.
     #[command(flatten)]
@@ -82,7 +94,14 @@ pub fn main(args: FlowArgs) -> i32 {
             target,
             output,
             force,
-        } => compile(&file, &target, output.as_deref(), force),
+            workflows,
+        } => compile(
+            &file,
+            &target,
+            output.as_deref(),
+            force,
+            workflows.as_deref(),
+        ),
         FlowCommand::Run(args) => match run(*args) {
             Ok(code) => code,
             Err(e) => {
@@ -131,7 +150,13 @@ fn validate(files: &[PathBuf], json: bool) -> i32 {
     status
 }
 
-fn compile(file: &Path, target: &str, output: Option<&Path>, force: bool) -> i32 {
+fn compile(
+    file: &Path,
+    target: &str,
+    output: Option<&Path>,
+    force: bool,
+    workflows: Option<&Path>,
+) -> i32 {
     if !matches!(target, "python" | "bundle" | "warden") {
         eprintln!("warden: unknown --target {target} (python, bundle or warden)");
         return EXIT_USAGE;
@@ -147,8 +172,28 @@ fn compile(file: &Path, target: &str, output: Option<&Path>, force: bool) -> i32
             return EXIT_USAGE;
         }
     };
+    if workflows.is_some() && target != "python" {
+        eprintln!("warden: --workflows applies to --target python only");
+        return EXIT_USAGE;
+    }
+    let mut tools = std::collections::BTreeMap::new();
+    if target == "python" {
+        match warden_flow::compile::tool_workflows(&workflow, workflows) {
+            Ok((found, warnings)) => {
+                for w in warnings {
+                    eprintln!("warden: warning: {w}");
+                }
+                tools = found;
+            }
+            Err(e) => {
+                eprintln!("warden: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    }
     let compiled = match target {
-        "python" => warden_flow::compile_python(&workflow).map(|p| vec![(String::new(), p)]),
+        "python" => warden_flow::compile::compile_python_with(&workflow, &tools)
+            .map(|p| vec![(String::new(), p)]),
         "warden" => warden_flow::warden_file(&workflow).map(|p| vec![(String::new(), p)]),
         _ => warden_flow::bundle(&workflow),
     };
@@ -245,12 +290,20 @@ fn run(mut args: FlowRunArgs) -> anyhow::Result<i32> {
         max_steps: config.flows.max_steps,
         max_duration: config.flows.max_duration,
     };
+    let collections = args.collections.clone();
+    let workflows = args.workflows.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let result = runtime.block_on(async move {
         let (engine, _store) = serve::start_engine(setup.jail, config, &setup.database_url).await?;
         let caller = Caller::dev(engine.config().default_policy.clone());
+        if let Some(dir) = &collections {
+            upload_collections(&engine, &caller, dir).await?;
+        }
+        if let Some(dir) = &workflows {
+            store_workflows(&engine, &caller, dir).await?;
+        }
         let handle = tokio::runtime::Handle::current();
         let runner_engine = Arc::clone(&engine);
         let outcome = tokio::task::spawn_blocking(move || {
@@ -293,4 +346,60 @@ fn run(mut args: FlowRunArgs) -> anyhow::Result<i32> {
     } else {
         EXIT_FAILED
     })
+}
+
+/// The files of `dir` with one of `extensions`, sorted by name: (stem, path).
+fn files_in(dir: &Path, extensions: &[&str]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if path.is_file() && extensions.contains(&ext) && !stem.is_empty() {
+            files.push((stem.to_string(), path.clone()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// `--collections DIR`: every `DIR/NAME.json` uploaded as collection NAME (one request
+/// each, as `POST /v1/collections/NAME/documents` would).
+async fn upload_collections(
+    engine: &warden_engine::Engine,
+    caller: &Caller,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    for (name, path) in files_in(dir, &["json"])? {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let request: warden_protocol::AddDocuments = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a documents upload", path.display()))?;
+        engine
+            .add_documents(caller, &name, request)
+            .await
+            .with_context(|| format!("cannot upload {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `--workflows DIR`: every workflow file of DIR stored as workflow `ID` (its file stem).
+async fn store_workflows(
+    engine: &warden_engine::Engine,
+    caller: &Caller,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    for (id, path) in files_in(dir, &["json", "yaml", "yml"])? {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let request = warden_protocol::SaveWorkflow {
+            definition: Value::String(text),
+            id: Some(id),
+        };
+        engine
+            .save_workflow(caller, request)
+            .await
+            .with_context(|| format!("cannot store {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -20,8 +20,10 @@
 //! remaining time) fires through `SIGALRM` as `TIMEOUT` when the program runs on the main
 //! thread, and is skipped elsewhere. JavaScript nodes run with `node` in a
 //! subprocess, wrapped as the engine wraps them. `http` and `model` nodes use urllib;
-//! `tool`, `memory` and `retrieval` nodes fail with `NOT_CONFIGURED`, as under
-//! `warden flow run`.
+//! `memory` nodes a JSON file (`WARDEN_FLOW_MEMORY`), `retrieval` nodes collection files
+//! (`WARDEN_FLOW_COLLECTIONS`) with a Python port of warden-search's ranking, HTTP `tool`s
+//! urllib, and workflow `tool`s the stored workflows compiled in with
+//! [`compile_python_with`] (see docs/WORKFLOWS.md, "Compiling to Python").
 //!
 //! Two more targets build on it: [`bundle`] (the program with a `requirements.txt`, a
 //! Dockerfile and a README) and [`warden_file`] (the validated definition as normalized
@@ -32,7 +34,9 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::definition::{labels, CodeConfig, CodeLanguage, NodeConfig, Workflow, WARDEN_FORMAT};
+use crate::definition::{
+    labels, CodeConfig, CodeLanguage, MemoryOp, NodeConfig, Workflow, WARDEN_FORMAT,
+};
 use crate::expr::{format_float, BinaryOp, Expr, Func, UnaryOp};
 use crate::path::{Segment, StatePath};
 use crate::template::{Part, Template};
@@ -42,8 +46,14 @@ use crate::validate::{codes, validate, Problem};
 const RUNTIME: &str = include_str!("compile_runtime.py");
 
 /// Compiles a workflow to a standalone Python 3 program. The workflow is validated first;
-/// an invalid one is refused with its problems.
+/// an invalid one is refused with its problems. Its `tool` nodes that call stored
+/// workflows fail with `NOT_CONFIGURED` (see [`compile_python_with`]).
 pub fn compile_python(workflow: &Workflow) -> Result<String, Vec<Problem>> {
+    compile_python_with(workflow, &BTreeMap::new())
+}
+
+/// The typed configs of a validated workflow's nodes.
+fn typed_configs(workflow: &Workflow) -> Result<Vec<NodeConfig>, Vec<Problem>> {
     validate(workflow)?;
     let mut configs = Vec::with_capacity(workflow.nodes.len());
     for node in &workflow.nodes {
@@ -56,8 +66,34 @@ pub fn compile_python(workflow: &Workflow) -> Result<String, Vec<Problem>> {
             }]
         })?);
     }
-    let names = function_names(workflow);
-    let bodies = loop_bodies(workflow, &configs);
+    Ok(configs)
+}
+
+/// [`compile_python`] with the stored workflows its `tool` nodes call (by id, as
+/// [`tool_workflows`] finds them) compiled into the same program, each with its own node
+/// table, run as the engine runs them (a nested run with the mapped inputs; the depth
+/// limit at run time). Tool nodes calling an id not in `tools` fail with
+/// `NOT_CONFIGURED`. A tool workflow with problems refuses the compile (its problems'
+/// messages name it).
+pub fn compile_python_with(
+    workflow: &Workflow,
+    tools: &BTreeMap<String, Workflow>,
+) -> Result<String, Vec<Problem>> {
+    let configs = typed_configs(workflow)?;
+    let mut tool_configs = Vec::with_capacity(tools.len());
+    for (id, tool) in tools {
+        tool_configs.push(typed_configs(tool).map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|mut p| {
+                    p.message = format!("tool workflow {id}: {}", p.message);
+                    p
+                })
+                .collect::<Vec<_>>()
+        })?);
+    }
+    let mut seen = HashSet::new();
+    let names = function_names(workflow, "node_", &mut seen);
 
     let mut out = String::new();
     out.push_str("#!/usr/bin/env python3\n");
@@ -81,14 +117,167 @@ pub fn compile_python(workflow: &Workflow) -> Result<String, Vec<Problem>> {
     out.push_str(
         "\n\n# ---------------------------------------------------------------- the graph\n\n",
     );
+    let _ = writeln!(out, "WORKFLOW_NAME = {}", py_str(&workflow.name));
+    graph(&mut out, workflow, &configs, &names, "");
+
+    let mut tool_graphs = Vec::new();
+    let mut bases = HashSet::new();
+    for ((id, tool), configs) in tools.iter().zip(&tool_configs) {
+        let slug: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut base = format!("tool_{slug}");
+        let mut k = 2;
+        while !bases.insert(base.clone()) {
+            base = format!("tool_{slug}_{k}");
+            k += 1;
+        }
+        let names = function_names(tool, &format!("{base}_node_"), &mut seen);
+        let prefix = format!("{}_", base.to_ascii_uppercase());
+        let _ = writeln!(
+            out,
+            "\n\n# ---------------------------------------------------------------- tool workflow {}\n\
+             # Called by `tool` nodes as `{}` (name {}, version {}).\n",
+            py_str(id),
+            id.replace('\n', " "),
+            py_str(&tool.name),
+            tool.version
+        );
+        graph(&mut out, tool, configs, &names, &prefix);
+        tool_graphs.push((id, tool, prefix));
+    }
+
+    out.push_str(
+        "\n\n# ---------------------------------------------------------------- entry points\n\n",
+    );
+    out.push_str("MAIN = Graph(WORKFLOW_NAME, START, EDGES, LOOP_BODIES, NODES)\n\n");
+    out.push_str(
+        "# The stored workflows `tool` nodes call, by id (`warden flow compile --workflows DIR`).\n\
+         TOOL_WORKFLOWS = {\n",
+    );
+    for (id, tool, prefix) in &tool_graphs {
+        let _ = writeln!(
+            out,
+            "    {}: Graph({}, {prefix}START, {prefix}EDGES, {prefix}LOOP_BODIES, {prefix}NODES),",
+            py_str(id),
+            py_str(&tool.name)
+        );
+    }
+    out.push_str("}\n");
+    let retrieval = configs
+        .iter()
+        .chain(tool_configs.iter().flatten())
+        .any(|c| matches!(c, NodeConfig::Retrieval(_)));
+    out.push_str(
+        "\n# Rust's `char::is_alphanumeric` beyond ASCII, as sorted [first, last] code point\n\
+         # pairs: where retrieval splits words (empty without `retrieval` nodes).\nALNUM_RANGES = (",
+    );
+    if retrieval {
+        alnum_ranges(&mut out);
+    }
+    out.push_str(")\n");
+    out.push_str("\n\nif __name__ == \"__main__\":\n    sys.exit(main(sys.argv))\n");
+    Ok(out)
+}
+
+/// The stored workflows a workflow's `tool` nodes call, found as `DIR/<id>.json`,
+/// `.yaml` or `.yml` (in that order) and followed recursively (each id once, so cycles
+/// end; the depth limit applies when the program runs). Returns them by id, with a
+/// warning for each id that cannot be compiled in (no `dir`, no file, or an id that is
+/// not a valid workflow id): its tool nodes fail with `NOT_CONFIGURED`. A file that does
+/// not load or has problems is an error.
+pub fn tool_workflows(
+    workflow: &Workflow,
+    dir: Option<&std::path::Path>,
+) -> Result<(BTreeMap<String, Workflow>, Vec<String>), String> {
+    let mut found = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut missing = HashSet::new();
+    let mut queue: VecDeque<String> = called_workflows(workflow).into();
+    while let Some(id) = queue.pop_front() {
+        if found.contains_key(&id) || missing.contains(&id) {
+            continue;
+        }
+        let valid = !id.is_empty()
+            && id.len() <= 64
+            && id != "."
+            && id != ".."
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        let file = dir.filter(|_| valid).and_then(|d| {
+            ["json", "yaml", "yml"]
+                .iter()
+                .map(|ext| d.join(format!("{id}.{ext}")))
+                .find(|p| p.is_file())
+        });
+        let Some(file) = file else {
+            warnings.push(match dir {
+                None => format!(
+                    "`tool` nodes call the stored workflow {id:?}: without --workflows DIR \
+                     they fail with NOT_CONFIGURED"
+                ),
+                Some(d) => format!(
+                    "no workflow {id:?} in {} (looked for {id}.json, .yaml, .yml): its \
+                     `tool` nodes fail with NOT_CONFIGURED",
+                    d.display()
+                ),
+            });
+            missing.insert(id);
+            continue;
+        };
+        let tool = Workflow::from_path(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        if let Err(problems) = validate(&tool) {
+            let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            return Err(format!("{}: {}", file.display(), list.join("; ")));
+        }
+        queue.extend(called_workflows(&tool));
+        found.insert(id, tool);
+    }
+    Ok((found, warnings))
+}
+
+/// The ids of the stored workflows a workflow's `tool` nodes call, in node order.
+fn called_workflows(workflow: &Workflow) -> Vec<String> {
+    workflow
+        .nodes
+        .iter()
+        .filter_map(|n| match n.typed() {
+            Ok(NodeConfig::Tool(c)) => c.workflow,
+            _ => None,
+        })
+        .collect()
+}
+
+/// One workflow's tables and node functions: `{prefix}START`, `{prefix}EDGES`,
+/// `{prefix}LOOP_BODIES`, the functions, then `{prefix}NODES`.
+fn graph(
+    out: &mut String,
+    workflow: &Workflow,
+    configs: &[NodeConfig],
+    names: &[String],
+    prefix: &str,
+) {
+    let bodies = loop_bodies(workflow, configs);
     let start = configs
         .iter()
         .position(|c| matches!(c, NodeConfig::Start(_)))
         .expect("validated: one start");
-    let _ = writeln!(out, "WORKFLOW_NAME = {}", py_str(&workflow.name));
-    let _ = writeln!(out, "START = {}\n", py_str(&workflow.nodes[start].id));
-    out.push_str(
-        "# Outgoing edges per node, in the order listed: (condition, target).\nEDGES = {\n",
+    let _ = writeln!(
+        out,
+        "{prefix}START = {}\n",
+        py_str(&workflow.nodes[start].id)
+    );
+    let _ = writeln!(
+        out,
+        "# Outgoing edges per node, in the order listed: (condition, target).\n{prefix}EDGES = {{"
     );
     for node in &workflow.nodes {
         let edges: Vec<String> = workflow
@@ -105,7 +294,10 @@ pub fn compile_python(workflow: &Workflow) -> Result<String, Vec<Problem>> {
             .collect();
         let _ = writeln!(out, "    {}: [{}],", py_str(&node.id), edges.join(", "));
     }
-    out.push_str("}\n\n# Per loop node: the nodes of its body.\nLOOP_BODIES = {\n");
+    let _ = writeln!(
+        out,
+        "}}\n\n# Per loop node: the nodes of its body.\n{prefix}LOOP_BODIES = {{"
+    );
     for (i, node) in workflow.nodes.iter().enumerate() {
         if let Some(body) = bodies.get(&i) {
             let members: Vec<String> = workflow
@@ -138,19 +330,44 @@ pub fn compile_python(workflow: &Workflow) -> Result<String, Vec<Problem>> {
                 .unwrap_or_else(|| "None".into())
         };
         out.push('\n');
-        node_function(&mut out, &names[i], &node.id, &configs[i], next, workflow);
+        node_function(out, &names[i], &node.id, &configs[i], next, workflow);
     }
-    out.push_str("\nNODES = {\n");
+    let _ = writeln!(out, "\n{prefix}NODES = {{");
     for (i, node) in workflow.nodes.iter().enumerate() {
         let _ = writeln!(out, "    {}: {},", py_str(&node.id), names[i]);
     }
-    out.push_str("}\n\n\nif __name__ == \"__main__\":\n    sys.exit(main(sys.argv))\n");
-    Ok(out)
+    out.push_str("}\n");
 }
 
-/// `node_<id>`, with characters other than `[A-Za-z0-9_]` as `_` and a suffix on clashes.
-fn function_names(workflow: &Workflow) -> Vec<String> {
-    let mut seen = HashSet::new();
+/// Rust's `char::is_alphanumeric` beyond ASCII as `first, last,` pairs of code points,
+/// eight pairs a line: the table the runtime splits retrieval text with, so it splits
+/// as tantivy (built with the same Rust) does.
+fn alnum_ranges(out: &mut String) {
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for cp in 0x80..=0x10FFFFu32 {
+        let Some(c) = char::from_u32(cp) else {
+            continue;
+        };
+        if !c.is_alphanumeric() {
+            continue;
+        }
+        match ranges.last_mut() {
+            Some(last) if last.1 + 1 == cp => last.1 = cp,
+            _ => ranges.push((cp, cp)),
+        }
+    }
+    for chunk in ranges.chunks(8) {
+        out.push_str("\n   ");
+        for (a, b) in chunk {
+            let _ = write!(out, " {a:#x}, {b:#x},");
+        }
+    }
+    out.push('\n');
+}
+
+/// `<prefix><id>` (`node_<id>` for the workflow compiled), with characters other than
+/// `[A-Za-z0-9_]` as `_` and a suffix on clashes with any name in `seen`.
+fn function_names(workflow: &Workflow, prefix: &str, seen: &mut HashSet<String>) -> Vec<String> {
     workflow
         .nodes
         .iter()
@@ -159,7 +376,7 @@ fn function_names(workflow: &Workflow) -> Vec<String> {
                 n.id.chars()
                     .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                     .collect();
-            let base = format!("node_{base}");
+            let base = format!("{prefix}{base}");
             let mut name = base.clone();
             let mut k = 2;
             while !seen.insert(name.clone()) {
@@ -416,33 +633,70 @@ fn node_function(
             ret_next(out);
         }
         NodeConfig::Tool(c) => {
-            out.push_str("    run.mapped([\n");
+            out.push_str("    tool_input = run.mapped([\n");
             for (k, p) in &c.input_mapping {
                 let _ = writeln!(out, "        ({}, {}),", py_str(k), py_segments(p));
             }
             out.push_str("    ])\n");
-            if let Some(h) = &c.http {
-                for t in h.headers.values() {
-                    let _ = writeln!(out, "    run.expr(lambda: {})", template(t));
+            match (&c.workflow, &c.http) {
+                (Some(id), _) => {
+                    if let Some(v) = c.version {
+                        let _ = writeln!(
+                            out,
+                            "    # `version` {v}: the workflow compiled in is run, whatever its version."
+                        );
+                    }
+                    let _ = writeln!(
+                        out,
+                        "    value = run.tool_workflow({}, tool_input)",
+                        py_str(id)
+                    );
                 }
-                let _ = writeln!(out, "    run.expr(lambda: {})", template(&h.url));
+                (None, Some(h)) => {
+                    out.push_str("    headers = {}\n");
+                    for (k, t) in &h.headers {
+                        let _ = writeln!(
+                            out,
+                            "    headers[{}] = run.expr(lambda: {})",
+                            py_str(k),
+                            template(t)
+                        );
+                    }
+                    let _ = writeln!(out, "    url = run.expr(lambda: {})", template(&h.url));
+                    let _ = writeln!(
+                        out,
+                        "    value = tool_http({}, url, headers, tool_input)",
+                        py_value(&serde_json::to_value(h.method).unwrap_or(Value::Null))
+                    );
+                }
+                (None, None) => out.push_str("    value = not_configured(\"tool\")\n"),
             }
-            out.push_str("    not_configured(\"tool\")\n");
+            let _ = writeln!(out, "    run.write([({}, value)])", py_segments(&c.output));
+            ret_next(out);
         }
         NodeConfig::Memory(c) => {
             let _ = writeln!(
                 out,
-                "    thread = run.expr(lambda: {})",
+                "    thread = memory_thread(run.expr(lambda: {}))",
                 expression(&c.thread.0)
             );
-            out.push_str(
-                "    if isinstance(thread, bool) or not isinstance(thread, (str, int)):\n        \
-                 raise NodeError(\"BAD_VALUE\", \"a memory thread id is a string or an integer, not %s\" % kind_of(thread))\n",
-            );
-            if let Some(p) = &c.value {
-                let _ = writeln!(out, "    run.get({})", py_segments(p));
+            match &c.value {
+                Some(p) if c.op == MemoryOp::Append => {
+                    let _ = writeln!(out, "    value = run.get({})", py_segments(p));
+                    let _ = writeln!(
+                        out,
+                        "    items = memory_append(thread, {}, value)",
+                        py_str(&c.key)
+                    );
+                }
+                _ => {
+                    let _ = writeln!(out, "    items = memory_read(thread, {})", py_str(&c.key));
+                }
             }
-            out.push_str("    not_configured(\"memory\")\n");
+            if let Some(p) = &c.output {
+                let _ = writeln!(out, "    run.write([({}, items)])", py_segments(p));
+            }
+            ret_next(out);
         }
         NodeConfig::Retrieval(c) => {
             let _ = writeln!(
@@ -454,7 +708,14 @@ fn node_function(
                 "    if not isinstance(query, str):\n        \
                  raise NodeError(\"BAD_VALUE\", \"a retrieval query is a string, not %s\" % kind_of(query))\n",
             );
-            out.push_str("    not_configured(\"retrieval\")\n");
+            let _ = writeln!(
+                out,
+                "    hits = retrieve({}, query, {})",
+                py_str(&c.collection),
+                c.top_k
+            );
+            let _ = writeln!(out, "    run.write([({}, hits)])", py_segments(&c.output));
+            ret_next(out);
         }
     }
 }
@@ -883,7 +1144,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            function_names(&wf),
+            function_names(&wf, "node_", &mut HashSet::new()),
             ["node_start", "node_a_b", "node_a_b_2", "node_end"]
         );
         let py = compile_python(&wf).unwrap();

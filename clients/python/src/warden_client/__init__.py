@@ -2,10 +2,11 @@
 
 - `Sandbox` / `AsyncSandbox`: a session whose state and files persist across cells.
 - `execute` / `async_execute`: one program in a fresh, discarded sandbox.
+- `Workflows` / `AsyncWorkflows`: stored workflows, their runs, document collections.
 - Every failure of a call raises a `WardenError` with the server's stable ``code``.
 """
 
-from ._async import AsyncFiles, AsyncSandbox, async_execute
+from ._async import AsyncFiles, AsyncSandbox, AsyncWorkflows, async_execute
 from ._errors import (
     AuthenticationError,
     CodeSyntaxError,
@@ -21,10 +22,26 @@ from ._errors import (
     SessionNotFoundError,
     UnavailableError,
     WardenError,
+    WorkflowInvalidError,
 )
-from ._models import ChangedFile, Execution, ExecutionError, FileEntry, Finding, Result, SessionInfo
+from ._models import (
+    ChangedFile,
+    CollectionInfo,
+    Execution,
+    ExecutionError,
+    FileEntry,
+    Finding,
+    Result,
+    Run,
+    RunError,
+    RunList,
+    SearchHit,
+    SessionInfo,
+    WorkflowInfo,
+    WorkflowProblem,
+)
 from ._shared import DEFAULT_API_URL, DEFAULT_REQUEST_TIMEOUT, __version__
-from ._sync import Files, Sandbox, execute
+from ._sync import Files, Sandbox, Workflows, execute
 
 __all__ = [
     "__version__",
@@ -37,6 +54,9 @@ __all__ = [
     "AsyncFiles",
     "execute",
     "async_execute",
+    # workflows, runs, collections
+    "Workflows",
+    "AsyncWorkflows",
     # results
     "Execution",
     "ExecutionError",
@@ -45,10 +65,18 @@ __all__ = [
     "FileEntry",
     "Finding",
     "SessionInfo",
+    "WorkflowInfo",
+    "WorkflowProblem",
+    "Run",
+    "RunError",
+    "RunList",
+    "CollectionInfo",
+    "SearchHit",
     # errors
     "WardenError",
     "InvalidRequestError",
     "CodeSyntaxError",
+    "WorkflowInvalidError",
     "AuthenticationError",
     "PermissionDeniedError",
     "SecurityViolationError",

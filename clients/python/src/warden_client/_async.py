@@ -1,11 +1,11 @@
-"""The asynchronous client: `AsyncSandbox`, its `AsyncFiles`, and `async_execute`. The
-same API as the synchronous one, over `httpx.AsyncClient`."""
+"""The asynchronous client: `AsyncSandbox`, its `AsyncFiles`, `async_execute` and
+`AsyncWorkflows`. The same API as the synchronous one, over `httpx.AsyncClient`."""
 
 from __future__ import annotations
 
 import builtins
 import inspect
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import IO, Any
@@ -14,9 +14,18 @@ import httpx
 
 from . import _shared as s
 from ._errors import InvalidRequestError, NetworkError, NotFoundError, SessionNotFoundError
-from ._models import Execution, FileEntry, SessionInfo
+from ._models import (
+    CollectionInfo,
+    Execution,
+    FileEntry,
+    Run,
+    RunList,
+    SearchHit,
+    SessionInfo,
+    WorkflowInfo,
+)
 
-__all__ = ["AsyncSandbox", "AsyncFiles", "async_execute"]
+__all__ = ["AsyncSandbox", "AsyncFiles", "async_execute", "AsyncWorkflows"]
 
 
 class _AsyncHttp:
@@ -193,6 +202,8 @@ class AsyncSandbox:
         self._info: SessionInfo | None = None
         self._closed = False
         self.files = AsyncFiles(self)
+        self.workflows = AsyncWorkflows._over(self._http)
+        """`Sandbox.workflows`, awaited (usable before the session is started)."""
 
     @classmethod
     async def create(cls, *args: Any, **kwargs: Any) -> AsyncSandbox:
@@ -346,3 +357,172 @@ async def async_execute(
         return Execution.from_json(s.json_object(r))
     finally:
         await http.close()
+
+
+async def _read_run_stream(r: httpx.Response, on_event: s.RunEventCallback) -> Run:
+    if not s.is_event_stream(r):
+        await r.aread()
+        return Run.from_json(s.json_object(r))
+    decoder = s.SSEDecoder()
+    lines = r.aiter_lines()
+    while True:
+        line = await anext(lines, None)
+        raw = decoder.finish() if line is None else decoder.feed(line)
+        if raw is not None:
+            name, payload = s.decode_run_event(*raw)
+            result = on_event(name, payload)
+            if inspect.isawaitable(result):
+                await result
+            if name == "run_finished":
+                return Run.from_json(payload)
+        if line is None:
+            raise NetworkError("the event stream ended before the run finished")
+
+
+class AsyncWorkflows:
+    """`Workflows`, awaited; ``on_event`` may be a plain function or a coroutine
+    function, ``http_client`` is an `httpx.AsyncClient`, and `iter_runs` is an async
+    iterator. ``async with AsyncWorkflows() as wf:`` closes it at the end."""
+
+    _http: _AsyncHttp
+    _owns_http: bool
+
+    def __init__(
+        self,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        request_timeout: float | None = s.DEFAULT_REQUEST_TIMEOUT,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._http = _AsyncHttp(api_url, api_key, request_timeout, http_client)
+        self._owns_http = True
+
+    @classmethod
+    def _over(cls, http: _AsyncHttp) -> AsyncWorkflows:
+        wf = cls.__new__(cls)
+        wf._http = http
+        wf._owns_http = False
+        return wf
+
+    @property
+    def api_url(self) -> str:
+        return self._http.base
+
+    def __repr__(self) -> str:
+        return f"AsyncWorkflows(api_url={self._http.base!r})"
+
+    async def save(self, definition: s.Definition, id: str | None = None) -> WorkflowInfo:
+        body = s.drop_none({"definition": s.definition_json(definition), "id": id})
+        r = await self._http.request("POST", "/v1/workflows", json=body)
+        return WorkflowInfo.from_json(s.json_object(r))
+
+    async def get(self, id: str, version: int | None = None) -> WorkflowInfo:
+        params = s.drop_none({"version": version})
+        r = await self._http.request("GET", f"/v1/workflows/{s.segment(id)}", params=params)
+        return WorkflowInfo.from_json(s.json_object(r))
+
+    async def list(self) -> builtins.list[WorkflowInfo]:
+        r = await self._http.request("GET", "/v1/workflows")
+        return [WorkflowInfo.from_json(w) for w in s.list_of(s.json_object(r), "workflows")]
+
+    async def run(
+        self,
+        id: str,
+        input: Any = None,
+        version: int | None = None,
+        thread_id: str | None = None,
+        wait: bool = True,
+        max_steps: int | None = None,
+        timeout: float | None = None,
+        on_event: s.RunEventCallback | None = None,
+    ) -> Run:
+        """`Workflows.run`, awaited."""
+        s.check_run_mode(wait, on_event)
+        body = s.run_body(input, version, None, thread_id, wait, max_steps, timeout)
+        return await self._start(s.run_url(id), body, wait, on_event)
+
+    async def run_inline(
+        self,
+        definition: s.Definition,
+        input: Any = None,
+        thread_id: str | None = None,
+        wait: bool = True,
+        max_steps: int | None = None,
+        timeout: float | None = None,
+        on_event: s.RunEventCallback | None = None,
+    ) -> Run:
+        """`Workflows.run_inline`, awaited."""
+        s.check_run_mode(wait, on_event)
+        body = s.run_body(input, None, s.definition_json(definition), thread_id, wait, max_steps, timeout)
+        return await self._start(s.run_url(None), body, wait, on_event)
+
+    async def _start(
+        self, path: str, body: dict[str, Any], wait: bool, on_event: s.RunEventCallback | None
+    ) -> Run:
+        if on_event is not None:
+            async with self._http.stream("POST", path, json=body) as r:
+                return await _read_run_stream(r, on_event)
+        r = await self._http.request("POST", path, json=body, runs_code=wait)
+        return Run.from_json(s.json_object(r))
+
+    async def get_run(self, id: str) -> Run:
+        r = await self._http.request("GET", f"/v1/runs/{s.segment(id)}")
+        return Run.from_json(s.json_object(r))
+
+    async def list_runs(
+        self,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> RunList:
+        params = s.drop_none({"workflow_id": workflow_id, "status": status, "limit": limit, "cursor": cursor})
+        r = await self._http.request("GET", "/v1/runs", params=params)
+        return RunList.from_json(s.json_object(r))
+
+    async def iter_runs(
+        self, workflow_id: str | None = None, status: str | None = None, page_size: int | None = None
+    ) -> AsyncIterator[Run]:
+        cursor: str | None = None
+        while True:
+            page = await self.list_runs(workflow_id, status, page_size, cursor)
+            for run in page.runs:
+                yield run
+            if not page.next_cursor or not page.runs:
+                return
+            cursor = page.next_cursor
+
+    async def add_documents(self, collection: str, documents: Iterable[s.Document]) -> CollectionInfo:
+        r = await self._http.request(
+            "POST", f"/v1/collections/{s.segment(collection)}/documents", json=s.documents_body(documents)
+        )
+        return CollectionInfo.from_json(s.json_object(r))
+
+    async def search(self, collection: str, query: str, top_k: int = 5) -> builtins.list[SearchHit]:
+        r = await self._http.request(
+            "GET", f"/v1/collections/{s.segment(collection)}/search", params={"q": query, "top_k": top_k}
+        )
+        return [SearchHit.from_json(h) for h in s.list_of(s.json_object(r), "results")]
+
+    async def list_collections(self) -> builtins.list[CollectionInfo]:
+        r = await self._http.request("GET", "/v1/collections")
+        return [CollectionInfo.from_json(c) for c in s.list_of(s.json_object(r), "collections")]
+
+    async def delete_collection(self, name: str) -> None:
+        await self._http.request("DELETE", f"/v1/collections/{s.segment(name)}")
+
+    async def close(self) -> None:
+        if self._owns_http:
+            await self._http.close()
+
+    async def __aenter__(self) -> AsyncWorkflows:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

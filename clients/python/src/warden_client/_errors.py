@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._models import Finding
+from ._models import Finding, WorkflowProblem
 
 __all__ = [
     "WardenError",
     "InvalidRequestError",
     "CodeSyntaxError",
+    "WorkflowInvalidError",
     "SecurityViolationError",
     "AuthenticationError",
     "PermissionDeniedError",
@@ -95,6 +96,19 @@ class CodeSyntaxError(InvalidRequestError):
         return v if isinstance(v, int) else None
 
 
+class WorkflowInvalidError(InvalidRequestError):
+    """``WORKFLOW_INVALID``: a workflow definition does not load or does not validate;
+    nothing was stored and nothing ran. ``problems`` lists every problem, each with the
+    node (or edge) it is about."""
+
+    @property
+    def problems(self) -> list[WorkflowProblem]:
+        raw = self.details.get("problems")
+        if not isinstance(raw, list):
+            return []
+        return [WorkflowProblem.from_json(p) for p in raw if isinstance(p, dict)]
+
+
 class AuthenticationError(WardenError):
     """``UNAUTHORIZED``: no valid API key (missing, malformed, unknown or revoked)."""
 
@@ -123,7 +137,8 @@ class SecurityViolationError(PermissionDeniedError):
 
 class NotFoundError(WardenError):
     """``NOT_FOUND``, ``FILE_NOT_FOUND``, ``EXECUTION_NOT_FOUND``,
-    ``TEMPLATE_NOT_FOUND`` (and `SessionNotFoundError`)."""
+    ``TEMPLATE_NOT_FOUND``, ``WORKFLOW_NOT_FOUND``, ``RUN_NOT_FOUND``,
+    ``COLLECTION_NOT_FOUND`` (and `SessionNotFoundError`)."""
 
 
 class SessionNotFoundError(NotFoundError):
@@ -171,6 +186,7 @@ _BY_CODE: dict[str, type[WardenError]] = {
     "INVALID_PATH": InvalidRequestError,
     "PAYLOAD_TOO_LARGE": InvalidRequestError,
     "SYNTAX_ERROR": CodeSyntaxError,
+    "WORKFLOW_INVALID": WorkflowInvalidError,
     "UNAUTHORIZED": AuthenticationError,
     "FORBIDDEN": PermissionDeniedError,
     "POLICY_DENIED": PermissionDeniedError,
@@ -181,6 +197,9 @@ _BY_CODE: dict[str, type[WardenError]] = {
     "FILE_NOT_FOUND": NotFoundError,
     "EXECUTION_NOT_FOUND": NotFoundError,
     "TEMPLATE_NOT_FOUND": NotFoundError,
+    "WORKFLOW_NOT_FOUND": NotFoundError,
+    "RUN_NOT_FOUND": NotFoundError,
+    "COLLECTION_NOT_FOUND": NotFoundError,
     "SESSION_NOT_FOUND": SessionNotFoundError,
     "SESSION_BUSY": SessionBusyError,
     "SESSION_DEAD": SessionDeadError,

@@ -1,4 +1,5 @@
-"""The values calls return: executions, their results, files and sessions.
+"""The values calls return: executions, their results, files, sessions, and workflows
+with their runs and document collections.
 
 Each is a plain dataclass built from the server's JSON (``from_json``); fields the
 server did not send get their documented default, and fields this version of the client
@@ -20,6 +21,13 @@ __all__ = [
     "Execution",
     "FileEntry",
     "SessionInfo",
+    "WorkflowProblem",
+    "WorkflowInfo",
+    "RunError",
+    "Run",
+    "RunList",
+    "CollectionInfo",
+    "SearchHit",
 ]
 
 
@@ -311,4 +319,200 @@ class SessionInfo:
             expires_at=_float(v.get("expires_at")),
             execution_count=_int(v.get("execution_count")),
             raw=v,
+        )
+
+
+# ---------------------------------------------------------------- workflows
+
+
+def _opt_int(v: Any) -> int | None:
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _opt_float(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+@dataclass(frozen=True)
+class WorkflowProblem:
+    """One problem of an invalid workflow definition: the ``node`` (its id) or ``edge``
+    (its index in ``edges``) it is about, when there is one, a stable ``code``
+    (``unknown_type``, ``unreachable``, ``edge_to_nowhere``, ...; the server's
+    docs/WORKFLOWS.md lists them) and a ``message``."""
+
+    node: str | None
+    edge: int | None
+    code: str
+    message: str
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> WorkflowProblem:
+        return cls(
+            node=_str(v.get("node")),
+            edge=_opt_int(v.get("edge")),
+            code=str(v.get("code", "")),
+            message=str(v.get("message", "")),
+        )
+
+
+@dataclass(frozen=True)
+class WorkflowInfo:
+    """A stored workflow version. ``version`` counts 1, 2, 3... per ``id`` (a
+    definition's own ``version`` field is not it); ``created_at`` is Unix seconds;
+    ``definition`` (the stored, normalized JSON) is ``None`` in lists."""
+
+    id: str
+    version: int
+    name: str
+    created_at: float
+    definition: dict[str, Any] | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> WorkflowInfo:
+        definition = v.get("definition")
+        return cls(
+            id=str(v.get("id", "")),
+            version=_int(v.get("version")),
+            name=str(v.get("name", "")),
+            created_at=_float(v.get("created_at")),
+            definition=definition if isinstance(definition, dict) else None,
+            raw=v,
+        )
+
+
+@dataclass(frozen=True)
+class RunError:
+    """Why a run failed: the ``node`` that failed (``None`` for a failure of the run
+    itself, e.g. ``INTERRUPTED``), a stable ``code`` (``EXECUTION_ERROR``, ``TIMEOUT``,
+    ``POLICY_DENIED``, ...), the ``message`` and, for code nodes, the ``traceback``."""
+
+    node: str | None
+    code: str
+    message: str
+    traceback: str | None = None
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> RunError:
+        tb = v.get("traceback")
+        if isinstance(tb, list):
+            tb = "".join(str(x) for x in tb)
+        return cls(
+            node=_str(v.get("node")),
+            code=str(v.get("code", "")),
+            message=str(v.get("message", "")),
+            traceback=tb if isinstance(tb, str) else None,
+        )
+
+
+@dataclass
+class Run:
+    """A workflow run.
+
+    ``status`` is ``running``, then ``ok`` or ``error``. A node's failure is not a
+    Python exception: the run ends with ``status == "error"`` and ``error`` says where
+    and why. ``output`` is the ``end`` node's output (``None`` until finished, and when
+    the run failed); ``state`` is the final state and ``trace`` one entry per node
+    execution (``node``, ``type``, ``status``, ``inputs``, ``outputs``, ``stdout``,
+    ``error``, ``started_ms``, ``duration_ms``, ...) — both ``None`` in `list_runs`
+    pages. ``workflow_id`` and ``workflow_version`` are ``None`` for inline
+    definitions. Times are Unix seconds.
+    """
+
+    id: str
+    status: str
+    workflow_name: str = ""
+    workflow_id: str | None = None
+    workflow_version: int | None = None
+    thread_id: str | None = None
+    input: Any = None
+    output: Any = None
+    state: dict[str, Any] | None = None
+    trace: list[dict[str, Any]] | None = None
+    error: RunError | None = None
+    steps: int = 0
+    started_at: float = 0.0
+    finished_at: float | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (``ok`` or ``error``)."""
+        return self.status != "running"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> Run:
+        state = v.get("state")
+        trace = v.get("trace")
+        err = v.get("error")
+        return cls(
+            id=str(v.get("id", "")),
+            status=str(v.get("status", "")),
+            workflow_name=str(v.get("workflow_name") or ""),
+            workflow_id=_str(v.get("workflow_id")),
+            workflow_version=_opt_int(v.get("workflow_version")),
+            thread_id=_str(v.get("thread_id")),
+            input=v.get("input"),
+            output=v.get("output"),
+            state=state if isinstance(state, dict) else None,
+            trace=[t for t in trace if isinstance(t, dict)] if isinstance(trace, list) else None,
+            error=RunError.from_json(err) if isinstance(err, dict) else None,
+            steps=_int(v.get("steps")),
+            started_at=_float(v.get("started_at")),
+            finished_at=_opt_float(v.get("finished_at")),
+            raw=v,
+        )
+
+
+@dataclass(frozen=True)
+class RunList:
+    """One page of `list_runs`: ``runs`` newest first (without ``state`` and
+    ``trace``), and ``next_cursor`` for the next page (``None`` on the last)."""
+
+    runs: list[Run]
+    next_cursor: str | None = None
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> RunList:
+        runs = v.get("runs")
+        return cls(
+            runs=[Run.from_json(r) for r in runs if isinstance(r, dict)] if isinstance(runs, list) else [],
+            next_cursor=_str(v.get("next_cursor")),
+        )
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A document collection: its ``name``, how many ``documents`` it holds, and
+    ``updated_at`` (Unix seconds of the latest write)."""
+
+    name: str
+    documents: int
+    updated_at: float
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> CollectionInfo:
+        return cls(name=str(v.get("name", "")), documents=_int(v.get("documents")), updated_at=_float(v.get("updated_at")))
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One ranked document of a search: ``score`` is BM25 (higher is better)."""
+
+    id: str
+    score: float
+    text: str
+    metadata: Any = None
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> SearchHit:
+        return cls(
+            id=str(v.get("id", "")),
+            score=_float(v.get("score")),
+            text=str(v.get("text", "")),
+            metadata=v.get("metadata"),
         )

@@ -1,12 +1,14 @@
 """What the sync and async clients share: settings, request bodies, reply checks and the
-Server-Sent Events decoder. Nothing here does I/O."""
+Server-Sent Events decoder. Nothing here does I/O (but reading a workflow definition
+given as a path)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Union
 from urllib.parse import quote
 
@@ -30,6 +32,18 @@ FileData = Union[str, bytes]
 
 OutputCallback = Callable[[str], Any]
 """Called with each chunk of stdout or stderr text as it arrives."""
+
+Definition = Union[Mapping[str, Any], str, os.PathLike[str]]
+"""A workflow definition: a mapping (sent as a JSON object), a string of YAML or JSON
+(sent as is; the server parses it), or a path (`pathlib.Path`) to a file read as text."""
+
+Document = Union[str, Mapping[str, Any]]
+"""A document to index: its text, or ``{"text": ..., "id"?: ..., "metadata"?: ...}``."""
+
+RunEventCallback = Callable[[str, Any], Any]
+"""Called with each event of a streamed workflow run: its name (``run_started``,
+``node_started``, ``node_retrying``, ``node_finished``, ``run_finished``) and its JSON
+payload."""
 
 
 def resolve_api_url(api_url: str | None) -> str:
@@ -269,3 +283,88 @@ def decode_event(name: str, data: str) -> StreamEvent | None:
         err = error_from_body(payload, None)
         raise err or ProtocolError("UNEXPECTED_RESPONSE", f"error event without warden's error shape: {data[:200]!r}")
     return None
+
+
+# ---------------------------------------------------------------- workflows
+
+
+def definition_json(definition: Definition) -> Any:
+    """A workflow definition as the API takes it: a mapping as a JSON object, a string
+    as is (YAML or JSON text), a path's file as its text."""
+    if isinstance(definition, Mapping):
+        return dict(definition)
+    if isinstance(definition, str):
+        return definition
+    if isinstance(definition, os.PathLike):
+        return Path(definition).read_text(encoding="utf-8")
+    raise TypeError(
+        f"a workflow definition must be a mapping, a str of YAML/JSON or a path, not {type(definition).__name__}"
+    )
+
+
+def run_body(
+    input: Any,
+    version: int | None,
+    definition: Any,
+    thread_id: str | None,
+    wait: bool,
+    max_steps: int | None,
+    timeout: float | None,
+) -> dict[str, Any]:
+    return drop_none(
+        {
+            "definition": definition,
+            "input": input,
+            "version": version,
+            "thread_id": thread_id,
+            # The server waits by default; only say so when it should not.
+            "wait": False if not wait else None,
+            "max_steps": max_steps,
+            "timeout": timeout,
+        }
+    )
+
+
+def check_run_mode(wait: bool, on_event: RunEventCallback | None) -> None:
+    if on_event is not None and not wait:
+        raise ValueError("on_event streams the run to its end: it cannot be combined with wait=False")
+
+
+def documents_body(documents: Iterable[Document]) -> dict[str, Any]:
+    if isinstance(documents, (str, Mapping)):
+        raise TypeError("documents must be a list of documents (str or mapping), not one document")
+    out: list[dict[str, Any]] = []
+    for i, doc in enumerate(documents):
+        if isinstance(doc, str):
+            out.append({"text": doc})
+        elif isinstance(doc, Mapping):
+            out.append(dict(doc))
+        else:
+            raise TypeError(f"document {i}: must be str or a mapping with `text`, not {type(doc).__name__}")
+    return {"documents": out}
+
+
+def run_url(workflow_id: str | None) -> str:
+    """Where runs are started: a stored workflow's runs, or ``/v1/runs`` for inline
+    definitions."""
+    return "/v1/runs" if workflow_id is None else f"/v1/workflows/{segment(workflow_id)}/runs"
+
+
+def list_of(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = body.get(key)
+    return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
+
+
+def decode_run_event(name: str, data: str) -> tuple[str, Any]:
+    """One event of a workflow run's stream as ``(name, payload)``; an ``error`` event
+    raises its `WardenError`."""
+    try:
+        payload = json.loads(data)
+    except ValueError as e:
+        raise ProtocolError("UNEXPECTED_RESPONSE", f"event {name!r} does not carry JSON") from e
+    if name == "error":
+        err = error_from_body(payload, None)
+        raise err or ProtocolError("UNEXPECTED_RESPONSE", f"error event without warden's error shape: {data[:200]!r}")
+    if name == "run_finished" and not isinstance(payload, dict):
+        raise ProtocolError("UNEXPECTED_RESPONSE", "the run_finished event is not a JSON object")
+    return name, payload

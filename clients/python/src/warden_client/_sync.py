@@ -1,9 +1,10 @@
-"""The synchronous client: `Sandbox` (a session), its `Files`, and one-shot `execute`."""
+"""The synchronous client: `Sandbox` (a session), its `Files`, one-shot `execute`, and
+`Workflows` (stored workflows, their runs, document collections)."""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import IO, Any
@@ -12,9 +13,18 @@ import httpx
 
 from . import _shared as s
 from ._errors import InvalidRequestError, NetworkError, NotFoundError, SessionNotFoundError
-from ._models import Execution, FileEntry, SessionInfo
+from ._models import (
+    CollectionInfo,
+    Execution,
+    FileEntry,
+    Run,
+    RunList,
+    SearchHit,
+    SessionInfo,
+    WorkflowInfo,
+)
 
-__all__ = ["Sandbox", "Files", "execute"]
+__all__ = ["Sandbox", "Files", "execute", "Workflows"]
 
 _UPLOAD_CHUNK = 1 << 16
 
@@ -227,6 +237,9 @@ class Sandbox:
             self._http.close()
             raise
         self.files = Files(self)
+        self.workflows = Workflows._over(self._http)
+        """The tenant's workflows, runs and collections, over this sandbox's server and
+        key (a `Workflows` that this sandbox's `close` ends with it)."""
 
     @classmethod
     def connect(cls, session_id: str, api_url: str | None = None, api_key: str | None = None, **kwargs: Any) -> Sandbox:
@@ -374,3 +387,224 @@ def execute(
         return Execution.from_json(s.json_object(r))
     finally:
         http.close()
+
+
+def _read_run_stream(r: httpx.Response, on_event: s.RunEventCallback) -> Run:
+    if not s.is_event_stream(r):
+        r.read()
+        return Run.from_json(s.json_object(r))
+    decoder = s.SSEDecoder()
+    lines = r.iter_lines()
+    while True:
+        line = next(lines, None)
+        raw = decoder.finish() if line is None else decoder.feed(line)
+        if raw is not None:
+            name, payload = s.decode_run_event(*raw)
+            on_event(name, payload)
+            if name == "run_finished":
+                return Run.from_json(payload)
+        if line is None:
+            raise NetworkError("the event stream ended before the run finished")
+
+
+class Workflows:
+    """The tenant's stored workflows, their runs, and the document collections that
+    ``retrieval`` nodes search (the server's docs/WORKFLOWS.md)::
+
+        with Workflows() as wf:
+            wf.save(Path("flow.yaml"))
+            run = wf.run("my_flow", {"x": 1})
+            print(run.status, run.output)
+
+    A `Sandbox` has one over its own connection: ``sb.workflows``.
+
+    Args:
+        api_url, api_key: as for `Sandbox` (``$WARDEN_API_URL``, ``$WARDEN_API_KEY``).
+        request_timeout: seconds for connecting and for requests that do not wait for a
+            run (runs that are waited for or streamed have no read limit: the server
+            bounds them with ``timeout`` and its ``--flow-max-duration``).
+        http_client: an `httpx.Client` to use (not closed by `close`).
+    """
+
+    _http: _Http
+    _owns_http: bool
+
+    def __init__(
+        self,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        request_timeout: float | None = s.DEFAULT_REQUEST_TIMEOUT,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self._http = _Http(api_url, api_key, request_timeout, http_client)
+        self._owns_http = True
+
+    @classmethod
+    def _over(cls, http: _Http) -> Workflows:
+        wf = cls.__new__(cls)
+        wf._http = http
+        wf._owns_http = False
+        return wf
+
+    @property
+    def api_url(self) -> str:
+        return self._http.base
+
+    def __repr__(self) -> str:
+        return f"Workflows(api_url={self._http.base!r})"
+
+    # ---- workflows
+
+    def save(self, definition: s.Definition, id: str | None = None) -> WorkflowInfo:
+        """Stores ``definition`` (a mapping, YAML/JSON text, or a `pathlib.Path`) as the
+        next version of ``id`` (default: its ``name``) and returns that version. An
+        invalid definition raises `WorkflowInvalidError` with every problem."""
+        body = s.drop_none({"definition": s.definition_json(definition), "id": id})
+        r = self._http.request("POST", "/v1/workflows", json=body)
+        return WorkflowInfo.from_json(s.json_object(r))
+
+    def get(self, id: str, version: int | None = None) -> WorkflowInfo:
+        """One stored version (the latest without ``version``), with its ``definition``
+        (``WORKFLOW_NOT_FOUND``: `NotFoundError`)."""
+        params = s.drop_none({"version": version})
+        r = self._http.request("GET", f"/v1/workflows/{s.segment(id)}", params=params)
+        return WorkflowInfo.from_json(s.json_object(r))
+
+    def list(self) -> builtins.list[WorkflowInfo]:
+        """The latest version of each stored workflow (without definitions)."""
+        r = self._http.request("GET", "/v1/workflows")
+        return [WorkflowInfo.from_json(w) for w in s.list_of(s.json_object(r), "workflows")]
+
+    # ---- runs
+
+    def run(
+        self,
+        id: str,
+        input: Any = None,
+        version: int | None = None,
+        thread_id: str | None = None,
+        wait: bool = True,
+        max_steps: int | None = None,
+        timeout: float | None = None,
+        on_event: s.RunEventCallback | None = None,
+    ) -> Run:
+        """Runs a stored workflow (the latest version unless ``version``) with ``input``
+        (the state starts as ``{"inputs": input}``) and returns the run.
+
+        By default this returns when the run has finished (``status`` ``ok`` or
+        ``error``: a node's failure is a result, see ``Run.error``, not an exception).
+        ``wait=False`` returns at once with the run ``running``; poll `get_run`. With
+        ``on_event`` the run streams (Server-Sent Events): ``on_event(name, payload)`` is
+        called with ``run_started`` (the run), ``node_started`` (``{node, type,
+        step}``), ``node_retrying`` (``{node, attempt, wait_ms, error}``),
+        ``node_finished`` (``{entry}``: the trace entry) and ``run_finished`` (the
+        stored run) as they happen, and the run of ``run_finished`` is returned.
+        ``max_steps`` and ``timeout`` (seconds) lower the server's limits. The run goes
+        on to its end on the server even if this call is abandoned.
+        """
+        s.check_run_mode(wait, on_event)
+        body = s.run_body(input, version, None, thread_id, wait, max_steps, timeout)
+        return self._start(s.run_url(id), body, wait, on_event)
+
+    def run_inline(
+        self,
+        definition: s.Definition,
+        input: Any = None,
+        thread_id: str | None = None,
+        wait: bool = True,
+        max_steps: int | None = None,
+        timeout: float | None = None,
+        on_event: s.RunEventCallback | None = None,
+    ) -> Run:
+        """Runs a definition without storing it (``POST /v1/runs``); otherwise as
+        `run`. An invalid definition raises `WorkflowInvalidError` and nothing runs."""
+        s.check_run_mode(wait, on_event)
+        body = s.run_body(input, None, s.definition_json(definition), thread_id, wait, max_steps, timeout)
+        return self._start(s.run_url(None), body, wait, on_event)
+
+    def _start(self, path: str, body: dict[str, Any], wait: bool, on_event: s.RunEventCallback | None) -> Run:
+        if on_event is not None:
+            with self._http.stream("POST", path, json=body) as r:
+                return _read_run_stream(r, on_event)
+        r = self._http.request("POST", path, json=body, runs_code=wait)
+        return Run.from_json(s.json_object(r))
+
+    def get_run(self, id: str) -> Run:
+        """A run with its state and trace (``RUN_NOT_FOUND``: `NotFoundError`)."""
+        r = self._http.request("GET", f"/v1/runs/{s.segment(id)}")
+        return Run.from_json(s.json_object(r))
+
+    def list_runs(
+        self,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> RunList:
+        """One page of runs, newest first, without ``state`` and ``trace``: only of
+        ``workflow_id``, only with ``status`` (``running``, ``ok``, ``error``); ``limit``
+        runs (1 to 1000, default 100) after ``cursor`` (``next_cursor`` of the previous
+        page). `iter_runs` follows the pages."""
+        params = s.drop_none({"workflow_id": workflow_id, "status": status, "limit": limit, "cursor": cursor})
+        r = self._http.request("GET", "/v1/runs", params=params)
+        return RunList.from_json(s.json_object(r))
+
+    def iter_runs(
+        self, workflow_id: str | None = None, status: str | None = None, page_size: int | None = None
+    ) -> Iterator[Run]:
+        """Every run (with the filters of `list_runs`), newest first, a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.list_runs(workflow_id, status, page_size, cursor)
+            yield from page.runs
+            if not page.next_cursor or not page.runs:
+                return
+            cursor = page.next_cursor
+
+    # ---- collections
+
+    def add_documents(self, collection: str, documents: Iterable[s.Document]) -> CollectionInfo:
+        """Adds documents to ``collection`` (created by its first): each a text, or
+        ``{"text", "id"?, "metadata"?}``. A document with a stored id replaces it;
+        documents without one get ``doc-N``. At most 10,000 per call, 1 MiB each."""
+        r = self._http.request(
+            "POST", f"/v1/collections/{s.segment(collection)}/documents", json=s.documents_body(documents)
+        )
+        return CollectionInfo.from_json(s.json_object(r))
+
+    def search(self, collection: str, query: str, top_k: int = 5) -> builtins.list[SearchHit]:
+        """The ``top_k`` best documents for ``query`` (free text; BM25 ranking, as a
+        ``retrieval`` node searches), best first (``COLLECTION_NOT_FOUND``:
+        `NotFoundError`)."""
+        r = self._http.request(
+            "GET", f"/v1/collections/{s.segment(collection)}/search", params={"q": query, "top_k": top_k}
+        )
+        return [SearchHit.from_json(h) for h in s.list_of(s.json_object(r), "results")]
+
+    def list_collections(self) -> builtins.list[CollectionInfo]:
+        r = self._http.request("GET", "/v1/collections")
+        return [CollectionInfo.from_json(c) for c in s.list_of(s.json_object(r), "collections")]
+
+    def delete_collection(self, name: str) -> None:
+        """Deletes a collection and its documents (``COLLECTION_NOT_FOUND``:
+        `NotFoundError`)."""
+        self._http.request("DELETE", f"/v1/collections/{s.segment(name)}")
+
+    # ----
+
+    def close(self) -> None:
+        """Closes the HTTP client (not one given as ``http_client``, nor a sandbox's)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Workflows:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -13,7 +13,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// `warden flow run FILE --input @INPUT`: the exit status and the printed result.
+/// `warden flow run FILE --input @INPUT`, with the fixtures' collections uploaded and
+/// their tool workflows stored (a fresh engine, so memory starts empty): the exit status
+/// and the printed result.
 fn run(name: &str) -> (Option<i32>, Value) {
     let file = fixture(&format!("valid/{name}"));
     let stem = name.rsplit_once('.').unwrap().0;
@@ -25,6 +27,10 @@ fn run(name: &str) -> (Option<i32>, Value) {
         "--trace",
         "--input",
         &format!("@{}", input.display()),
+        "--collections",
+        fixture("collections").to_str().unwrap(),
+        "--workflows",
+        fixture("tools").to_str().unwrap(),
     ]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -107,9 +113,70 @@ fn workflows_run_their_code_nodes_in_sandboxes() {
 const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 /// Node types whose services `warden flow run` does not offer (they fail with
-/// `NOT_CONFIGURED`) and the compiled program implements differently (`http`, `model`) or
-/// not at all: not compared.
+/// `NOT_CONFIGURED`): fixtures with them get their `.expect.json` from the server harness.
 const SERVICE_TYPES: [&str; 5] = ["model", "http", "tool", "retrieval", "memory"];
+
+/// Whether a workflow makes network requests: `http` or `model` nodes, HTTP `tool`s, or
+/// a tool workflow (from `fixtures/tools`) that does. The differential compares every
+/// fixture that does not (memory, retrieval and tool workflows included).
+fn makes_network_requests(wf: &warden_flow::Workflow, seen: &mut Vec<String>) -> bool {
+    wf.nodes.iter().any(|n| match n.typed() {
+        Ok(warden_flow::NodeConfig::Http(_) | warden_flow::NodeConfig::Model(_)) => true,
+        Ok(warden_flow::NodeConfig::Tool(t)) => match &t.workflow {
+            None => true,
+            Some(id) if seen.contains(id) => false,
+            Some(id) => {
+                seen.push(id.clone());
+                let path = fixture(&format!("tools/{id}.yaml"));
+                warden_flow::Workflow::from_path(&path)
+                    .map(|tool| makes_network_requests(&tool, seen))
+                    .unwrap_or(false)
+            }
+        },
+        _ => false,
+    })
+}
+
+/// A bash script that writes the program, the fixtures' collections
+/// (`WARDEN_FLOW_COLLECTIONS`) and points `WARDEN_FLOW_MEMORY` at a fresh file in a
+/// temporary directory of the sandbox, then runs the program with its stdin.
+fn sandbox_script(program: &str) -> String {
+    let mut collections: Vec<PathBuf> = std::fs::read_dir(fixture("collections"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    collections.sort();
+    let collections: Vec<(String, String)> = collections
+        .iter()
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_str().unwrap().to_string(),
+                std::fs::read_to_string(path).unwrap(),
+            )
+        })
+        .collect();
+    sandbox_script_with(program, &collections)
+}
+
+/// [`sandbox_script`] with these collection files (name, text).
+fn sandbox_script_with(program: &str, collections: &[(String, String)]) -> String {
+    let mut script = String::from("set -e\nd=$(mktemp -d)\nmkdir \"$d/collections\"\n");
+    let mut heredoc = |path: &str, text: &str| {
+        assert!(!text.contains("\nWARDEN_EOF\n"));
+        script.push_str(&format!(
+            "cat > \"$d/{path}\" <<'WARDEN_EOF'\n{text}\nWARDEN_EOF\n"
+        ));
+    };
+    for (name, text) in collections {
+        heredoc(&format!("collections/{name}"), text);
+    }
+    heredoc("program.py", program);
+    script.push_str(
+        "export WARDEN_FLOW_COLLECTIONS=\"$d/collections\" WARDEN_FLOW_MEMORY=\"$d/memory.json\"\n\
+         cd \"$d\"\nexec python3 \"$d/program.py\"\n",
+    );
+    script
+}
 
 /// Tracebacks are the one field that differs by construction: the sandbox session's
 /// formatter and Python's `traceback` module write different text for the same error.
@@ -129,13 +196,15 @@ fn mask_tracebacks(v: &mut Value) {
     }
 }
 
-/// Compiles `file` with `warden flow compile` and runs the program in a sandbox
-/// (`warden run`) with `input` on stdin: what it printed.
+/// Compiles `file` with `warden flow compile --workflows fixtures/tools` and runs the
+/// program in a sandbox (`warden run`, through [`sandbox_script`]: the fixtures'
+/// collections, a fresh memory file) with `input` on stdin: what it printed.
 fn run_compiled(file: &Path, input: &str, dir: &Path) -> Value {
     let program = dir.join(format!(
         "{}.py",
         file.file_stem().unwrap().to_str().unwrap()
     ));
+    let tools = fixture("tools");
     let out = warden(&[
         "flow",
         "compile",
@@ -144,6 +213,8 @@ fn run_compiled(file: &Path, input: &str, dir: &Path) -> Value {
         "python",
         "-o",
         program.to_str().unwrap(),
+        "--workflows",
+        tools.to_str().unwrap(),
     ]);
     assert_eq!(
         out.status.code(),
@@ -151,14 +222,36 @@ fn run_compiled(file: &Path, input: &str, dir: &Path) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let again = warden(&["flow", "compile", file.to_str().unwrap()]);
+    let again = warden(&[
+        "flow",
+        "compile",
+        file.to_str().unwrap(),
+        "--workflows",
+        tools.to_str().unwrap(),
+    ]);
     assert_eq!(
         again.stdout,
         std::fs::read(&program).unwrap(),
         "compiling twice gives the same bytes"
     );
+    let script = dir.join(format!(
+        "{}.sh",
+        file.file_stem().unwrap().to_str().unwrap()
+    ));
+    std::fs::write(
+        &script,
+        sandbox_script(&std::fs::read_to_string(&program).unwrap()),
+    )
+    .unwrap();
     let out = crate::warden_stdin(
-        &["run", "--timeout", "30", program.to_str().unwrap()],
+        &[
+            "run",
+            "--timeout",
+            "30",
+            "--lang",
+            "bash",
+            script.to_str().unwrap(),
+        ],
         input,
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -181,11 +274,7 @@ fn compiled_python_ends_in_the_engines_final_state() {
         }
         let file = fixture(&format!("valid/{name}"));
         let wf = warden_flow::Workflow::from_path(&file).unwrap();
-        if wf
-            .nodes
-            .iter()
-            .any(|n| SERVICE_TYPES.contains(&n.kind.as_str()))
-        {
+        if makes_network_requests(&wf, &mut Vec::new()) {
             continue;
         }
         let stem = name.rsplit_once('.').unwrap().0;
@@ -199,7 +288,13 @@ fn compiled_python_ends_in_the_engines_final_state() {
         }
         compared.push(name.as_str());
     }
-    assert!(compared.len() >= 17, "{compared:?}");
+    for must in ["retrieval_loop.yaml", "tool_workflow_chain.yaml"] {
+        assert!(
+            compared.contains(&must),
+            "{must} not compared: {compared:?}"
+        );
+    }
+    assert!(compared.len() >= 20, "{compared:?}");
 }
 
 /// The workflow files of `valid/` (not their `.input.json` / `.expect.json` siblings),
@@ -564,4 +659,311 @@ fn compile_targets_warden_and_bundle() {
         compile("bundle", &bundle, &["--force"]).status.code(),
         Some(0)
     );
+}
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+const WORDS: &[&str] = &[
+    "sandbox",
+    "sandboxes",
+    "sandboxed",
+    "sandboxing",
+    "session",
+    "sessions",
+    "kept",
+    "keeping",
+    "keeps",
+    "policy",
+    "policies",
+    "network",
+    "networking",
+    "run",
+    "runs",
+    "running",
+    "runner",
+    "connect",
+    "connected",
+    "connection",
+    "connections",
+    "generous",
+    "generously",
+    "generate",
+    "generation",
+    "happy",
+    "happiness",
+    "happily",
+    "sky",
+    "skies",
+    "dying",
+    "lying",
+    "tied",
+    "news",
+    "memory",
+    "memories",
+    "retrieval",
+    "retrieve",
+    "retrieved",
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "code",
+    "coding",
+    "coder",
+    "limit",
+    "limits",
+    "limited",
+    "limitation",
+    "timeout",
+    "timeouts",
+    "python",
+    "Python",
+    "PYTHON",
+    "javascript",
+    "workflow",
+    "workflows",
+    "café",
+    "naïve",
+    "Ünïcode",
+    "straße",
+    "ΣΊΣΥΦΟΣ",
+    "日本語",
+    "2024",
+    "v1.2",
+    "don't",
+    "o'clock",
+    "state",
+    "stated",
+    "statement",
+    "rational",
+    "relational",
+    "conditional",
+    "conditionally",
+    "agreed",
+    "feed",
+    "proceed",
+];
+const PUNCT: &[&str] = &[
+    " ", " ", " ", " ", ", ", ". ", "; ", " — ", " (", ") ", ": ", "! ", "\n",
+];
+
+/// A few hundred documents of varied length, with repeated words, stemming variants,
+/// punctuation, Unicode, long tokens, a few exact duplicates and some without ids.
+fn search_corpus() -> Vec<Value> {
+    let mut rng = Rng(0x2545F4914F6CDD1D);
+    let mut docs = Vec::new();
+    for i in 0..320 {
+        let len = match rng.below(4) {
+            0 => 1 + rng.below(4),
+            1 => 5 + rng.below(20),
+            2 => 25 + rng.below(60),
+            _ => 85 + rng.below(200),
+        };
+        let mut text = String::new();
+        for _ in 0..len {
+            let word = rng.pick(WORDS);
+            text.push_str(word);
+            if rng.below(9) == 0 {
+                text.push(' ');
+                text.push_str(word);
+            }
+            if rng.below(40) == 0 {
+                text.push_str(" supercalifragilisticexpialidociousnessxxxxxxxxxx");
+            }
+            text.push_str(rng.pick(PUNCT));
+        }
+        if i % 37 == 5 {
+            text = docs
+                .last()
+                .map(|d: &Value| d["text"].as_str().unwrap().to_string())
+                .unwrap();
+        }
+        let mut doc = json!({"text": text});
+        if i % 11 != 3 {
+            doc["id"] = json!(format!("d{:03}", rng.below(1000)));
+        }
+        if i % 5 == 0 {
+            doc["metadata"] = json!({"n": i, "tag": rng.pick(WORDS)});
+        }
+        docs.push(doc);
+    }
+    docs
+}
+
+fn search_queries() -> Vec<String> {
+    let mut rng = Rng(0x853C49E6748FEA9B);
+    let mut queries: Vec<String> = [
+        "sandboxes",
+        "Sandboxing sessions",
+        "how are sessions kept?",
+        "\"AND\" (OR) field:code",
+        "skies",
+        "happily dying",
+        "naïve CAFÉ",
+        "ΣΊΣΥΦΟΣ",
+        "日本語",
+        "the the the",
+        "",
+        "...",
+        "2024",
+        "connections generously limited",
+        "rational relational conditional",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    while queries.len() < 50 {
+        let n = 1 + rng.below(6);
+        let words: Vec<&str> = (0..n).map(|_| rng.pick(WORDS)).collect();
+        queries.push(words.join(if rng.below(2) == 0 { " " } else { ", " }));
+    }
+    queries
+}
+
+/// The compiled runtime's ranking equals the engine's: a generated corpus uploaded to a
+/// `warden serve` and searched through `GET /v1/collections/corpus/search`, and the same
+/// corpus searched by a compiled `retrieval` node (inside a sandbox), give the same ids
+/// in the same order, and the same scores as the engine rounds them.
+#[tokio::test]
+async fn compiled_retrieval_ranks_as_the_engine() {
+    let corpus = search_corpus();
+    let queries = search_queries();
+    let body = json!({"documents": corpus});
+    let s = crate::serve::Server::start(&[]);
+    let client = crate::serve::client();
+    let r = client
+        .post(s.url("/v1/collections/corpus/documents"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let top_k = 10;
+    let mut engine = Vec::new();
+    for q in &queries {
+        let r = client
+            .get(s.url("/v1/collections/corpus/search"))
+            .query(&[("q", q.as_str()), ("top_k", &top_k.to_string())])
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        let hits: Vec<Value> = v["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|h| {
+                // The engine's `rounded`, from the f32 score.
+                let score = h["score"].as_f64().unwrap() as f32;
+                json!([
+                    h["id"],
+                    (f64::from(score) * 10_000.0).round() / 10_000.0,
+                    h["metadata"],
+                    h["text"].as_str().unwrap().len()
+                ])
+            })
+            .collect();
+        engine.push(Value::Array(hits));
+    }
+
+    let wf = json!({
+        "name": "search_all",
+        "inputs": ["queries"],
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "init", "type": "variable", "config": {"set": {"results": "[]"}}},
+            {"id": "each", "type": "loop", "config": {"over": "inputs.queries", "item_var": "q", "max_iterations": 100}},
+            {"id": "search", "type": "retrieval", "config": {"collection": "corpus", "query": "q", "top_k": top_k, "output": "hits"}},
+            {"id": "compact", "type": "code", "config": {"language": "python",
+                "code": "result = [[h['id'], h['score'], h.get('metadata'), len(h['text'].encode())] for h in input_data['hits']]",
+                "input_mapping": {"hits": "hits"}, "output_mapping": {"hits": "result"}}},
+            {"id": "collect", "type": "variable", "config": {"set": {"results": "results + [hits]", "hits": "null"}}},
+            {"id": "end", "type": "end", "config": {"output": {"results": "results"}}}
+        ],
+        "edges": [
+            {"source": "start", "target": "init"},
+            {"source": "init", "target": "each"},
+            {"source": "each", "target": "search", "condition": "body"},
+            {"source": "search", "target": "compact"},
+            {"source": "compact", "target": "collect"},
+            {"source": "collect", "target": "each"},
+            {"source": "each", "target": "end", "condition": "done"}
+        ]
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("search_all.json");
+    std::fs::write(&file, wf.to_string()).unwrap();
+    let program = warden(&["flow", "compile", file.to_str().unwrap()]);
+    assert_eq!(program.status.code(), Some(0));
+    let script = dir.path().join("search_all.sh");
+    std::fs::write(
+        &script,
+        sandbox_script_with(
+            &String::from_utf8(program.stdout).unwrap(),
+            &[("corpus.json".to_string(), body.to_string())],
+        ),
+    )
+    .unwrap();
+    let out = crate::warden_stdin(
+        &[
+            "run",
+            "--timeout",
+            "60",
+            "--lang",
+            "bash",
+            script.to_str().unwrap(),
+        ],
+        &json!({"queries": queries}).to_string(),
+    );
+    let compiled: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(compiled["status"], "ok", "{compiled}");
+    let results = compiled["output"]["results"].as_array().unwrap();
+    assert_eq!(results.len(), queries.len());
+    let mut nonempty = 0;
+    // Scores are sums of per-term f32 scores; tantivy's block-WAND adds them in an order
+    // that depends on its traversal, the runtime in query order, so with three or more
+    // matching terms the last bit can differ and, rarely, the fourth decimal with it.
+    let mut last_digit = Vec::new();
+    for ((q, want), got) in queries.iter().zip(&engine).zip(results) {
+        let (want, got) = (want.as_array().unwrap(), got.as_array().unwrap());
+        let strip = |hits: &[Value]| -> Vec<Value> {
+            hits.iter().map(|h| json!([h[0], h[2], h[3]])).collect()
+        };
+        assert_eq!(strip(got), strip(want), "query {q:?}: ids differ");
+        for (g, w) in got.iter().zip(want) {
+            let (g, w) = (g[1].as_f64().unwrap(), w[1].as_f64().unwrap());
+            assert!((g - w).abs() < 0.000_15, "query {q:?}: score {g} vs {w}");
+            if g != w {
+                last_digit.push(format!("{q:?}: {g} vs {w}"));
+            }
+        }
+        nonempty += usize::from(!want.is_empty());
+    }
+    assert!(last_digit.len() <= 3, "{last_digit:?}");
+    assert!(nonempty >= 40, "only {nonempty} queries found something");
 }

@@ -69,7 +69,7 @@ fn python_timeouts_compile_deterministically() {
     let program = compile_python(&wf).unwrap();
     assert_eq!(program, compile_python(&wf).unwrap());
     assert!(program.contains("        timeout=0.3,\n"), "{program}");
-    assert!(program.contains("run_python(code, input_data, limit)"));
+    assert!(program.contains("run_python(code, input_data, limit, self.namespace)"));
 }
 
 #[test]
