@@ -9,10 +9,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use warden_engine::flows::SessionCodeRunner;
-use warden_engine::workflows::EngineServices;
+use warden_engine::workflows::run_blocking;
 use warden_engine::Caller;
-use warden_flow::{Host, Limits, RunStatus, SystemClock, Workflow};
+use warden_flow::{Limits, RunStatus, Workflow};
 
 use crate::serve;
 
@@ -307,20 +306,14 @@ fn run(mut args: FlowRunArgs) -> anyhow::Result<i32> {
         let handle = tokio::runtime::Handle::current();
         let runner_engine = Arc::clone(&engine);
         let outcome = tokio::task::spawn_blocking(move || {
-            let mut code =
-                SessionCodeRunner::new(runner_engine.clone(), caller.clone(), handle.clone());
-            let mut services = EngineServices::new(runner_engine, caller, handle, limits, 0);
-            let mut clock = SystemClock::default();
-            warden_flow::run(
+            run_blocking(
+                runner_engine,
+                caller,
+                handle,
                 &workflow,
                 input,
-                Host {
-                    code: &mut code,
-                    services: &mut services,
-                    clock: &mut clock,
-                    on_event: None,
-                },
                 limits,
+                |_| {},
             )
         })
         .await?;

@@ -436,11 +436,7 @@ impl Engine {
         let handle = tokio::runtime::Handle::current();
         let sender = events.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let mut code =
-                SessionCodeRunner::new(engine.clone(), run_caller.clone(), handle.clone());
-            let mut services = EngineServices::new(engine, run_caller, handle, limits, 0);
-            let mut clock = SystemClock::default();
-            let mut on_event = |event: &RunEvent| {
+            let on_event = |event: &RunEvent| {
                 let name = match event {
                     RunEvent::NodeStarted { .. } => "node_started",
                     RunEvent::NodeRetrying { .. } => "node_retrying",
@@ -456,16 +452,8 @@ impl Engine {
                     let _ = tx.send((name, payload));
                 }
             };
-            warden_flow::run(
-                &workflow,
-                input,
-                Host {
-                    code: &mut code,
-                    services: &mut services,
-                    clock: &mut clock,
-                    on_event: Some(&mut on_event),
-                },
-                limits,
+            run_blocking(
+                engine, run_caller, handle, &workflow, input, limits, on_event,
             )
         })
         .await;
@@ -716,6 +704,34 @@ impl Engine {
                 .collect(),
         })
     }
+}
+
+/// Runs `workflow` to its end with the engine's code runner (sandbox sessions, closed
+/// before this returns) and services, as `caller`. Blocks: call it on a blocking thread
+/// with a handle of the engine's runtime.
+pub fn run_blocking(
+    engine: Arc<Engine>,
+    caller: Caller,
+    runtime: tokio::runtime::Handle,
+    workflow: &Workflow,
+    input: Value,
+    limits: Limits,
+    mut on_event: impl FnMut(&RunEvent),
+) -> Result<RunResult, Vec<warden_flow::Problem>> {
+    let mut code = SessionCodeRunner::new(engine.clone(), caller.clone(), runtime.clone());
+    let mut services = EngineServices::new(engine, caller, runtime, limits, 0);
+    let mut clock = SystemClock::default();
+    warden_flow::run(
+        workflow,
+        input,
+        Host {
+            code: &mut code,
+            services: &mut services,
+            clock: &mut clock,
+            on_event: Some(&mut on_event),
+        },
+        limits,
+    )
 }
 
 fn collection_info(c: warden_store::CollectionInfo) -> CollectionInfo {
