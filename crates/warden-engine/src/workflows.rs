@@ -108,7 +108,11 @@ struct CachedIndex {
     documents: u64,
     updated_at: f64,
     index: Arc<SearchIndex>,
+    last_used: std::time::Instant,
 }
+
+/// Search indexes kept in memory at most; the least recently used goes first.
+const MAX_CACHED_INDEXES: usize = 64;
 
 impl Default for FlowState {
     fn default() -> Self {
@@ -648,11 +652,14 @@ impl Engine {
             .ok_or_else(|| EngineError::CollectionNotFound(collection.to_string()))?;
         let key = (caller.tenant.clone(), collection.to_string());
         let cached = {
-            let indexes = self.flows.indexes.lock().unwrap_or_else(|e| e.into_inner());
+            let mut indexes = self.flows.indexes.lock().unwrap_or_else(|e| e.into_inner());
             indexes
-                .get(&key)
+                .get_mut(&key)
                 .filter(|c| c.documents == info.documents && c.updated_at == info.updated_at)
-                .map(|c| c.index.clone())
+                .map(|c| {
+                    c.last_used = std::time::Instant::now();
+                    c.index.clone()
+                })
         };
         let index = match cached {
             Some(index) => index,
@@ -674,18 +681,25 @@ impl Engine {
                     .map_err(|e| EngineError::Io(std::io::Error::other(e.to_string())))?
                     .map_err(|e| EngineError::Io(std::io::Error::other(e.to_string())))?;
                 let index = Arc::new(index);
-                self.flows
-                    .indexes
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(
-                        key,
-                        CachedIndex {
-                            documents: info.documents,
-                            updated_at: info.updated_at,
-                            index: index.clone(),
-                        },
-                    );
+                let mut indexes = self.flows.indexes.lock().unwrap_or_else(|e| e.into_inner());
+                if indexes.len() >= MAX_CACHED_INDEXES && !indexes.contains_key(&key) {
+                    let oldest = indexes
+                        .iter()
+                        .min_by_key(|(_, c)| c.last_used)
+                        .map(|(k, _)| k.clone());
+                    if let Some(oldest) = oldest {
+                        indexes.remove(&oldest);
+                    }
+                }
+                indexes.insert(
+                    key,
+                    CachedIndex {
+                        documents: info.documents,
+                        updated_at: info.updated_at,
+                        index: index.clone(),
+                        last_used: std::time::Instant::now(),
+                    },
+                );
                 index
             }
         };
@@ -770,6 +784,8 @@ pub struct EngineServices {
     caller: Caller,
     runtime: tokio::runtime::Handle,
     limits: Limits,
+    /// When the run's time is up (a stored workflow called as a tool gets what is left).
+    deadline: std::time::Instant,
     depth: u32,
     /// Runs the code nodes of stored workflows called as tools (created when needed).
     nested_code: Option<SessionCodeRunner>,
@@ -788,6 +804,7 @@ impl EngineServices {
             caller,
             runtime,
             limits,
+            deadline: std::time::Instant::now() + limits.max_duration,
             depth,
             nested_code: None,
         }
@@ -911,11 +928,17 @@ impl EngineServices {
         let definition: Value = serde_json::from_str(&record.definition)
             .map_err(|e| NodeError::new("WORKFLOW_INVALID", e.to_string()))?;
         let workflow = parse_definition(&definition).map_err(engine_error)?;
+        let limits = Limits {
+            max_steps: self.limits.max_steps,
+            max_duration: self
+                .deadline
+                .saturating_duration_since(std::time::Instant::now()),
+        };
         let mut services = EngineServices::new(
             self.engine.clone(),
             self.caller.clone(),
             self.runtime.clone(),
-            self.limits,
+            limits,
             self.depth + 1,
         );
         let code = self.nested_code.get_or_insert_with(|| {
@@ -935,7 +958,7 @@ impl EngineServices {
                 clock: &mut clock,
                 on_event: None,
             },
-            self.limits,
+            limits,
         )
         .map_err(|p| NodeError::new("WORKFLOW_INVALID", p[0].to_string()))?;
         match (result.status, result.error) {

@@ -1460,8 +1460,10 @@ class Graph:
 
 
 class Run:
-    def __init__(self, input, graph, depth=0, namespace=None):
+    def __init__(self, input, graph, depth=0, namespace=None, limit_ms=MAX_DURATION_MS):
         self.state = {"inputs": copy.deepcopy(input)}
+        # The time limit: the whole limit, or what a calling run had left.
+        self.limit_ms = limit_ms
         self.graph = graph
         self.loops = {}
         self.last_error = None
@@ -1477,7 +1479,7 @@ class Run:
         return int((time.monotonic() - self.started) * 1000)
 
     def wait(self, ms):
-        if self.elapsed_ms() + ms > MAX_DURATION_MS:
+        if self.elapsed_ms() + ms > self.limit_ms:
             raise Fatal("TIME_LIMIT", "waiting %d ms would pass the run's time limit" % ms)
         time.sleep(ms / 1000.0)
 
@@ -1517,7 +1519,7 @@ class Run:
         input_data = self.mapped(input_mapping)
         attempt = 0
         while True:
-            remaining = max(MAX_DURATION_MS - self.elapsed_ms(), 0) / 1000.0
+            remaining = max(self.limit_ms - self.elapsed_ms(), 0) / 1000.0
             limit = remaining if timeout is None else min(timeout, remaining)
             try:
                 if language == "python":
@@ -1560,7 +1562,8 @@ class Run:
             )
         if self.tool_namespace is None:
             self.tool_namespace = new_namespace()
-        result = run_graph(graph, input, self.depth + 1, self.tool_namespace)
+        remaining = max(self.limit_ms - self.elapsed_ms(), 0)
+        result = run_graph(graph, input, self.depth + 1, self.tool_namespace, remaining)
         if result["status"] == "ok":
             return result["output"]
         failure = result["error"]
@@ -1648,17 +1651,18 @@ def run_workflow(input):
     return run_graph(MAIN, input)
 
 
-def run_graph(graph, input, depth=0, namespace=None):
-    """Runs one graph (the workflow, or one it calls as a tool at `depth`)."""
-    run = Run(input, graph, depth, namespace)
+def run_graph(graph, input, depth=0, namespace=None, limit_ms=MAX_DURATION_MS):
+    """Runs one graph (the workflow, or one it calls as a tool at `depth`, within the
+    time the calling run has left)."""
+    run = Run(input, graph, depth, namespace, limit_ms)
     current, previous, steps = graph.start, None, 0
     while True:
         steps += 1
         if steps > MAX_STEPS:
             error = NodeError("STEP_LIMIT", "the run passed %d steps" % MAX_STEPS)
-        elif run.elapsed_ms() > MAX_DURATION_MS:
+        elif run.elapsed_ms() > run.limit_ms:
             error = NodeError(
-                "TIME_LIMIT", "the run passed its time limit of %d ms" % MAX_DURATION_MS
+                "TIME_LIMIT", "the run passed its time limit of %d ms" % run.limit_ms
             )
         else:
             error = None

@@ -1184,3 +1184,56 @@ edges:
         .expect("the first run is audited");
     assert_eq!(run_entry["detail"]["status"], "ok", "{run_entry}");
 }
+
+/// A stored workflow called as a tool has only the time its caller has left.
+#[tokio::test]
+async fn tool_workflows_get_the_time_their_caller_has_left() {
+    let stub = Stub::start();
+    let data = tempfile::tempdir().unwrap();
+    let s = server(&stub, false, data.path());
+    let sleeper = DOUBLE_V1
+        .replace("name: double", "name: sleeper")
+        .replace("result = input_data['x'] * 2", "import time; time.sleep(5)");
+    let (status, _) = call(
+        &s,
+        Method::POST,
+        "/v1/workflows",
+        Some(json!({"definition": sleeper})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let caller = r#"
+name: caller
+inputs: [x]
+nodes:
+  - {id: start, type: start}
+  - {id: first, type: code, config: {language: python, code: "import time; time.sleep(1.5)"}}
+  - {id: call, type: tool, config: {workflow: sleeper, input_mapping: {x: inputs.x}, output: out}}
+  - {id: end, type: end}
+edges:
+  - {source: start, target: first}
+  - {source: first, target: call}
+  - {source: call, target: end}
+"#;
+    let t0 = Instant::now();
+    let (_, run) = call(
+        &s,
+        Method::POST,
+        "/v1/runs",
+        Some(json!({"definition": caller, "input": {"x": 1}, "timeout": 2.2})),
+    )
+    .await;
+    let took = t0.elapsed();
+    assert_eq!(run["status"], "error", "{run}");
+    assert_eq!(run["error"]["node"], "call");
+    assert_eq!(run["error"]["code"], "TIMEOUT", "{run}");
+    assert!(
+        run["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("workflow sleeper failed at node twice: "),
+        "{run}"
+    );
+    // 2.2 s for the whole run; a fresh limit for the tool would take about 3.7 s.
+    assert!(took < Duration::from_millis(3200), "{took:?}");
+}
