@@ -144,8 +144,22 @@ fn check_name(what: &str, name: &str) -> Result<(), EngineError> {
     }
 }
 
+/// The largest definition accepted, as JSON (or YAML) text.
+const MAX_DEFINITION_BYTES: usize = 4 << 20;
+
 /// Parses and validates a definition given as a JSON object or as YAML/JSON text.
 pub fn parse_definition(value: &Value) -> Result<Workflow, EngineError> {
+    let size = match value {
+        Value::String(text) => text.len(),
+        other => other.to_string().len(),
+    };
+    if size > MAX_DEFINITION_BYTES {
+        return Err(EngineError::TooLarge {
+            what: "the workflow definition",
+            size,
+            limit: MAX_DEFINITION_BYTES,
+        });
+    }
     let parsed = match value {
         Value::String(text) => Workflow::from_yaml(text),
         Value::Object(_) => Workflow::from_json(&value.to_string()),

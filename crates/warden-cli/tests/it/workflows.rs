@@ -603,6 +603,13 @@ async fn stored_workflows_are_versioned_and_runs_are_kept() {
         (StatusCode::BAD_REQUEST, Some("INVALID_REQUEST"))
     );
 
+    let huge = json!({"definition": DOUBLE_V1.replace("name: double", &format!("name: double\ndescription: {}", "x".repeat(5 << 20)))});
+    let (status, e) = call(&s, Method::POST, "/v1/workflows", Some(huge)).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("PAYLOAD_TOO_LARGE"))
+    );
+
     // Every problem of an invalid definition, each with its node.
     let broken = json!({
         "name": "broken",
