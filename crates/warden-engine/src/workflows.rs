@@ -102,6 +102,45 @@ impl Default for ModelEndpoint {
 pub(crate) struct FlowState {
     http: reqwest::Client,
     indexes: Mutex<HashMap<(String, String), CachedIndex>>,
+    /// The runs in progress on this node, by id.
+    live: Mutex<HashMap<String, LiveRun>>,
+}
+
+/// A run in progress: its events so far, and who is listening.
+#[derive(Default)]
+struct LiveRun {
+    events: Vec<(&'static str, Value)>,
+    listeners: Vec<RunEvents>,
+}
+
+impl FlowState {
+    /// Sends an event of a live run to its listeners and keeps it for later ones; the
+    /// `last` event ends the run's life here.
+    fn publish(&self, run: &str, name: &'static str, payload: Value, last: bool) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = live.get_mut(run) {
+            r.listeners
+                .retain(|tx| tx.send((name, payload.clone())).is_ok());
+            if last {
+                live.remove(run);
+            } else {
+                r.events.push((name, payload));
+            }
+        }
+    }
+
+    /// The events of a live run so far, then the rest as they happen; `None` when the
+    /// run is not in progress here.
+    fn watch(&self, run: &str) -> Option<RunEventStream> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let r = live.get_mut(run)?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for event in &r.events {
+            let _ = tx.send(event.clone());
+        }
+        r.listeners.push(tx);
+        Some(rx)
+    }
 }
 
 struct CachedIndex {
@@ -122,6 +161,7 @@ impl Default for FlowState {
                 .build()
                 .unwrap_or_default(),
             indexes: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -260,10 +300,12 @@ impl PreparedRun {
     }
 }
 
-/// What a run sends as it goes, for streaming: the runner's events (`node_started`,
-/// `node_retrying`, `node_finished`) as `(name, payload)`, then `run_finished` with the
-/// whole [`RunInfo`] once it is stored.
+/// What a run sends as it goes, for streaming, as `(name, payload)`: `run_started` (the
+/// run), the runner's events (`node_started`, `node_retrying`, `node_finished`), then
+/// `run_finished` with the whole [`RunInfo`] once it is stored.
 pub type RunEvents = UnboundedSender<(&'static str, Value)>;
+/// The receiving end of [`RunEvents`].
+pub type RunEventStream = tokio::sync::mpsc::UnboundedReceiver<(&'static str, Value)>;
 
 impl Engine {
     // ------------------------------------------------------------ definitions
@@ -424,6 +466,18 @@ impl Engine {
             node: self.config().node.clone(),
         };
         self.store.upsert_run(&record).await?;
+        let started = serde_json::to_value(run_info(record.clone(), true)).unwrap_or(Value::Null);
+        self.flows
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                record.id.clone(),
+                LiveRun {
+                    events: vec![("run_started", started)],
+                    listeners: Vec::new(),
+                },
+            );
         Ok(PreparedRun {
             workflow,
             record,
@@ -435,14 +489,9 @@ impl Engine {
     }
 
     /// Executes a prepared run to its end on a blocking thread, stores the result and
-    /// returns it. Events go to `events` as they happen. Runs to completion even when
-    /// the caller stops listening.
-    pub async fn execute_run(
-        self: &Arc<Self>,
-        caller: &Caller,
-        prepared: PreparedRun,
-        events: Option<RunEvents>,
-    ) -> RunInfo {
+    /// returns it. Its events go to those watching it ([`Engine::watch_run`]) as they
+    /// happen. Runs to completion even when nobody listens any more.
+    pub async fn execute_run(self: &Arc<Self>, caller: &Caller, prepared: PreparedRun) -> RunInfo {
         let PreparedRun {
             workflow,
             mut record,
@@ -452,7 +501,7 @@ impl Engine {
         let engine = self.clone();
         let run_caller = caller.clone();
         let handle = tokio::runtime::Handle::current();
-        let sender = events.clone();
+        let (events, run_id) = (self.clone(), record.id.clone());
         let outcome = tokio::task::spawn_blocking(move || {
             let on_event = |event: &RunEvent| {
                 let name = match event {
@@ -462,13 +511,11 @@ impl Engine {
                     // Sent with the stored run instead.
                     RunEvent::RunFinished { .. } => return,
                 };
-                if let Some(tx) = &sender {
-                    let mut payload = serde_json::to_value(event).unwrap_or(Value::Null);
-                    if let Some(map) = payload.as_object_mut() {
-                        map.remove("event");
-                    }
-                    let _ = tx.send((name, payload));
+                let mut payload = serde_json::to_value(event).unwrap_or(Value::Null);
+                if let Some(map) = payload.as_object_mut() {
+                    map.remove("event");
                 }
+                events.flows.publish(&run_id, name, payload, false);
             };
             run_blocking(
                 engine, run_caller, handle, &workflow, input, limits, on_event,
@@ -513,13 +560,66 @@ impl Engine {
         )
         .await;
         let info = run_info(record, true);
-        if let Some(tx) = events {
-            let _ = tx.send((
-                "run_finished",
-                serde_json::to_value(&info).unwrap_or(Value::Null),
-            ));
-        }
+        self.flows.publish(
+            &info.id,
+            "run_finished",
+            serde_json::to_value(&info).unwrap_or(Value::Null),
+            true,
+        );
         info
+    }
+
+    /// The events of a run of the caller's: for a run in progress here, those so far and
+    /// then the rest as they happen; for a finished run, a replay from its record
+    /// (`run_started`, `node_finished` per trace entry, `run_finished`); for a run in
+    /// progress on another node, that replay once it has finished.
+    pub async fn watch_run(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<RunEventStream, EngineError> {
+        let record = self
+            .store
+            .get_run(&caller.tenant, id)
+            .await?
+            .ok_or_else(|| EngineError::RunNotFound(id.to_string()))?;
+        if let Some(rx) = self.flows.watch(id) {
+            return Ok(rx);
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (engine, tenant) = (self.clone(), caller.tenant.clone());
+        tokio::spawn(async move {
+            let mut record = record;
+            // Bounded by the longest run, and a margin.
+            let deadline = std::time::Instant::now()
+                + engine.config().flows.max_duration
+                + Duration::from_secs(60);
+            while record.status == "running" && std::time::Instant::now() < deadline {
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                match engine.store.get_run(&tenant, &record.id).await {
+                    Ok(Some(r)) => record = r,
+                    _ => return,
+                }
+            }
+            for event in replay(record) {
+                let _ = tx.send(event);
+            }
+        });
+        Ok(rx)
+    }
+
+    /// The events of a run just prepared (none are missed: it has not started).
+    pub fn watch_prepared(&self, prepared: &PreparedRun) -> RunEventStream {
+        self.flows.watch(&prepared.record.id).unwrap_or_else(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            for event in replay(prepared.record.clone()) {
+                let _ = tx.send(event);
+            }
+            rx
+        })
     }
 
     /// A run of the caller's, with its state and trace.
@@ -760,6 +860,33 @@ pub fn run_blocking(
         },
         limits,
     )
+}
+
+/// A stored run's events, as far as its record tells them.
+fn replay(record: RunRecord) -> Vec<(&'static str, Value)> {
+    let info = run_info(record, true);
+    let mut started = info.clone();
+    (started.state, started.trace, started.error) = (None, None, None);
+    (started.output, started.finished_at, started.steps) = (Value::Null, None, 0);
+    started.status = "running".into();
+    let mut events = vec![(
+        "run_started",
+        serde_json::to_value(&started).unwrap_or(Value::Null),
+    )];
+    if let Some(Value::Array(entries)) = &info.trace {
+        events.extend(
+            entries
+                .iter()
+                .map(|entry| ("node_finished", json!({ "entry": entry }))),
+        );
+    }
+    if info.status != "running" {
+        events.push((
+            "run_finished",
+            serde_json::to_value(&info).unwrap_or(Value::Null),
+        ));
+    }
+    events
 }
 
 fn collection_info(c: warden_store::CollectionInfo) -> CollectionInfo {

@@ -11,13 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::Stream;
-use serde_json::Value;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::StreamExt;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use warden_engine::workflows::PreparedRun;
+use warden_engine::workflows::RunEventStream;
 use warden_engine::RunFilter;
 use warden_engine::{Caller, Engine};
 use warden_protocol::{
@@ -38,6 +36,7 @@ pub(crate) fn register(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
         .routes(routes!(run_stored))
         .routes(routes!(run_inline, list_runs))
         .routes(routes!(get_run))
+        .routes(routes!(run_events))
         .routes(routes!(list_collections))
         .routes(routes!(add_documents))
         .routes(routes!(delete_collection))
@@ -139,14 +138,14 @@ async fn start(
         .prepare_run(&caller, workflow_id.as_deref(), request)
         .await?;
     if wants_events(&headers) {
-        return Ok(Sse::new(run_events(engine, caller, prepared))
-            .keep_alive(KeepAlive::default())
-            .into_response());
+        let events = engine.watch_prepared(&prepared);
+        tokio::spawn(async move { engine.execute_run(&caller, prepared).await });
+        return Ok(sse(events));
     }
     let started = prepared.info();
     // The run goes on in its own task: it finishes (and is stored) even if the client
     // goes away.
-    let task = tokio::spawn(async move { engine.execute_run(&caller, prepared, None).await });
+    let task = tokio::spawn(async move { engine.execute_run(&caller, prepared).await });
     if !wait {
         return Ok((StatusCode::ACCEPTED, Json(started)).into_response());
     }
@@ -156,19 +155,29 @@ async fn start(
     Ok(Json(info).into_response())
 }
 
-fn run_events(
-    engine: AppState,
-    caller: Caller,
-    prepared: PreparedRun,
-) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(&'static str, Value)>();
-    let _ = tx.send((
-        "run_started",
-        serde_json::to_value(prepared.info()).unwrap_or(Value::Null),
-    ));
-    tokio::spawn(async move { engine.execute_run(&caller, prepared, Some(tx)).await });
-    UnboundedReceiverStream::new(rx)
-        .map(|(name, payload)| Ok(SseEvent::default().event(name).data(payload.to_string())))
+/// A run's events as Server-Sent Events, each `event: NAME` with its JSON payload.
+fn sse(events: RunEventStream) -> Response {
+    let stream = UnboundedReceiverStream::new(events).map(|(name, payload)| {
+        Ok::<_, Infallible>(SseEvent::default().event(name).data(payload.to_string()))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// A run's events as Server-Sent Events: for a run in progress, those so far and then the
+/// rest as they happen (as `POST .../runs` streams them); for a finished run, a replay
+/// from its record: `run_started`, `node_finished` per trace entry, `run_finished`.
+#[utoipa::path(get, path = "/v1/runs/{id}/events", tag = "workflows",
+    params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, content_type = "text/event-stream", body = String),
+        (status = 404, description = "RUN_NOT_FOUND", body = ErrorBody)))]
+async fn run_events(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(sse(engine.watch_run(&caller, &id).await?))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

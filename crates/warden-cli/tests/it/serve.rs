@@ -886,6 +886,7 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "POST /v1/runs",
         "GET /v1/runs",
         "GET /v1/runs/{id}",
+        "GET /v1/runs/{id}/events",
         "GET /v1/collections",
         "POST /v1/collections/{name}/documents",
         "DELETE /v1/collections/{name}",

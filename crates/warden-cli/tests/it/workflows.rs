@@ -685,8 +685,36 @@ async fn stored_workflows_are_versioned_and_runs_are_kept() {
     assert_eq!(again["state"], first["state"]);
 }
 
+/// Server-Sent Events until the stream ends (it does after `run_finished`), at most a
+/// minute: `(name, payload)` in order, and the raw text.
+async fn read_events(resp: reqwest::Response) -> (Vec<(String, Value)>, String) {
+    let mut stream = resp.bytes_stream();
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    let events = text
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_string(), serde_json::from_str(data).ok()?))
+        })
+        .collect();
+    (events, text)
+}
+
+fn names(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(n, _)| n.as_str()).collect()
+}
+
 /// `Accept: text/event-stream` streams the run's events; `"wait": false` answers at once
-/// and the run finishes in the background.
+/// and the run finishes in the background, its events followed (or replayed) by
+/// `GET /v1/runs/{id}/events`.
 #[tokio::test]
 async fn runs_stream_their_events_and_run_in_the_background() {
     let stub = Stub::start();
@@ -700,33 +728,9 @@ async fn runs_stream_their_events_and_run_in_the_background() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let mut stream = resp.bytes_stream();
-    let mut text = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !text.contains("event: run_finished") && Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
-            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
-            _ => break,
-        }
-    }
-    // Let the final event's data arrive.
-    while !text.trim_end().ends_with('}') && Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
-            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
-            _ => break,
-        }
-    }
-    let events: Vec<(String, Value)> = text
-        .split("\n\n")
-        .filter_map(|block| {
-            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
-            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name.to_string(), serde_json::from_str(data).ok()?))
-        })
-        .collect();
-    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let (events, text) = read_events(resp).await;
     assert_eq!(
-        names,
+        names(&events),
         [
             "run_started",
             "node_started",
@@ -785,6 +789,55 @@ async fn runs_stream_their_events_and_run_in_the_background() {
     let id = started["id"].as_str().unwrap().to_string();
     let (_, now) = call(&s, Method::GET, &format!("/v1/runs/{id}"), None).await;
     assert_eq!(now["status"], "running", "{now}");
+    // Attached while it runs: every event, from the start.
+    let resp = client()
+        .get(s.url(&format!("/v1/runs/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (live, text) = read_events(resp).await;
+    assert_eq!(
+        names(&live),
+        [
+            "run_started",
+            "node_started",
+            "node_finished",
+            "node_started",
+            "node_finished",
+            "node_started",
+            "node_finished",
+            "run_finished"
+        ],
+        "{text}"
+    );
+    assert_eq!(live[7].1["output"], json!({"y": 1}));
+    // Once finished: a replay from the record.
+    let resp = client()
+        .get(s.url(&format!("/v1/runs/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    let (replayed, text) = read_events(resp).await;
+    assert_eq!(
+        names(&replayed),
+        [
+            "run_started",
+            "node_finished",
+            "node_finished",
+            "node_finished",
+            "run_finished"
+        ],
+        "{text}"
+    );
+    assert_eq!(replayed[0].1["status"], "running");
+    assert_eq!(replayed[2].1["entry"], live[4].1["entry"]);
+    assert_eq!(replayed[4].1, live[7].1);
+    let (status, e) = call(&s, Method::GET, "/v1/runs/run_nope/events", None).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("RUN_NOT_FOUND"))
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let finished = loop {
         let (_, run) = call(&s, Method::GET, &format!("/v1/runs/{id}"), None).await;
