@@ -147,7 +147,8 @@ impl Drop for SessionCodeRunner {
     }
 }
 
-fn engine_error(e: EngineError) -> NodeError {
+/// An engine error as a node's failure, with its wire code.
+pub(crate) fn engine_error(e: EngineError) -> NodeError {
     NodeError::new(e.code().as_str(), e.to_string())
 }
 

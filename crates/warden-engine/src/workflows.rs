@@ -27,7 +27,7 @@ use warden_protocol::{
 use warden_search::{Document, SearchIndex};
 use warden_store::{DocumentRecord, RunFilter, RunRecord, WorkflowRecord};
 
-use crate::flows::SessionCodeRunner;
+use crate::flows::{engine_error, SessionCodeRunner};
 use crate::manager::Engine;
 use crate::tenancy::Caller;
 use crate::EngineError;
@@ -248,14 +248,18 @@ fn workflow_info(record: WorkflowRecord, with_definition: bool) -> WorkflowInfo 
     }
 }
 
+/// A stored JSON text back as a value (`null` if it no longer parses).
+fn json_value(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
 fn parse_json(text: &Option<String>) -> Option<Value> {
-    text.as_deref()
-        .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
+    text.as_deref().map(json_value)
 }
 
 fn run_info(record: RunRecord, full: bool) -> RunInfo {
     RunInfo {
-        input: serde_json::from_str(&record.input).unwrap_or(Value::Null),
+        input: json_value(&record.input),
         output: parse_json(&record.output).unwrap_or(Value::Null),
         state: if full {
             parse_json(&record.state)
@@ -466,26 +470,27 @@ impl Engine {
             node: self.config().node.clone(),
         };
         self.store.upsert_run(&record).await?;
-        let started = serde_json::to_value(run_info(record.clone(), true)).unwrap_or(Value::Null);
-        self.flows
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                record.id.clone(),
-                LiveRun {
-                    events: vec![("run_started", started)],
-                    listeners: Vec::new(),
-                },
-            );
-        Ok(PreparedRun {
+        let prepared = PreparedRun {
             workflow,
             record,
             limits: Limits {
                 max_steps,
                 max_duration,
             },
-        })
+        };
+        let started = serde_json::to_value(prepared.info()).unwrap_or(Value::Null);
+        self.flows
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                prepared.record.id.clone(),
+                LiveRun {
+                    events: vec![("run_started", started)],
+                    listeners: Vec::new(),
+                },
+            );
+        Ok(prepared)
     }
 
     /// Executes a prepared run to its end on a blocking thread, stores the result and
@@ -497,7 +502,7 @@ impl Engine {
             mut record,
             limits,
         } = prepared;
-        let input: Value = serde_json::from_str(&record.input).unwrap_or(Value::Null);
+        let input = json_value(&record.input);
         let engine = self.clone();
         let run_caller = caller.clone();
         let handle = tokio::runtime::Handle::current();
@@ -792,8 +797,8 @@ impl Engine {
                     .collect();
                 let index = tokio::task::spawn_blocking(move || SearchIndex::build(&docs))
                     .await
-                    .map_err(|e| EngineError::Io(std::io::Error::other(e.to_string())))?
-                    .map_err(|e| EngineError::Io(std::io::Error::other(e.to_string())))?;
+                    .map_err(internal)?
+                    .map_err(internal)?;
                 let index = Arc::new(index);
                 let mut indexes = self.flows.indexes.lock().unwrap_or_else(|e| e.into_inner());
                 if indexes.len() >= MAX_CACHED_INDEXES && !indexes.contains_key(&key) {
@@ -817,9 +822,7 @@ impl Engine {
                 index
             }
         };
-        let hits = index
-            .search(query, top_k.min(1000))
-            .map_err(|e| EngineError::Io(std::io::Error::other(e.to_string())))?;
+        let hits = index.search(query, top_k.min(1000)).map_err(internal)?;
         Ok(SearchResults {
             results: hits
                 .into_iter()
@@ -860,6 +863,12 @@ pub fn run_blocking(
         },
         limits,
     )
+}
+
+/// An unexpected failure (a search index that cannot be built, a task that panicked):
+/// `INTERNAL`, its text in the server's log.
+fn internal(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Io(std::io::Error::other(e.to_string()))
 }
 
 /// A stored run's events, as far as its record tells them.
@@ -1137,10 +1146,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn engine_error(e: EngineError) -> NodeError {
-    NodeError::new(e.code().as_str(), e.to_string())
-}
-
 impl Services for EngineServices {
     fn http(&mut self, request: &HttpRequest) -> Result<Value, NodeError> {
         self.network_allowed("http")?;
@@ -1281,10 +1286,7 @@ impl Services for EngineServices {
                     .memory_read(&self.caller.tenant, thread, key),
             )
             .map_err(|e| engine_error(e.into()))?;
-        Ok(items
-            .iter()
-            .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
-            .collect())
+        Ok(items.iter().map(|t| json_value(t)).collect())
     }
 
     fn memory_append(
@@ -1310,10 +1312,7 @@ impl Services for EngineServices {
                 warden_store::now(),
             ))
             .map_err(|e| engine_error(e.into()))?;
-        Ok(items
-            .iter()
-            .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
-            .collect())
+        Ok(items.iter().map(|t| json_value(t)).collect())
     }
 
     fn retrieve(&mut self, collection: &str, query: &str, top_k: u32) -> Result<Value, NodeError> {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::warden;
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../warden-flow/tests/fixtures")
         .join(name)
@@ -114,7 +114,7 @@ const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 /// Node types whose services `warden flow run` does not offer (they fail with
 /// `NOT_CONFIGURED`): fixtures with them get their `.expect.json` from the server harness.
-const SERVICE_TYPES: [&str; 5] = ["model", "http", "tool", "retrieval", "memory"];
+pub(crate) const SERVICE_TYPES: [&str; 5] = ["model", "http", "tool", "retrieval", "memory"];
 
 /// Whether a workflow makes network requests: `http` or `model` nodes, HTTP `tool`s, or
 /// a tool workflow (from `fixtures/tools`) that does. The differential compares every
@@ -299,7 +299,7 @@ fn compiled_python_ends_in_the_engines_final_state() {
 
 /// The workflow files of `valid/` (not their `.input.json` / `.expect.json` siblings),
 /// sorted.
-fn valid_workflows() -> Vec<String> {
+pub(crate) fn valid_workflows() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(fixture("valid"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -315,7 +315,7 @@ fn valid_workflows() -> Vec<String> {
 
 /// What `warden flow run --trace` printed, reduced to what a fixture's `.expect.json`
 /// holds: `{status, state, trace: [{node, status, next}]}`, tracebacks masked.
-fn reduced(result: &Value) -> Value {
+pub(crate) fn reduced(result: &Value) -> Value {
     let mut state = result["state"].clone();
     mask_tracebacks(&mut state);
     let trace: Vec<Value> = result["trace"]

@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::flows::{fixture, reduced, valid_workflows, SERVICE_TYPES};
 use crate::serve::{client, Server};
 
 // ---------------------------------------------------------------- the stub
@@ -197,10 +198,6 @@ fn route(req: &Seen) -> (u16, Value) {
 
 const MODEL_KEY: &str = "sk-test-warden-flow";
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../warden-flow/tests/fixtures")
-}
-
 /// A development-mode server whose model endpoint is the stub; `network` sets the
 /// default policy's network permission.
 fn server(stub: &Stub, network: bool, data: &Path) -> Server {
@@ -252,7 +249,7 @@ fn definition(path: &Path) -> Value {
 /// Uploads the `handbook` collection and stores the `summarize_passages` tool workflow.
 async fn provision(s: &Server) {
     let docs: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("collections/handbook.json")).unwrap(),
+        &std::fs::read_to_string(fixture("collections/handbook.json")).unwrap(),
     )
     .unwrap();
     let (status, info) = call(
@@ -268,77 +265,26 @@ async fn provision(s: &Server) {
         s,
         Method::POST,
         "/v1/workflows",
-        Some(json!({"definition": definition(&fixtures().join("tools/summarize_passages.yaml"))})),
+        Some(json!({"definition": definition(&fixture("tools/summarize_passages.yaml"))})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{info}");
     assert_eq!(info["id"], "summarize_passages");
 }
 
-/// Tracebacks differ by formatter; the stub's address differs by run.
-fn normalize(v: &Value, stub: &Stub) -> Value {
-    fn mask(v: &mut Value) {
-        match v {
-            Value::Object(map) => {
-                for (k, item) in map.iter_mut() {
-                    if k == "traceback" && item.is_string() {
-                        *item = json!("<traceback>");
-                    } else {
-                        mask(item);
-                    }
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(mask),
-            _ => {}
-        }
-    }
-    let mut v: Value = serde_json::from_str(&v.to_string().replace(&stub.base, "$STUB")).unwrap();
-    mask(&mut v);
-    v
-}
-
-/// `[{node, status, next}]`: the path a run took.
-fn reduced_trace(trace: &Value) -> Value {
-    Value::Array(
-        trace
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| json!({"node": t["node"], "status": t["status"], "next": t["next"]}))
-            .collect(),
-    )
-}
-
-fn valid_fixtures() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures().join("valid"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_str().unwrap();
-            (name.ends_with(".json") || name.ends_with(".yaml"))
-                && !name.ends_with(".input.json")
-                && !name.ends_with(".expect.json")
-        })
-        .collect();
-    files.sort();
-    files
+/// A run as a fixture's `.expect.json` holds it ([`reduced`]), the stub's address (which
+/// differs by run) written `$STUB`.
+fn normalize(run: &Value, stub: &Stub) -> Value {
+    serde_json::from_str(&reduced(run).to_string().replace(&stub.base, "$STUB")).unwrap()
 }
 
 /// Whether the fixture has nodes only a server offers (expect files of the others are
 /// written from `warden flow run`, see flows.rs).
 fn uses_services(path: &Path) -> bool {
     let wf = warden_flow::Workflow::from_path(path).unwrap();
-    wf.nodes.iter().any(|n| {
-        matches!(
-            n.kind.as_str(),
-            "model" | "http" | "tool" | "memory" | "retrieval"
-        )
-    })
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let stem = path.file_stem().unwrap().to_str().unwrap();
-    path.with_file_name(format!("{stem}{suffix}"))
+    wf.nodes
+        .iter()
+        .any(|n| SERVICE_TYPES.contains(&n.kind.as_str()))
 }
 
 // ---------------------------------------------------------------- tests
@@ -355,9 +301,10 @@ async fn every_fixture_ends_in_its_expected_state_and_trace() {
     let bless = std::env::var("WARDEN_BLESS").is_ok_and(|v| v == "1");
     let mut checked = Vec::new();
     let mut failures = Vec::new();
-    for path in valid_fixtures() {
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        let input_text = std::fs::read_to_string(sibling(&path, ".input.json"))
+    for name in valid_workflows() {
+        let path = fixture(&format!("valid/{name}"));
+        let stem = name.rsplit_once('.').unwrap().0;
+        let input_text = std::fs::read_to_string(fixture(&format!("valid/{stem}.input.json")))
             .unwrap_or_else(|_| "{}".into())
             .replace("$STUB", &stub.base);
         let input: Value = serde_json::from_str(&input_text).unwrap();
@@ -369,12 +316,8 @@ async fn every_fixture_ends_in_its_expected_state_and_trace() {
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{name}: {run}");
-        let actual = normalize(
-            &json!({"status": run["status"], "state": run["state"],
-                    "trace": reduced_trace(&run["trace"])}),
-            &stub,
-        );
-        let expect_path = sibling(&path, ".expect.json");
+        let actual = normalize(&run, &stub);
+        let expect_path = fixture(&format!("valid/{stem}.expect.json"));
         let expected: Value = match std::fs::read_to_string(&expect_path) {
             Ok(text) => serde_json::from_str(&text).unwrap(),
             Err(_) if bless && uses_services(&path) => {
@@ -708,6 +651,18 @@ async fn read_events(resp: reqwest::Response) -> (Vec<(String, Value)>, String) 
     (events, text)
 }
 
+/// The events of a live run of a three-node workflow, in order.
+const LIVE_EVENTS: [&str; 8] = [
+    "run_started",
+    "node_started",
+    "node_finished",
+    "node_started",
+    "node_finished",
+    "node_started",
+    "node_finished",
+    "run_finished",
+];
+
 fn names(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(n, _)| n.as_str()).collect()
 }
@@ -729,20 +684,7 @@ async fn runs_stream_their_events_and_run_in_the_background() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let (events, text) = read_events(resp).await;
-    assert_eq!(
-        names(&events),
-        [
-            "run_started",
-            "node_started",
-            "node_finished",
-            "node_started",
-            "node_finished",
-            "node_started",
-            "node_finished",
-            "run_finished"
-        ],
-        "{text}"
-    );
+    assert_eq!(names(&events), LIVE_EVENTS, "{text}");
     assert_eq!(events[0].1["status"], "running");
     assert_eq!(events[3].1["node"], "twice");
     assert_eq!(events[4].1["entry"]["outputs"], json!({"y": 8}));
@@ -797,20 +739,7 @@ async fn runs_stream_their_events_and_run_in_the_background() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let (live, text) = read_events(resp).await;
-    assert_eq!(
-        names(&live),
-        [
-            "run_started",
-            "node_started",
-            "node_finished",
-            "node_started",
-            "node_finished",
-            "node_started",
-            "node_finished",
-            "run_finished"
-        ],
-        "{text}"
-    );
+    assert_eq!(names(&live), LIVE_EVENTS, "{text}");
     assert_eq!(live[7].1["output"], json!({"y": 1}));
     // Once finished: a replay from the record.
     let resp = client()
@@ -857,7 +786,7 @@ async fn model_nodes_call_the_operators_endpoint_and_memory_spans_runs() {
     let stub = Stub::start();
     let data = tempfile::tempdir().unwrap();
     let s = server(&stub, false, data.path());
-    let chat = definition(&fixtures().join("valid/chat_with_memory.json"));
+    let chat = definition(&fixture("valid/chat_with_memory.json"));
     let turn = |thread: &str, message: &str| {
         json!({"definition": chat, "input": {"thread_id": thread, "message": message},
                "thread_id": thread})
@@ -929,7 +858,7 @@ async fn http_nodes_need_a_policy_that_allows_network() {
         &s,
         Method::POST,
         "/v1/runs",
-        Some(json!({"definition": definition(&fixtures().join("valid/http_fetch.yaml")), "input": input})),
+        Some(json!({"definition": definition(&fixture("valid/http_fetch.yaml")), "input": input})),
     )
     .await;
     assert_eq!(run["status"], "ok", "routed to the error handler: {run}");
@@ -948,7 +877,7 @@ async fn http_nodes_need_a_policy_that_allows_network() {
         Method::POST,
         "/v1/runs",
         Some(
-            json!({"definition": definition(&fixtures().join("valid/tool_and_retrieval.yaml")),
+            json!({"definition": definition(&fixture("valid/tool_and_retrieval.yaml")),
                     "input": {"question": "sessions kept", "language": "de", "tools": stub.base}}),
         ),
     )
