@@ -49,7 +49,28 @@ enum Commands {
     Openapi,
 }
 
+/// `warden run` alone, parsed without building the other subcommands' arguments: clap
+/// builds every argument of every subcommand before it parses, which was a fifth of
+/// `warden run`'s own start-up (see docs/BENCHMARKS.md).
+#[derive(Parser)]
+#[command(
+    name = "warden run",
+    bin_name = "warden run",
+    version,
+    about = "Run a program (Python, JavaScript or bash) once in a fresh sandbox"
+)]
+struct RunCli {
+    #[command(flatten)]
+    args: run::RunArgs,
+}
+
 fn main() {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "run") {
+        let args = std::env::args_os()
+            .enumerate()
+            .filter_map(|(i, a)| (i != 1).then_some(a));
+        std::process::exit(run::main(RunCli::parse_from(args).args));
+    }
     let cli = Cli::parse();
     let code = match cli.command {
         Commands::Run(args) => run::main(args),

@@ -58,6 +58,11 @@ pub struct RunArgs {
     /// Copy the workspace's final contents into this directory.
     #[arg(long)]
     keep_workspace: Option<PathBuf>,
+    /// Write the monotonic time of every step of the run (set-up, the sandbox's start
+    /// in the supervisor and the child, teardown) to this file as JSON; used by
+    /// `warden bench --breakdown`.
+    #[arg(long, hide = true)]
+    timings: Option<PathBuf>,
     /// Code to run.
     #[arg(short = 'c', conflicts_with = "file")]
     code: Option<String>,
@@ -93,9 +98,23 @@ fn invalid(message: impl Into<String>) -> Failure {
 }
 
 pub fn main(args: RunArgs) -> i32 {
+    let entered = warden_jail::monotonic_ns();
     let json = args.json;
+    let timings_file = args.timings.clone();
     match execute(args) {
-        Ok((outcome, json_mode)) => finish(&outcome, json_mode),
+        Ok((outcome, json_mode)) => {
+            let exit = finish(&outcome, json_mode);
+            if let (Some(path), Some(t)) = (timings_file, &outcome.timings) {
+                let mut marks = vec![("run: arguments parsed", entered)];
+                marks.extend(t.marks.iter().copied());
+                marks.push(("run: result printed", warden_jail::monotonic_ns()));
+                let text = serde_json::to_string(&marks).unwrap_or_default();
+                if let Err(e) = std::fs::write(&path, text) {
+                    eprintln!("warden: cannot write {}: {e}", path.display());
+                }
+            }
+            exit
+        }
         Err(f) => {
             if json {
                 println!(
@@ -280,6 +299,7 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
         .and_then(|a| a.redactor.as_ref().map(|r| (a.redaction, r)));
     let mut cmd = Command::for_runtime(&runtime, code);
     cmd.limits = limits;
+    cmd.record_timings = args.timings.is_some();
     cmd.keep_workspace = args.keep_workspace.clone();
     // The program reads our standard input unless the code itself came from it.
     cmd.stdin = if args.file.as_deref() == Some("-") {
@@ -303,6 +323,9 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
     };
     if let Some((mode, r)) = redactor {
         scan_output(&mut outcome, mode, r, args.json);
+    }
+    if let Some(t) = outcome.timings.as_mut() {
+        t.marks.splice(0..0, jail.setup_marks());
     }
     Ok((outcome, args.json))
 }

@@ -28,6 +28,6 @@ pub use config::{JailConfig, LandlockMode, Limits};
 pub use error::{CgroupError, JailError, Stage};
 pub use runtime::Runtime;
 pub use sandbox::{
-    is_run_dir_name, Bind, Captured, Command, Discard, Exit, Jail, LimitHit, Outcome, OutputSink,
-    Sandbox, Signaller, Stdin, Stream, BASE_ENV, BIND_ROOT,
+    is_run_dir_name, monotonic_ns, Bind, Captured, Command, Discard, Exit, Jail, LimitHit, Outcome,
+    OutputSink, Sandbox, Signaller, Stdin, Stream, Timings, BASE_ENV, BIND_ROOT,
 };

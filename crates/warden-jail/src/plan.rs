@@ -39,6 +39,14 @@ pub enum Step {
         writable: bool,
         noexec: bool,
     },
+    /// A read-only bind of a host directory that the supervisor opens (as a detached
+    /// mount tree) and the child attaches: its source need not be reachable by the
+    /// sandbox user. Used for a command's binds (templates, package sets, tools), which
+    /// live in the data directory, whose mode is the operator's choice.
+    BindOpened {
+        host: PathBuf,
+        inside: PathBuf,
+    },
     Tmpfs {
         inside: PathBuf,
         size: u64,
@@ -75,6 +83,11 @@ impl Step {
                 host.display(),
                 inside.display(),
                 if *writable { "read-write" } else { "read-only" }
+            ),
+            Step::BindOpened { host, inside } => format!(
+                "bind {} at {} (read-only, opened by the supervisor)",
+                host.display(),
+                inside.display()
             ),
             Step::Tmpfs { inside, size, .. } => {
                 format!("mount a {size}-byte tmpfs at {}", inside.display())
@@ -243,12 +256,15 @@ pub fn base_plan(config: &JailConfig) -> BasePlan {
     }
 }
 
-/// The part of the plan that differs per sandbox.
+/// The part of the plan that differs per sandbox. With `opened`, the command's binds are
+/// [`Step::BindOpened`] (the supervisor opens them; kernels with `open_tree`), else plain
+/// binds resolved by the child.
 pub fn run_plan(
     workspace_host: &Path,
     tmp_bytes: u64,
     files: &[(PathBuf, Vec<u8>, u32)],
     binds: &[crate::sandbox::Bind],
+    opened: bool,
 ) -> RunPlan {
     let mut files: Vec<Step> = files
         .iter()
@@ -278,12 +294,19 @@ pub fn run_plan(
                 });
             }
         }
-        files.push(Step::Bind {
-            host: b.host.clone(),
-            inside: b.inside.clone(),
-            dir: true,
-            writable: false,
-            noexec: false,
+        files.push(if opened {
+            Step::BindOpened {
+                host: b.host.clone(),
+                inside: b.inside.clone(),
+            }
+        } else {
+            Step::Bind {
+                host: b.host.clone(),
+                inside: b.inside.clone(),
+                dir: true,
+                writable: false,
+                noexec: false,
+            }
         });
     }
     let writable = vec![
@@ -319,11 +342,20 @@ fn under(root: &Path, inside: &Path) -> CString {
 }
 
 /// Turns plan steps into system-call steps with paths under `root` (the new root as the
-/// child sees it before `pivot_root`).
+/// child sees it before `pivot_root`). The n-th [`Step::BindOpened`] attaches the n-th
+/// tree the supervisor opens (see [`opened_sources`]).
 pub(crate) fn prepare(root: &Path, steps: &[Step]) -> Vec<PreparedOp> {
+    let mut trees = 0;
     steps
         .iter()
         .map(|step| match step {
+            Step::BindOpened { inside, .. } => {
+                trees += 1;
+                PreparedOp::Attach {
+                    tree: trees - 1,
+                    dst: under(root, inside),
+                }
+            }
             Step::Dir { inside, mode } => PreparedOp::Mkdir {
                 path: under(root, inside),
                 mode: *mode,
@@ -381,6 +413,15 @@ pub(crate) fn prepare(root: &Path, steps: &[Step]) -> Vec<PreparedOp> {
         .collect()
 }
 
+/// The host directories the supervisor opens for `steps`, in the order [`prepare`]
+/// numbers them.
+pub(crate) fn opened_sources(steps: &[Step]) -> impl Iterator<Item = &Path> {
+    steps.iter().filter_map(|s| match s {
+        Step::BindOpened { host, .. } => Some(host.as_path()),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +434,7 @@ mod tests {
             1 << 20,
             &[("/run/warden/main.py".into(), b"print(1)".to_vec(), 0o444)],
             &[],
+            true,
         );
         ordered(&base, &run).cloned().collect()
     }
@@ -499,6 +541,7 @@ mod tests {
                 | PreparedOp::WriteFile { path, .. }
                 | PreparedOp::ReadOnlySelfBind { path } => path,
                 PreparedOp::Bind { dst, .. }
+                | PreparedOp::Attach { dst, .. }
                 | PreparedOp::Tmpfs { dst, .. }
                 | PreparedOp::Proc { dst } => dst,
                 PreparedOp::Symlink { link, .. } => link,
@@ -519,6 +562,7 @@ mod tests {
                 Step::Bind {
                     writable: false, ..
                 }
+                | Step::BindOpened { .. }
                 | Step::File { .. } => assert!(i < seal, "{}", step.describe()),
                 Step::Bind { writable: true, .. } | Step::Tmpfs { .. } | Step::Proc => {
                     assert!(i > seal, "{}", step.describe())

@@ -67,6 +67,27 @@ pub struct Command {
     pub extra_fds: Vec<OwnedFd>,
     /// Host directories bound read-only under [`BIND_ROOT`] (templates, package sets).
     pub binds: Vec<Bind>,
+    /// Stamp each step of the start and the end ([`Outcome::timings`]), for
+    /// `warden bench --breakdown`.
+    pub record_timings: bool,
+}
+
+/// When each step of a sandbox's life was done: `(step, CLOCK_MONOTONIC ns)`, in time
+/// order, from the supervisor and (through a shared page) from the child.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Timings {
+    pub marks: Vec<(&'static str, u64)>,
+}
+
+impl Timings {
+    fn mark(&mut self, step: &'static str) {
+        self.marks.push((step, sys::monotonic_ns()));
+    }
+}
+
+/// The monotonic clock in nanoseconds, as [`Timings`] stamps it.
+pub fn monotonic_ns() -> u64 {
+    sys::monotonic_ns()
 }
 
 /// Where [`Command::binds`] may be placed inside the sandbox.
@@ -126,6 +147,9 @@ impl Command {
                 "at most {} extra file descriptors",
                 sys::MAX_EXTRA_FDS
             ));
+        }
+        if self.binds.len() > sys::MAX_TREES {
+            return invalid(format!("at most {} binds", sys::MAX_TREES));
         }
         for (i, b) in self.binds.iter().enumerate() {
             let plain = b.inside.strip_prefix(BIND_ROOT).is_ok_and(|rest| {
@@ -237,6 +261,8 @@ pub struct Outcome {
     pub stderr: Captured,
     /// Where the workspace was copied, when the command asked to keep it.
     pub kept_workspace: Option<PathBuf>,
+    /// The steps' times, when the command asked for them.
+    pub timings: Option<Timings>,
 }
 
 /// Starts sandboxes. Build one per process and share it: the host probe, the seccomp
@@ -254,6 +280,11 @@ pub struct Jail {
     hostname_c: CString,
     own_argv_area: Option<(usize, usize)>,
     cap_last_cap: u32,
+    /// Commands' binds are opened by the supervisor (`open_tree`), so their sources need
+    /// not be reachable by the sandbox user.
+    open_tree: bool,
+    /// When [`Jail::new`] started and ended (monotonic ns).
+    created: (u64, u64),
 }
 
 static SANDBOX_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -274,9 +305,16 @@ fn make_private_dir(path: &Path, mode: u32) -> Result<(), JailError> {
 }
 
 impl Jail {
+    /// Whether commands' binds are opened by the supervisor (the kernel has `open_tree`):
+    /// then their sources may sit below directories the sandbox user cannot enter.
+    pub fn opens_bind_sources(&self) -> bool {
+        self.open_tree
+    }
+
     /// Probes the host and prepares everything shared by sandboxes. Fails, rather than
     /// weakening isolation, when something the configuration asks for is missing.
     pub fn new(config: JailConfig) -> Result<Jail, JailError> {
+        let started = sys::monotonic_ns();
         if config.host_uid == 0
             || config.host_gid == 0
             || config.sandbox_uid == 0
@@ -338,11 +376,25 @@ impl Jail {
             landlock_abi,
             own_argv_area: sys::own_argv_area(),
             cap_last_cap: sys::cap_last_cap(),
+            open_tree: sys::open_tree_available(),
+            created: (started, sys::monotonic_ns()),
             base,
             base_ro_ops,
             base_rw_ops,
             new_root,
         })
+    }
+
+    /// When this jail's set-up (probe, cgroup layout, seccomp program, run root, static
+    /// plan) started and ended, as [`Timings`] marks.
+    pub fn setup_marks(&self) -> [(&'static str, u64); 2] {
+        [
+            ("jail: set-up called", self.created.0),
+            (
+                "jail: probe, cgroup layout, seccomp, run root, plan",
+                self.created.1,
+            ),
+        ]
     }
 
     pub fn config(&self) -> &JailConfig {
@@ -361,6 +413,22 @@ impl Jail {
     /// with the step that failed).
     pub fn spawn(&self, cmd: Command) -> Result<Sandbox, JailError> {
         cmd.validate()?;
+        let mut timings = cmd.record_timings.then(|| {
+            let mut t = Timings::default();
+            t.mark("spawn: start");
+            t
+        });
+        let stamps = match timings {
+            Some(_) => {
+                Some(sys::StampPage::new().map_err(|e| JailError::supervise("map a page", e))?)
+            }
+            None => None,
+        };
+        let mut mark = |step: &'static str| {
+            if let Some(t) = timings.as_mut() {
+                t.mark(step);
+            }
+        };
         let limits = cmd.limits.clone();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -391,6 +459,7 @@ impl Jail {
         sys::mount_tmpfs(&ws_c, &ws_opts)
             .map_err(|e| JailError::io("cannot mount the workspace tmpfs on", &workspace, e))?;
         res.workspace_mounted = true;
+        mark("spawn: run directory, workspace tmpfs");
 
         res.cgroup = Some(self.cgroups.create(
             &id,
@@ -400,6 +469,7 @@ impl Jail {
                 cpus: limits.cpus,
             },
         )?);
+        mark("spawn: cgroups created, limits written");
 
         // Per-run plan steps.
         let files: Vec<(PathBuf, Vec<u8>, u32)> = cmd
@@ -407,7 +477,21 @@ impl Jail {
             .iter()
             .map(|(name, data)| (Path::new("/run/warden").join(name), data.clone(), 0o444))
             .collect();
-        let run_plan = plan::run_plan(&workspace, limits.tmp_bytes, &files, &cmd.binds);
+        let run_plan = plan::run_plan(
+            &workspace,
+            limits.tmp_bytes,
+            &files,
+            &cmd.binds,
+            self.open_tree,
+        );
+        // Bind sources are opened here, with the supervisor's access: the sandbox user may
+        // not be able to reach them (a data directory of mode 0700).
+        let trees: Vec<OwnedFd> = plan::opened_sources(&run_plan.files)
+            .map(|host| {
+                sys::open_tree_clone(&c_path(host)?)
+                    .map_err(|e| JailError::io("cannot open the bind source", host, e))
+            })
+            .collect::<Result<_, _>>()?;
         let run_file_ops = plan::prepare(&self.new_root, &run_plan.files);
         let run_rw_ops = plan::prepare(&self.new_root, &run_plan.writable);
         let code_size: u64 = files.iter().map(|(_, d, _)| d.len() as u64).sum();
@@ -513,6 +597,8 @@ impl Jail {
             })
             .collect::<Result<_, _>>()?;
         let extra_raw: Vec<i32> = extras.iter().map(|f| f.as_raw_fd()).collect();
+        let trees = trees.into_iter().map(lift).collect::<Result<Vec<_>, _>>()?;
+        let tree_raw: Vec<i32> = trees.iter().map(|f| f.as_raw_fd()).collect();
 
         // The program's process runs on this between its clone and its execve.
         let mut exec_stack = vec![0u8; 64 << 10];
@@ -542,6 +628,7 @@ impl Jail {
                 &self.base_rw_ops,
                 &run_rw_ops,
             ],
+            trees: &tree_raw,
             hostname: &self.hostname_c,
             rlimits: &rlimits,
             landlock: landlock.as_ref(),
@@ -553,8 +640,10 @@ impl Jail {
             own_argv_area: self.own_argv_area,
             cap_last_cap: self.cap_last_cap,
             exec_stack: (exec_stack.as_mut_ptr(), exec_stack.len()),
+            stamps: stamps.as_ref().map_or(std::ptr::null_mut(), |p| p.as_ptr()),
         };
 
+        mark("spawn: plan, pipes, argv prepared");
         let started = Instant::now();
         let (pid, pidfd) = sys::spawn(&spec).map_err(|e| match e.raw_os_error() {
             Some(libc::EPERM) | Some(libc::EINVAL) | Some(libc::ENOSPC) | Some(libc::EUSERS) => {
@@ -562,7 +651,10 @@ impl Jail {
             }
             _ => JailError::supervise("clone the sandbox", e),
         })?;
-        drop((out_w, err_w, sync_r, fail_w, status_w, stdin_src, extras));
+        drop((
+            out_w, err_w, sync_r, fail_w, status_w, stdin_src, extras, trees,
+        ));
+        mark("spawn: clone returned");
 
         let mut sandbox = Sandbox {
             pid,
@@ -577,6 +669,7 @@ impl Jail {
             res: Some(res),
             finished: false,
             meter: Meter::default(),
+            timings: None,
         };
 
         // Map ids, join cgroups, then let the child go.
@@ -592,6 +685,7 @@ impl Jail {
             if let Some(cg) = sandbox.res.as_ref().and_then(|r| r.cgroup.as_ref()) {
                 cg.add_pid(pid)?;
             }
+            mark("spawn: id maps written, cgroups joined");
             sys::write_all(sync_w.as_raw_fd(), b"G")
                 .map_err(|e| JailError::supervise("release the sandbox child", e))
         })();
@@ -621,6 +715,8 @@ impl Jail {
             return Err(self.setup_error(f, &run_plan, &cmd.program));
         }
         drop(fail_r);
+        mark("spawn: program executed (seen by the supervisor)");
+        sandbox.timings = timings.zip(stamps);
         Ok(sandbox)
     }
 
@@ -795,6 +891,8 @@ pub struct Sandbox {
     res: Option<Resources>,
     finished: bool,
     meter: Meter,
+    /// The supervisor's marks and the child's stamp page, when asked for.
+    timings: Option<(Timings, sys::StampPage)>,
 }
 
 impl Sandbox {
@@ -902,6 +1000,12 @@ impl Sandbox {
         let _ = sys::pidfd_kill(self.pidfd.as_raw_fd(), libc::SIGKILL);
     }
 
+    fn mark(&mut self, step: &'static str) {
+        if let Some((t, _)) = self.timings.as_mut() {
+            t.mark(step);
+        }
+    }
+
     fn abort(&mut self) {
         self.kill();
         if !self.finished {
@@ -948,6 +1052,7 @@ impl Sandbox {
                 .map_err(|e| JailError::supervise("poll the sandbox", e))?;
             if rev[0] != 0 {
                 init_done = true;
+                self.mark("wait: the sandbox ended");
             }
             self.pump(&rev[1..], &mut buf, &mut out, &mut err, cap, sink)?;
         }
@@ -1018,8 +1123,20 @@ impl Sandbox {
             }
             None => None,
         };
+        self.mark("wait: reaped, output drained");
         drop(self.res.take());
+        self.mark("teardown: cgroups removed, workspace unmounted");
+        let timings = self.timings.take().map(|(mut t, page)| {
+            for (mark, ns) in sys::ChildMark::ALL.iter().zip(page.read()) {
+                if ns != 0 {
+                    t.marks.push((mark.name(), ns));
+                }
+            }
+            t.marks.sort_by_key(|&(_, ns)| ns);
+            t
+        });
         Ok(Outcome {
+            timings,
             exit,
             limit,
             duration,

@@ -32,6 +32,14 @@ pub(crate) enum PreparedOp {
         dst: CString,
         dir: bool,
     },
+    /// Attach a detached mount tree the supervisor opened (`ChildSpec::trees[tree]`) at
+    /// `dst` (created as a directory). The supervisor opens it with host root's access,
+    /// so its source need not be reachable by the sandbox user (a data directory of
+    /// mode 0700). Sealed like a bind.
+    Attach {
+        tree: usize,
+        dst: CString,
+    },
     /// Add mount attributes (`MOUNT_ATTR_*`) to `path` and every mount beneath it.
     Seal {
         path: CString,
@@ -92,6 +100,9 @@ pub(crate) struct ChildSpec<'a> {
     /// The root filesystem steps, in order: the jail's read-only part, this sandbox's
     /// files, the jail's writable part (starting with the seal), this sandbox's mounts.
     pub ops: [&'a [PreparedOp]; 4],
+    /// Detached mount trees for [`PreparedOp::Attach`] (at most [`MAX_TREES`]), numbered
+    /// like the extra descriptors' other fds.
+    pub trees: &'a [RawFd],
     pub hostname: &'a CStr,
     /// `(resource, soft, hard)`.
     pub rlimits: &'a [(libc::__rlimit_resource_t, libc::rlim_t, libc::rlim_t)],
@@ -110,10 +121,131 @@ pub(crate) struct ChildSpec<'a> {
     pub cap_last_cap: u32,
     /// A stack for the program's process between its clone and its execve: `(base, len)`.
     pub exec_stack: (*mut u8, usize),
+    /// Where the child stamps the monotonic time of its steps ([`ChildMark`]), in a
+    /// page shared with the supervisor; null when nobody asked.
+    pub stamps: *mut u64,
+}
+
+/// The steps the child stamps (see [`ChildSpec::stamps`]), in order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ChildMark {
+    Released,
+    Ids,
+    Rootfs,
+    PivotRoot,
+    Network,
+    Privileges,
+    Landlock,
+    Seccomp,
+    ProgramStarted,
+}
+
+impl ChildMark {
+    pub(crate) const ALL: [ChildMark; 9] = [
+        ChildMark::Released,
+        ChildMark::Ids,
+        ChildMark::Rootfs,
+        ChildMark::PivotRoot,
+        ChildMark::Network,
+        ChildMark::Privileges,
+        ChildMark::Landlock,
+        ChildMark::Seccomp,
+        ChildMark::ProgramStarted,
+    ];
+
+    /// What was done by the time of the stamp.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ChildMark::Released => "child: released by the supervisor",
+            ChildMark::Ids => "child: cgroup namespace, sandbox ids",
+            ChildMark::Rootfs => "child: root tmpfs, binds, files, seal, /dev, /proc",
+            ChildMark::PivotRoot => "child: pivot_root",
+            ChildMark::Network => "child: hostname, loopback",
+            ChildMark::Privileges => "child: rlimits, capabilities dropped",
+            ChildMark::Landlock => "child: landlock",
+            ChildMark::Seccomp => "child: seccomp filters",
+            ChildMark::ProgramStarted => "child: program cloned and executed",
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (the vDSO: no system call, no allocation; usable in
+/// the child).
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes a timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A page shared with the sandbox child (MAP_SHARED survives the fork-style clone), where
+/// it stamps its steps. Only the supervisor's init copy writes it; the program never
+/// sees it (execve drops the mapping).
+pub(crate) struct StampPage {
+    ptr: *mut u64,
+}
+
+impl StampPage {
+    pub(crate) fn new() -> io::Result<StampPage> {
+        // SAFETY: an anonymous shared mapping of one page; checked for MAP_FAILED.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(StampPage { ptr: ptr.cast() })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut u64 {
+        self.ptr
+    }
+
+    /// The stamps written so far (0 where none was).
+    pub(crate) fn read(&self) -> [u64; ChildMark::ALL.len()] {
+        let mut out = [0u64; ChildMark::ALL.len()];
+        for (i, slot) in out.iter_mut().enumerate() {
+            // SAFETY: the page holds 512 u64 slots and is mapped while self lives.
+            *slot = unsafe { self.ptr.add(i).read_volatile() };
+        }
+        out
+    }
+}
+
+impl Drop for StampPage {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the page this value mapped; nothing else refers to it.
+        unsafe { libc::munmap(self.ptr.cast(), 4096) };
+    }
+}
+
+// SAFETY: the page is plain memory; the supervisor only reads it with volatile loads.
+unsafe impl Send for StampPage {}
+
+/// Stamps a child step, if stamps were asked for.
+fn stamp(s: &ChildSpec<'_>, mark: ChildMark) {
+    if !s.stamps.is_null() {
+        // SAFETY: `stamps` points to the shared page (512 slots); ALL has fewer entries.
+        unsafe { s.stamps.add(mark as usize).write_volatile(monotonic_ns()) };
+    }
 }
 
 /// How many extra descriptors a program may be given.
 pub(crate) const MAX_EXTRA_FDS: usize = 8;
+/// How many detached mount trees (read-only binds of a command) a sandbox may be given.
+pub(crate) const MAX_TREES: usize = 8;
+/// Descriptors the child keeps while it sets up: stdio, extras, its three pipes, trees.
+const MAX_KEPT: usize = 6 + MAX_EXTRA_FDS + MAX_TREES;
 /// With extra descriptors, the child's own descriptors are moved at or above this.
 pub(crate) const FD_FLOOR: RawFd = 64;
 
@@ -343,6 +475,46 @@ pub(crate) fn wait4(pid: libc::pid_t) -> io::Result<(libc::c_int, libc::rusage)>
     }
 }
 
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// A detached copy of the mount tree at `path` (`open_tree(OPEN_TREE_CLONE |
+/// AT_RECURSIVE)`, Linux 5.2+), close-on-exec, for [`PreparedOp::Attach`]. Opened by the
+/// supervisor, so the path is resolved with its access, not the sandbox user's.
+pub(crate) fn open_tree_clone(path: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: a valid NUL-terminated path; the flags ask for a new descriptor.
+    let fd = cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE,
+        )
+    })?;
+    // SAFETY: open_tree returned a fresh descriptor that nothing else owns.
+    above_stdio(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Whether the kernel has `open_tree` (a plain, non-cloning call on `/`).
+pub(crate) fn open_tree_available() -> bool {
+    // SAFETY: a valid path; the returned descriptor, if any, is closed right away.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: a descriptor we just got and own.
+        unsafe { libc::close(fd as RawFd) };
+        return true;
+    }
+    errno() != libc::ENOSYS
+}
+
 /// Mounts a tmpfs on the host (used for the size-capped per-sandbox workspace).
 pub(crate) fn mount_tmpfs(target: &CStr, data: &CStr) -> io::Result<()> {
     let flags = libc::MS_NOSUID | libc::MS_NODEV;
@@ -569,8 +741,9 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         check(libc::dup2(s.stdin, 0), Stage::Stdio, 0)?;
         check(libc::dup2(s.stdout, 1), Stage::Stdio, 1)?;
         check(libc::dup2(s.stderr, 2), Stage::Stdio, 2)?;
-        let mut keep = [0 as RawFd; 6 + MAX_EXTRA_FDS];
+        let mut keep = [0 as RawFd; MAX_KEPT];
         let extra = s.extra_fds.len().min(MAX_EXTRA_FDS);
+        let trees = s.trees.len().min(MAX_TREES);
         for (i, &fd) in s.extra_fds[..extra].iter().enumerate() {
             check(libc::dup2(fd, 3 + i as RawFd), Stage::Stdio, 3 + i as u32)?;
         }
@@ -579,7 +752,8 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
             keep[3 + i] = 3 + i as RawFd;
         }
         keep[3 + extra..6 + extra].copy_from_slice(&[s.sync_read, s.error_write, s.status_write]);
-        close_all_except(&keep[..6 + extra])?;
+        keep[6 + extra..6 + extra + trees].copy_from_slice(&s.trees[..trees]);
+        close_all_except(&keep[..6 + extra + trees])?;
         hide_supervisor_identity(s.own_argv_area);
 
         // Wait until the supervisor has written our uid/gid maps and placed us in our cgroups.
@@ -590,6 +764,7 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
             libc::_exit(1);
         }
         libc::close(s.sync_read);
+        stamp(s, ChildMark::Released);
 
         if s.clone_flags & libc::CLONE_NEWCGROUP as libc::c_ulong != 0 {
             check(
@@ -615,6 +790,7 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
             Stage::SetIds,
             1,
         )?;
+        stamp(s, ChildMark::Ids);
 
         check(
             libc::mount(
@@ -643,9 +819,14 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
             match op {
                 PreparedOp::Seal { path, attr_set } => seal(path, *attr_set, all_ops().take(i))
                     .map_err(|e| (Stage::RemountRoot, i as u32, e))?,
-                _ => run_op(op).map_err(|e| (op_stage(op), i as u32, e))?,
+                _ => run_op(op, &s.trees[..trees]).map_err(|e| (op_stage(op), i as u32, e))?,
             }
         }
+        // The trees are attached now; the init has no use for them.
+        for &fd in &s.trees[..trees] {
+            libc::close(fd);
+        }
+        stamp(s, ChildMark::Rootfs);
         check(libc::chdir(s.new_root.as_ptr()), Stage::PivotRoot, 0)?;
         check(
             libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int,
@@ -659,6 +840,7 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
             2,
         )?;
         check(libc::chdir(c"/".as_ptr()), Stage::PivotRoot, 3)?;
+        stamp(s, ChildMark::PivotRoot);
 
         let host = s.hostname.to_bytes();
         check(
@@ -667,6 +849,7 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
             0,
         )?;
         loopback_up()?;
+        stamp(s, ChildMark::Network);
 
         for (i, &(resource, soft, hard)) in s.rlimits.iter().enumerate() {
             let lim = libc::rlimit {
@@ -677,10 +860,12 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         }
 
         drop_privileges(s.cap_last_cap)?;
+        stamp(s, ChildMark::Privileges);
 
         if let Some(ll) = s.landlock {
             apply_landlock(ll)?;
         }
+        stamp(s, ChildMark::Landlock);
 
         for (i, program) in s.seccomp.iter().enumerate() {
             let prog = libc::sock_fprog {
@@ -697,6 +882,8 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
                 i as u32,
             )?;
         }
+
+        stamp(s, ChildMark::Seccomp);
 
         check(libc::chdir(s.cwd.as_ptr()), Stage::Chdir, 0)?;
 
@@ -721,6 +908,7 @@ fn child_setup(s: &ChildSpec<'_>) -> StepResult {
         if pid < 0 {
             return Err((Stage::Fork, 0, errno()));
         }
+        stamp(s, ChildMark::ProgramStarted);
         libc::close(s.error_write);
         init_loop(pid, s.status_write)
     }
@@ -916,7 +1104,7 @@ fn op_stage(op: &PreparedOp) -> Stage {
 }
 
 /// Runs one root filesystem step; returns the errno on failure.
-fn run_op(op: &PreparedOp) -> Result<(), i32> {
+fn run_op(op: &PreparedOp, trees: &[RawFd]) -> Result<(), i32> {
     let c = |r: libc::c_int| if r < 0 { Err(errno()) } else { Ok(()) };
     // SAFETY: all paths are NUL-terminated C strings owned by the prepared op.
     unsafe {
@@ -952,6 +1140,21 @@ fn run_op(op: &PreparedOp) -> Result<(), i32> {
                     libc::MS_BIND | libc::MS_REC,
                     std::ptr::null(),
                 ))
+            }
+            PreparedOp::Attach { tree, dst } => {
+                let fd = *trees.get(*tree).ok_or(libc::EBADF)?;
+                let r = libc::mkdir(dst.as_ptr(), 0o755);
+                if r < 0 && errno() != libc::EEXIST {
+                    return Err(errno());
+                }
+                c(libc::syscall(
+                    libc::SYS_move_mount,
+                    fd,
+                    c"".as_ptr(),
+                    libc::AT_FDCWD,
+                    dst.as_ptr(),
+                    MOVE_MOUNT_F_EMPTY_PATH,
+                ) as libc::c_int)
             }
             // Handled by the caller, which knows the steps before it.
             PreparedOp::Seal { .. } => Ok(()),
@@ -1084,7 +1287,7 @@ fn seal<'a>(
         }
     }
     for op in before {
-        if let PreparedOp::Bind { dst, .. } = op {
+        if let PreparedOp::Bind { dst, .. } | PreparedOp::Attach { dst, .. } = op {
             if dst.to_bytes().starts_with(root.to_bytes()) {
                 remount_keeping_locked(dst, flags)?;
             }
@@ -1156,7 +1359,7 @@ fn remount_keeping_locked(path: &CStr, extra: libc::c_ulong) -> Result<(), i32> 
 
 /// Closes every fd not in `keep` (which need not be sorted).
 fn close_all_except(keep: &[RawFd]) -> StepResult {
-    let mut sorted = [0 as RawFd; 6 + MAX_EXTRA_FDS];
+    let mut sorted = [0 as RawFd; MAX_KEPT];
     let n = keep.len().min(sorted.len());
     sorted[..n].copy_from_slice(&keep[..n]);
     let sorted = &mut sorted[..n];

@@ -15,6 +15,10 @@ pub struct StartupArgs {
     /// Print JSON instead of a Markdown table.
     #[arg(long)]
     json: bool,
+    /// Also time each step of `warden run` for Python (from the stamps the jail records,
+    /// in extra runs after the table's): median time per step.
+    #[arg(long)]
+    breakdown: bool,
 }
 
 struct Case {
@@ -152,6 +156,72 @@ pub(super) fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// One `warden run` with `--timings`: the steps' durations, in order, from the fork of
+/// `warden` by this process to its exit being reaped here.
+fn breakdown_once(warden: &[String], file: &Path) -> Option<Vec<(String, f64)>> {
+    let mut argv = warden.to_vec();
+    argv.insert(2, "--timings".into());
+    argv.insert(3, file.to_string_lossy().into_owned());
+    let start = warden_jail::monotonic_ns();
+    time_once(&argv)?;
+    let end = warden_jail::monotonic_ns();
+    let text = std::fs::read_to_string(file).ok()?;
+    let marks: Vec<(String, u64)> = serde_json::from_str(&text).ok()?;
+    let mut steps = Vec::new();
+    let mut last = start;
+    for (name, ns) in marks
+        .into_iter()
+        .chain([("exit, reaped by the benchmark".to_string(), end)])
+    {
+        let name = if steps.is_empty() {
+            "fork and exec of warden, argument parsing".to_string()
+        } else {
+            name
+        };
+        steps.push((name, ns.saturating_sub(last) as f64 / 1e6));
+        last = ns;
+    }
+    Some(steps)
+}
+
+#[derive(serde::Serialize)]
+struct Step {
+    step: String,
+    median_ms: f64,
+}
+
+/// The median duration of each step over `runs` Python runs of `warden run`.
+fn breakdown(case: &Case, runs: usize) -> Option<Vec<Step>> {
+    let dir = tempfile::tempdir().ok()?;
+    let file = dir.path().join("timings.json");
+    let mut names: Vec<String> = Vec::new();
+    let mut samples: Vec<Vec<f64>> = Vec::new();
+    for _ in 0..runs {
+        let steps = breakdown_once(&case.argv, &file)?;
+        if names.is_empty() {
+            names = steps.iter().map(|(n, _)| n.clone()).collect();
+            samples = vec![Vec::new(); names.len()];
+        }
+        // The steps come in time order; a run whose order differs is left out.
+        if steps.iter().map(|(n, _)| n).ne(names.iter()) {
+            continue;
+        }
+        for (i, (_, ms)) in steps.into_iter().enumerate() {
+            samples[i].push(ms);
+        }
+    }
+    Some(
+        names
+            .into_iter()
+            .zip(samples)
+            .map(|(step, mut v)| Step {
+                step,
+                median_ms: median(&mut v),
+            })
+            .collect(),
+    )
+}
+
 #[derive(serde::Serialize)]
 struct Row {
     lang: String,
@@ -210,11 +280,27 @@ pub fn main(args: StartupArgs) -> i32 {
             runs: args.runs,
         });
     }
+    let steps = match args.breakdown {
+        false => None,
+        true => {
+            let case = cases
+                .iter()
+                .find(|c| c.lang == "python" && c.launcher == "warden run");
+            match case.and_then(|c| breakdown(c, args.runs)) {
+                Some(steps) => Some(steps),
+                None => {
+                    eprintln!("warden bench: the breakdown runs of warden run failed");
+                    return 1;
+                }
+            }
+        }
+    };
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        );
+        let doc = match &steps {
+            Some(steps) => serde_json::json!({"rows": rows, "breakdown": steps}),
+            None => serde_json::json!(rows),
+        };
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         println!("| language | launcher | median ms | overhead ms | ratio |");
         println!("|---|---|---:|---:|---:|");
@@ -228,6 +314,18 @@ pub fn main(args: StartupArgs) -> i32 {
             "\n{} interleaved runs per launcher; overhead and ratio against the bare interpreter.",
             args.runs
         );
+        if let Some(steps) = &steps {
+            println!("\n| step of `warden run` (python), ending with | median ms |");
+            println!("|---|---:|");
+            for s in steps {
+                println!("| {} | {:.3} |", s.step, s.median_ms);
+            }
+            let total: f64 = steps.iter().map(|s| s.median_ms).sum();
+            println!(
+                "\nSum of the medians: {total:.2} ms over {} runs (the interpreter itself runs between \"program executed\" and \"the sandbox ended\").",
+                args.runs
+            );
+        }
     }
     0
 }
