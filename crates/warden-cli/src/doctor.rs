@@ -7,10 +7,23 @@ pub struct DoctorArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// The data directory `warden serve` / `warden mcp` would use (default: theirs):
+    /// checks that sandboxes can be given what it holds.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 pub fn main(args: DoctorArgs) -> i32 {
-    let report = warden_jail::probe::probe();
+    let mut report = warden_jail::probe::probe();
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::serve::default_data_dir);
+    report.checks.push(warden_jail::probe::data_dir(
+        &data_dir,
+        &warden_jail::JailConfig::default(),
+    ));
+    report.full_isolation = report.checks.iter().all(|c| c.ok || !c.required);
     if args.json {
         println!(
             "{}",

@@ -192,6 +192,15 @@ pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
         Jail::new(JailConfig::default())
             .context("cannot set up sandboxing (see `warden doctor`)")?,
     );
+    // Refuse now rather than start "healthy" and fail every sandbox.
+    let reach = warden_jail::probe::data_dir(&data_dir, jail.config());
+    if !reach.ok {
+        anyhow::bail!(
+            "the data directory cannot be used by sandboxes: {} (hint: {})",
+            reach.detail,
+            reach.hint.unwrap_or_default()
+        );
+    }
     let config = EngineConfig {
         default_idle_ttl: Duration::try_from_secs_f64(args.idle_ttl).context("--idle-ttl")?,
         max_lifetime: Duration::try_from_secs_f64(args.max_lifetime)

@@ -1,6 +1,8 @@
 //! What the host kernel offers, for `warden doctor` and for clear start-up errors.
 
 use crate::cgroup::{CgroupLayout, Controller};
+use std::path::{Path, PathBuf};
+
 use crate::Runtime;
 
 /// One checked feature.
@@ -207,4 +209,75 @@ pub fn probe() -> Report {
         checks,
         full_isolation,
     }
+}
+
+/// The first directory on the way to `dir` (itself included) that the host user
+/// `uid`/`gid` cannot enter (no search permission for it), if any.
+pub fn first_unreachable(dir: &Path, uid: u32, gid: u32) -> Option<(PathBuf, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut ancestors: Vec<&Path> = dir.ancestors().collect();
+    ancestors.reverse();
+    for a in ancestors {
+        let Ok(meta) = std::fs::metadata(a) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let bit = if meta.uid() == uid {
+            0o100
+        } else if meta.gid() == gid {
+            0o010
+        } else {
+            0o001
+        };
+        if mode & bit == 0 {
+            return Some((a.to_path_buf(), mode & 0o7777));
+        }
+    }
+    None
+}
+
+/// Whether sandboxes can be given what lives in the data directory `dir` (templates,
+/// package sets, tools, bound read-only): always where the kernel has `open_tree` (the
+/// supervisor opens them with its own access); else only when the sandbox's host user
+/// can enter every directory on the way.
+pub fn data_dir(dir: &Path, config: &crate::JailConfig) -> Check {
+    let name = "data directory";
+    if !dir.is_dir() {
+        return check(
+            name,
+            true,
+            format!("{} does not exist yet (created at start-up)", dir.display()),
+            "",
+            true,
+        );
+    }
+    let blocked = first_unreachable(dir, config.host_uid, config.host_gid);
+    let open_tree = crate::sys::open_tree_available();
+    let detail = match (&blocked, open_tree) {
+        (None, _) => format!(
+            "{}: reachable by the sandbox user (host uid {})",
+            dir.display(),
+            config.host_uid
+        ),
+        (Some((d, mode)), true) => format!(
+            "{}: {} (mode {mode:04o}) is closed to the sandbox user; fine, the supervisor opens what sandboxes bind (open_tree)",
+            dir.display(),
+            d.display()
+        ),
+        (Some((d, mode)), false) => format!(
+            "{}: {} (mode {mode:04o}) is closed to the sandbox user (host uid {}) and this kernel has no open_tree (Linux 5.2+)",
+            dir.display(),
+            d.display(),
+            config.host_uid
+        ),
+    };
+    let hint = match &blocked {
+        Some((d, _)) => format!(
+            "chmod o+x {} (search only, not listing), or choose another --data-dir",
+            d.display()
+        ),
+        None => String::new(),
+    };
+    check(name, blocked.is_none() || open_tree, detail, &hint, true)
 }

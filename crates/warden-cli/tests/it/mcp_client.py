@@ -7,6 +7,7 @@ Run by crates/warden-cli/tests/it/mcp.rs. Prints each check as it passes; exits 
 (with the failing result) at the first that does not. Every wait is bounded.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -47,12 +48,19 @@ plt.title("squares")
 """
 
 
-def data_dir():
-    """A temporary data directory the sandboxes' user can enter (mkdtemp makes it 0700;
-    warden binds the tools and caches under it into sandboxes)."""
-    tmp = tempfile.TemporaryDirectory(prefix="warden-mcp-")
-    os.chmod(tmp.name, 0o755)
-    return tmp
+@contextlib.contextmanager
+def data_dir(below_private_parent=False):
+    """A temporary data directory as users make them: mkdtemp's, mode 0700, which the
+    sandboxes' user cannot enter (warden binds the tools and caches under it into
+    sandboxes all the same); or a directory below such a one."""
+    with tempfile.TemporaryDirectory(prefix="warden-mcp-") as tmp:
+        assert os.stat(tmp).st_mode & 0o777 == 0o700, oct(os.stat(tmp).st_mode)
+        if not below_private_parent:
+            yield tmp
+            return
+        inner = os.path.join(tmp, "data")
+        os.mkdir(inner, 0o755)
+        yield inner
 
 
 def texts(result):
@@ -397,7 +405,7 @@ def http_client(key):
 
 
 async def over_http():
-    with data_dir() as data:
+    with data_dir(below_private_parent=True) as data:
         key = create_key(data, "t", '{"languages": ["python", "bash"]}')
         other = create_key(data, "u")
         server = Server(data)

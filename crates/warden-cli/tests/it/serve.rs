@@ -1078,3 +1078,49 @@ async fn a_killed_server_takes_its_sandboxes_along_and_the_next_start_cleans_up(
     assert!(left.is_empty(), "left behind: {left:?}");
     b.stop();
 }
+
+/// A data directory made as users make them (`mktemp -d`: mode 0700), or one below such
+/// a directory: the sandboxes' user cannot enter it, yet sessions and one-shot runs get
+/// what lives there (the tools, the package cache) bound read-only.
+#[tokio::test]
+async fn private_data_directories_run_code() {
+    use std::os::unix::fs::PermissionsExt;
+    let outer = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(outer.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let nested = outer.path().join("nested");
+    std::fs::create_dir(&nested).unwrap();
+    std::fs::set_permissions(&nested, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for dir in [outer.path().to_path_buf(), nested.clone()] {
+        let d = dir.to_str().unwrap();
+        let mut s = Server::start_raw(&["--dev", "--data-dir", d, "--pool-size", "1"]);
+        let listing = "import os\nsorted(os.listdir('/opt/warden'))";
+        let (code, v) = one_shot(&s, json!({ "code": listing })).await;
+        assert_eq!(code, StatusCode::OK, "{d}: {v}");
+        assert_eq!(v["status"], "ok", "{d}: {v}");
+        assert!(plain(&v).contains("'tools'"), "{d}: {v}");
+        let id = create(&s, json!({"language": "python"})).await;
+        let (code, v) = exec(&s, &id, "x = 41").await;
+        assert_eq!(code, StatusCode::OK, "{d}: {v}");
+        let (_, v) = exec(&s, &id, "x + 1").await;
+        assert_eq!(plain(&v), "42", "{d}: {v}");
+        s.stop();
+    }
+    // `warden doctor` names the closed directory and says why it is fine.
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["doctor", "--json", "--data-dir", nested.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "data directory")
+        .expect("a data directory check");
+    assert_eq!(check["ok"], true, "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(outer.path().to_str().unwrap()) && detail.contains("0700"),
+        "{detail}"
+    );
+}

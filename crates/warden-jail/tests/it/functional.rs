@@ -613,3 +613,61 @@ fn the_program_can_be_signalled_and_keeps_running() {
     assert_eq!(ok_stdout(&o), "interrupted, x = 42\n");
     assert!(start.elapsed() < Duration::from_secs(5));
 }
+
+/// A bind source below a directory of mode 0700 (which the sandbox's host user cannot
+/// enter) is still bound: the supervisor opens it.
+#[test]
+fn a_bind_below_a_private_directory_is_bound() {
+    use std::os::unix::fs::PermissionsExt;
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let lib = private.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(lib.join("data.txt"), "inside").unwrap();
+    std::fs::set_permissions(lib.join("data.txt"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = Command::for_runtime(
+        &Runtime::python(),
+        "print(open('/opt/warden/lib/data.txt').read())",
+    );
+    cmd.limits = test_limits();
+    cmd.binds = vec![warden_jail::Bind {
+        host: lib,
+        inside: "/opt/warden/lib".into(),
+    }];
+    let o = jail().run(cmd, &mut Discard).unwrap();
+    assert_eq!(o.exit, Exit::Code(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "inside\n");
+}
+
+/// With `record_timings`, the outcome carries every step of the start, in time order,
+/// from the supervisor and from the child.
+#[test]
+fn timings_cover_the_supervisor_and_the_child_in_order() {
+    let mut cmd = Command::for_runtime(&Runtime::python(), "pass");
+    cmd.limits = test_limits();
+    cmd.record_timings = true;
+    let o = jail().run(cmd, &mut Discard).unwrap();
+    let t = o.timings.expect("timings");
+    let names: Vec<&str> = t.marks.iter().map(|(n, _)| *n).collect();
+    for want in [
+        "spawn: start",
+        "spawn: clone returned",
+        "child: pivot_root",
+        "child: seccomp filters",
+        "child: program cloned and executed",
+        "spawn: program executed (seen by the supervisor)",
+        "wait: the sandbox ended",
+        "teardown: cgroups removed, workspace unmounted",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    assert!(t.marks.windows(2).all(|w| w[0].1 <= w[1].1));
+    let pos = |n: &str| names.iter().position(|m| *m == n).unwrap();
+    assert!(pos("spawn: clone returned") < pos("child: pivot_root"));
+    assert!(pos("child: seccomp filters") < pos("wait: the sandbox ended"));
+    // Without asking, nothing is recorded.
+    let mut cmd = Command::for_runtime(&Runtime::python(), "pass");
+    cmd.limits = test_limits();
+    assert!(jail().run(cmd, &mut Discard).unwrap().timings.is_none());
+}
