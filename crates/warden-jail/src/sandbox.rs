@@ -1240,6 +1240,7 @@ fn reap_stale(run_root: &Path, cgroups: &CgroupLayout) {
     let dead = |name: &OsStr| {
         owner_pid(name).is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
     };
+    let mut reaped = 0;
     if let Ok(entries) = fs::read_dir(run_root) {
         for entry in entries.flatten() {
             if dead(&entry.file_name()) {
@@ -1248,8 +1249,16 @@ fn reap_stale(run_root: &Path, cgroups: &CgroupLayout) {
                     let _ = sys::umount(&c);
                 }
                 let _ = fs::remove_dir_all(entry.path());
+                reaped += 1;
             }
         }
+    }
+    // A sandbox's cgroups are created after its run directory and removed before it, so
+    // a dead supervisor's cgroups can only remain beside a run directory of its. Listing
+    // the cgroup directories (dozens of control files each, on every start of `warden
+    // run`) is skipped otherwise.
+    if reaped == 0 {
+        return;
     }
     for place in &cgroups.places {
         if let Ok(entries) = fs::read_dir(place.own_dir.join("warden")) {

@@ -507,6 +507,14 @@ fn many_sandboxes_can_run_at_once_from_many_threads() {
 fn leftovers_of_a_dead_supervisor_are_removed_at_start() {
     // A pid above the kernel's maximum can never be alive.
     let name = format!("{}-0-dead", 4_194_305 + std::process::id());
+    // (The shared jail is set up first: its own start would reap what follows.)
+    let place = jail()
+        .cgroups()
+        .place(warden_jail::cgroup::Controller::Pids)
+        .unwrap()
+        .own_dir
+        .join("warden")
+        .join(&name);
     let run_root = JailConfig::default().run_root;
     let run_dir = run_root.join(&name);
     let ws = run_dir.join("workspace");
@@ -518,13 +526,6 @@ fn leftovers_of_a_dead_supervisor_are_removed_at_start() {
         .unwrap();
     assert!(status.success());
     std::fs::write(ws.join("left.txt"), "x").unwrap();
-    let place = jail()
-        .cgroups()
-        .place(warden_jail::cgroup::Controller::Pids)
-        .unwrap()
-        .own_dir
-        .join("warden")
-        .join(&name);
     std::fs::create_dir(&place).unwrap();
     // A live supervisor's sandbox directory must survive.
     let alive = run_root.join(format!("{}-999-live", std::process::id()));
