@@ -190,13 +190,33 @@ struct Step {
     median_ms: f64,
 }
 
-/// The median duration of each step over `runs` Python runs of `warden run`.
+/// Fork, exec and exit of `/bin/true`, as [`time_once`] times a launcher: what any
+/// program costs before and after its own work, for reference beside the breakdown.
+fn trivial_program_ms() -> Option<f64> {
+    let start = Instant::now();
+    let status = Command::new("/bin/true")
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .ok()?
+        .status;
+    status
+        .success()
+        .then(|| start.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// The median duration of each step over `runs` Python runs of `warden run`, and (last)
+/// the median run of `/bin/true` interleaved with them.
 fn breakdown(case: &Case, runs: usize) -> Option<Vec<Step>> {
     let dir = tempfile::tempdir().ok()?;
     let file = dir.path().join("timings.json");
     let mut names: Vec<String> = Vec::new();
     let mut samples: Vec<Vec<f64>> = Vec::new();
+    let mut trivial = Vec::new();
     for _ in 0..runs {
+        trivial.push(trivial_program_ms()?);
         let steps = breakdown_once(&case.argv, &file)?;
         if names.is_empty() {
             names = steps.iter().map(|(n, _)| n.clone()).collect();
@@ -210,17 +230,23 @@ fn breakdown(case: &Case, runs: usize) -> Option<Vec<Step>> {
             samples[i].push(ms);
         }
     }
-    Some(
-        names
-            .into_iter()
-            .zip(samples)
-            .map(|(step, mut v)| Step {
-                step,
-                median_ms: median(&mut v),
-            })
-            .collect(),
-    )
+    let mut steps: Vec<Step> = names
+        .into_iter()
+        .zip(samples)
+        .map(|(step, mut v)| Step {
+            step,
+            median_ms: median(&mut v),
+        })
+        .collect();
+    steps.push(Step {
+        step: TRIVIAL.into(),
+        median_ms: median(&mut trivial),
+    });
+    Some(steps)
 }
+
+/// The reference row of the breakdown (not a step of `warden run`).
+const TRIVIAL: &str = "for reference: fork, exec and exit of /bin/true";
 
 #[derive(serde::Serialize)]
 struct Row {
@@ -320,7 +346,11 @@ pub fn main(args: StartupArgs) -> i32 {
             for s in steps {
                 println!("| {} | {:.3} |", s.step, s.median_ms);
             }
-            let total: f64 = steps.iter().map(|s| s.median_ms).sum();
+            let total: f64 = steps
+                .iter()
+                .filter(|s| s.step != TRIVIAL)
+                .map(|s| s.median_ms)
+                .sum();
             println!(
                 "\nSum of the medians: {total:.2} ms over {} runs (the interpreter itself runs between \"program executed\" and \"the sandbox ended\").",
                 args.runs
