@@ -129,6 +129,16 @@ impl From<crate::packages::PackageError> for EngineError {
 }
 
 impl EngineError {
+    /// A store error on a query the caller shaped (a cursor, a version): what the store
+    /// refuses as invalid (a malformed cursor, a number past its columns' range) is the
+    /// caller's mistake, a 400; the rest are internal.
+    pub(crate) fn from_caller_query(e: warden_store::StoreError) -> EngineError {
+        match e {
+            warden_store::StoreError::Invalid(m) => EngineError::Invalid(m),
+            other => other.into(),
+        }
+    }
+
     /// For 429 replies: when to try again.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {

@@ -1978,7 +1978,7 @@ impl Engine {
             .store
             .list_executions(&filter)
             .await
-            .map_err(invalid_cursor)?;
+            .map_err(EngineError::from_caller_query)?;
         Ok(warden_protocol::ExecutionList {
             executions: page.items,
             next_cursor: page.next,
@@ -2000,7 +2000,7 @@ impl Engine {
             .store
             .list_audit(&filter)
             .await
-            .map_err(invalid_cursor)?;
+            .map_err(EngineError::from_caller_query)?;
         Ok(warden_protocol::AuditList {
             entries: page
                 .items
@@ -2118,14 +2118,6 @@ fn capped(
         ))),
         (None, Some(max)) if max < default => Ok(Some(max)),
         (v, _) => Ok(v),
-    }
-}
-
-/// A bad cursor is the caller's mistake; other store errors are internal.
-fn invalid_cursor(e: warden_store::StoreError) -> EngineError {
-    match e {
-        warden_store::StoreError::Invalid(m) => EngineError::Invalid(m),
-        other => other.into(),
     }
 }
 

@@ -365,7 +365,8 @@ impl Engine {
     ) -> Result<WorkflowRecord, EngineError> {
         self.store
             .get_workflow(tenant, id, version)
-            .await?
+            .await
+            .map_err(EngineError::from_caller_query)?
             .ok_or_else(|| {
                 EngineError::WorkflowNotFound(match version {
                     Some(v) => format!("{id} version {v}"),
@@ -644,10 +645,11 @@ impl Engine {
         mut filter: RunFilter,
     ) -> Result<RunList, EngineError> {
         filter.tenant = caller.tenant.clone();
-        let page = self.store.list_runs(&filter).await.map_err(|e| match e {
-            warden_store::StoreError::Invalid(m) => EngineError::Invalid(m),
-            other => other.into(),
-        })?;
+        let page = self
+            .store
+            .list_runs(&filter)
+            .await
+            .map_err(EngineError::from_caller_query)?;
         Ok(RunList {
             runs: page.items.into_iter().map(|r| run_info(r, false)).collect(),
             next_cursor: page.next,

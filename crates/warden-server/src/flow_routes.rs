@@ -78,7 +78,10 @@ struct VersionQuery {
 /// A stored workflow with its definition.
 #[utoipa::path(get, path = "/v1/workflows/{id}", tag = "workflows",
     params(("id" = String, Path, description = "Workflow id"), VersionQuery),
-    responses((status = 200, body = WorkflowInfo), (status = 404, description = "WORKFLOW_NOT_FOUND", body = ErrorBody)))]
+    responses(
+        (status = 200, body = WorkflowInfo),
+        (status = 400, description = "A version that is not a whole number from 0 to 2^63-1", body = ErrorBody),
+        (status = 404, description = "WORKFLOW_NOT_FOUND", body = ErrorBody)))]
 async fn get_workflow(
     State(engine): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -406,6 +406,29 @@ async fn stored_workflows_are_versioned_and_runs_are_kept() {
         .as_str()
         .unwrap()
         .contains("* 2"));
+    // Versions out of range are the caller's mistake (400), never a server error; a
+    // version in range that was never stored is not found.
+    for q in ["9223372036854775808", "18446744073709551615", "-1", "x"] {
+        let (status, e) = call(
+            &s,
+            Method::GET,
+            &format!("/v1/workflows/double?version={q}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {e}");
+        assert_eq!(e["error"]["code"], "INVALID_REQUEST", "{q}: {e}");
+    }
+    let (status, _) = call(&s, Method::GET, "/v1/workflows/double?version=3", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, e) = call(
+        &s,
+        Method::POST,
+        "/v1/workflows/double/runs",
+        Some(json!({"input": {"x": 1}, "version": 9223372036854775808u64})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
 
     // The latest version, then version 1.
     let (status, latest) = call(
