@@ -491,7 +491,9 @@ pub(crate) fn wants_events(headers: &HeaderMap) -> bool {
             (CellResponse = "application/json"),
             (String = "text/event-stream", example = "event: stdout\ndata: {\"text\":\"hi\\n\"}\n\nevent: result\ndata: {...}\n\n"),
         )),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody),
+        (status = 403, description = "SECURITY_VIOLATION, POLICY_DENIED or PACKAGE_NOT_ALLOWED", body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "SESSION_BUSY: another cell runs", body = ErrorBody),
         (status = 410, description = "SESSION_DEAD", body = ErrorBody),
         (status = 413, body = ErrorBody)))]
@@ -644,7 +646,9 @@ async fn get_template_build(
 
 /// One template.
 #[utoipa::path(get, path = "/v1/templates/{name}", tag = "templates", params(("name" = String, Path, description = "Template name")),
-    responses((status = 200, body = TemplateInfo), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = TemplateInfo),
+        (status = 400, description = "Not a valid template name", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn get_template(
     State(engine): State<AppState>,
     Path(name): Path<String>,
