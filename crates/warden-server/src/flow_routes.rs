@@ -277,7 +277,9 @@ struct SearchQuery {
 /// Ranked keyword search (BM25), as a `retrieval` node does it.
 #[utoipa::path(get, path = "/v1/collections/{name}/search", tag = "collections",
     params(("name" = String, Path, description = "Collection name"), SearchQuery),
-    responses((status = 200, body = SearchResults), (status = 404, description = "COLLECTION_NOT_FOUND", body = ErrorBody)))]
+    responses((status = 200, body = SearchResults),
+        (status = 400, description = "INVALID_REQUEST: no query, or a malformed parameter", body = ErrorBody),
+        (status = 404, description = "COLLECTION_NOT_FOUND", body = ErrorBody)))]
 async fn search_collection(
     State(engine): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -86,8 +86,72 @@ fn api(body_limit: usize) -> (Router<AppState>, Router<AppState>, utoipa::openap
         .routes(routes!(metrics))
         .split_for_parts();
     let mut openapi = openapi;
+    document_common_replies(&mut openapi);
     openapi.merge(open_doc);
     (v1, open, openapi)
+}
+
+/// What the `/v1` layers answer before a handler runs, on every operation that does not
+/// list it itself: a key is required ([`authenticate`]: one bearer scheme, and a 401), and
+/// a body over the limit is refused (413 PAYLOAD_TOO_LARGE, [`DefaultBodyLimit`]).
+fn document_common_replies(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement};
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+    const SCHEME: &str = "api_key";
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        SCHEME,
+        utoipa::openapi::security::SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("wk_...")
+                .description(Some(
+                    "An API key from `warden keys create` (not needed with `--dev`)",
+                ))
+                .build(),
+        ),
+    );
+    let error_reply = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    let unauthorized = error_reply("UNAUTHORIZED: no API key, or one the server does not know");
+    let too_large = error_reply("PAYLOAD_TOO_LARGE: a body over the server's limit");
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.security = Some(vec![SecurityRequirement::new::<_, _, &str>(SCHEME, [])]);
+            op.responses
+                .responses
+                .entry("401".to_string())
+                .or_insert_with(|| unauthorized.clone().into());
+            if op.request_body.is_some() {
+                op.responses
+                    .responses
+                    .entry("413".to_string())
+                    .or_insert_with(|| too_large.clone().into());
+            }
+        }
+    }
 }
 
 /// The OpenAPI document of the HTTP API.
@@ -198,7 +262,11 @@ async fn metrics(State(engine): State<AppState>) -> Response {
     responses(
         (status = 201, body = SessionInfo),
         (status = 400, description = "Malformed request or a limit over the server's maximum", body = ErrorBody),
-        (status = 503, description = "At the session maximum, or shutting down", body = ErrorBody),
+        (status = 403, description = "POLICY_DENIED (a language or limit the policy does not allow) or PACKAGE_NOT_ALLOWED", body = ErrorBody),
+        (status = 404, description = "TEMPLATE_NOT_FOUND: no such template", body = ErrorBody),
+        (status = 422, description = "PACKAGE_INSTALL_FAILED: an allowed package did not install", body = ErrorBody),
+        (status = 429, description = "QUOTA_EXCEEDED: the tenant holds its policy's max_sessions (with Retry-After)", body = ErrorBody),
+        (status = 503, description = "UNAVAILABLE (at the session maximum, or shutting down) or SANDBOX_SETUP_FAILED", body = ErrorBody),
     ))]
 async fn create_session(
     State(engine): State<AppState>,
@@ -259,7 +327,8 @@ async fn interrupt(
 
 /// Replaces the interpreter with a fresh one; variables and workspace are reset.
 #[utoipa::path(post, path = "/v1/sessions/{id}/restart", tag = "sessions", params(("id" = String, Path, description = "Session id")),
-    responses((status = 200, body = SessionInfo), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SessionInfo), (status = 404, body = ErrorBody),
+        (status = 503, description = "UNAVAILABLE (shutting down) or SANDBOX_SETUP_FAILED", body = ErrorBody)))]
 async fn restart(
     State(engine): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -336,7 +405,8 @@ const UPLOAD_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5)
         (status = 413, description = "Over the workspace's size limit", body = ErrorBody), (status = 400, description = "INVALID_PATH: absolute, `..`, empty components, or a directory", body = ErrorBody),
         (status = 403, description = "PATH_FORBIDDEN: a symlink, fifo, socket or device", body = ErrorBody),
         (status = 404, description = "SESSION_NOT_FOUND or FILE_NOT_FOUND", body = ErrorBody),
-        (status = 410, description = "SESSION_DEAD", body = ErrorBody)))]
+        (status = 410, description = "SESSION_DEAD", body = ErrorBody),
+        (status = 503, description = "UNAVAILABLE: shutting down", body = ErrorBody)))]
 async fn write_file(
     State(engine): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -389,8 +459,13 @@ async fn delete_file(
 /// `/workspace` and is discarded; the reply lists the files created or changed.
 #[utoipa::path(post, path = "/v1/execute", tag = "execute", request_body = ExecuteRequest,
     responses((status = 200, body = CellResponse),
-        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 410, description = "The sandbox died (e.g. MEMORY_LIMIT)", body = ErrorBody)))]
+        (status = 400, body = ErrorBody),
+        (status = 403, description = "SECURITY_VIOLATION, POLICY_DENIED or PACKAGE_NOT_ALLOWED", body = ErrorBody),
+        (status = 410, description = "The sandbox died (e.g. MEMORY_LIMIT)", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "PACKAGE_INSTALL_FAILED: an allowed package did not install", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED or QUOTA_EXCEEDED (with Retry-After)", body = ErrorBody),
+        (status = 503, description = "UNAVAILABLE (shutting down) or SANDBOX_SETUP_FAILED", body = ErrorBody)))]
 async fn execute_once(
     State(engine): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -496,7 +571,10 @@ pub(crate) fn wants_events(headers: &HeaderMap) -> bool {
         (status = 404, body = ErrorBody),
         (status = 409, description = "SESSION_BUSY: another cell runs", body = ErrorBody),
         (status = 410, description = "SESSION_DEAD", body = ErrorBody),
-        (status = 413, body = ErrorBody)))]
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "PACKAGE_INSTALL_FAILED: an allowed package did not install", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED or QUOTA_EXCEEDED (with Retry-After)", body = ErrorBody),
+        (status = 503, description = "UNAVAILABLE: shutting down", body = ErrorBody)))]
 async fn execute(
     State(engine): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -548,12 +626,16 @@ fn event_stream(
 /// `{"type": "error", "error"}`.
 #[utoipa::path(get, path = "/v1/sessions/{id}/ws", tag = "execute", params(("id" = String, Path, description = "Session id")),
     responses((status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "INVALID_REQUEST: not a WebSocket upgrade request", body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn session_socket(
     state: State<AppState>,
     caller: Extension<Caller>,
     path: Path<String>,
-    upgrade: axum::extract::ws::WebSocketUpgrade,
+    upgrade: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
 ) -> Result<Response, ApiError> {
     crate::ws::session_socket(state, caller, path, upgrade).await
 }
@@ -622,8 +704,9 @@ async fn list_templates(State(engine): State<AppState>) -> Result<Response, ApiE
 /// reaches only the package index; the result is checked and published atomically.
 #[utoipa::path(post, path = "/v1/templates", tag = "templates", request_body = BuildTemplate,
     responses((status = 202, body = TemplateBuild), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, description = "FORBIDDEN: not an admin key", body = ErrorBody),
-        (status = 409, description = "CONFLICT: a build of this name is running", body = ErrorBody)))]
+        (status = 403, description = "FORBIDDEN (not an admin key) or PACKAGE_NOT_ALLOWED", body = ErrorBody),
+        (status = 409, description = "CONFLICT: a build of this name is running", body = ErrorBody),
+        (status = 503, description = "UNAVAILABLE: shutting down", body = ErrorBody)))]
 async fn build_template(
     State(engine): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -672,7 +755,9 @@ struct AuditQuery {
 
 /// The audit log, newest first (admin keys only).
 #[utoipa::path(get, path = "/v1/audit", tag = "records", params(AuditQuery),
-    responses((status = 200, body = AuditList), (status = 401, body = ErrorBody),
+    responses((status = 200, body = AuditList),
+        (status = 400, description = "INVALID_REQUEST: a malformed filter or cursor", body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN: not an admin key", body = ErrorBody)))]
 async fn list_audit(
     State(engine): State<AppState>,

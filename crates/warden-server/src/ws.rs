@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Path, State};
 use axum::response::Response;
@@ -30,9 +31,17 @@ pub async fn session_socket(
     State(engine): State<Arc<Engine>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     engine.get_session(&caller, &id)?;
+    // Without an upgrade the reply is an error like every other route's (axum's own
+    // rejection is plain text).
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("this route speaks WebSocket only: {}", e.body_text()),
+        )
+    })?;
     Ok(upgrade.on_upgrade(move |socket| serve(engine, caller, id, socket)))
 }
 

@@ -8,6 +8,7 @@ mod mcp;
 mod packages;
 mod python_clients;
 mod python_sdk;
+mod schemathesis;
 mod serve;
 mod templates;
 mod tenancy;

@@ -1,6 +1,6 @@
-//! Running the Python test clients (the SDK's pytest suite, the MCP client) from the Rust
-//! suite: they need a Python with httpx, pytest and mcp, named by `WARDEN_TEST_PYTHON`
-//! (CI makes one). In CI its absence fails; elsewhere the test is skipped with a note.
+//! Running the Python test clients (the SDK's pytest suite, the MCP client, schemathesis)
+//! from the Rust suite: they need a Python with httpx, pytest, mcp and schemathesis, named
+//! by `WARDEN_TEST_PYTHON` (CI makes one). In CI its absence fails; elsewhere the test is skipped with a note.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ pub(crate) fn test_python(what: &str) -> Option<String> {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI must run {what}: set WARDEN_TEST_PYTHON to a Python with httpx, pytest, \
-                 pytest-asyncio and mcp"
+                 pytest-asyncio, mcp and schemathesis"
             );
             eprintln!("WARDEN_TEST_PYTHON is not set: {what} skipped");
             None
