@@ -1237,8 +1237,19 @@ fn owner_pid(name: &OsStr) -> Option<u32> {
 /// workspace mounts, run directories and cgroups. Sandboxes of live supervisors, including
 /// other warden processes running now, are left alone.
 fn reap_stale(run_root: &Path, cgroups: &CgroupLayout) {
-    let dead = |name: &OsStr| {
-        owner_pid(name).is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
+    // One look in /proc per supervisor, not per run directory: a server holding a hundred
+    // sessions has a hundred run directories, which every `warden run` walks past.
+    let mut seen: Vec<(u32, bool)> = Vec::new();
+    let mut dead = |name: &OsStr| {
+        let Some(pid) = owner_pid(name) else {
+            return false;
+        };
+        if let Some(&(_, d)) = seen.iter().find(|(p, _)| *p == pid) {
+            return d;
+        }
+        let d = !Path::new("/proc").join(pid.to_string()).exists();
+        seen.push((pid, d));
+        d
     };
     let mut reaped = 0;
     if let Ok(entries) = fs::read_dir(run_root) {

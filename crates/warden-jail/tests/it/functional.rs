@@ -506,7 +506,8 @@ fn many_sandboxes_can_run_at_once_from_many_threads() {
 #[test]
 fn leftovers_of_a_dead_supervisor_are_removed_at_start() {
     // A pid above the kernel's maximum can never be alive.
-    let name = format!("{}-0-dead", 4_194_305 + std::process::id());
+    let dead_pid = 4_194_305 + std::process::id();
+    let name = format!("{dead_pid}-0-dead");
     // (The shared jail is set up first: its own start would reap what follows.)
     let place = jail()
         .cgroups()
@@ -527,9 +528,14 @@ fn leftovers_of_a_dead_supervisor_are_removed_at_start() {
     assert!(status.success());
     std::fs::write(ws.join("left.txt"), "x").unwrap();
     std::fs::create_dir(&place).unwrap();
-    // A live supervisor's sandbox directory must survive.
+    // A second directory of the same dead supervisor goes too (each pid is looked up
+    // once), and both directories of a live supervisor must survive.
+    let run_dir2 = run_root.join(format!("{dead_pid}-1-dead"));
+    std::fs::create_dir_all(&run_dir2).unwrap();
     let alive = run_root.join(format!("{}-999-live", std::process::id()));
+    let alive2 = run_root.join(format!("{}-998-live", std::process::id()));
     std::fs::create_dir_all(&alive).unwrap();
+    std::fs::create_dir_all(&alive2).unwrap();
 
     let _fresh = Jail::new(JailConfig::default()).unwrap();
 
@@ -538,9 +544,15 @@ fn leftovers_of_a_dead_supervisor_are_removed_at_start() {
         .contains(ws.to_str().unwrap());
     assert!(!mounted, "the stale workspace is still mounted");
     assert!(!run_dir.exists(), "the stale run directory remains");
+    assert!(!run_dir2.exists(), "the second stale run directory remains");
     assert!(!place.exists(), "the stale cgroup remains");
     assert!(alive.exists(), "a live supervisor's directory was removed");
+    assert!(
+        alive2.exists(),
+        "a live supervisor's second directory was removed"
+    );
     std::fs::remove_dir(&alive).unwrap();
+    std::fs::remove_dir(&alive2).unwrap();
 }
 
 #[test]
