@@ -600,8 +600,10 @@ impl Jail {
         let trees = trees.into_iter().map(lift).collect::<Result<Vec<_>, _>>()?;
         let tree_raw: Vec<i32> = trees.iter().map(|f| f.as_raw_fd()).collect();
 
-        // The program's process runs on this between its clone and its execve.
-        let mut exec_stack = vec![0u8; 64 << 10];
+        // The program's process runs on this between its clone and its execve. Left
+        // uninitialised (the child writes before it reads): zeroing it here would fault in
+        // sixteen fresh pages on every start for the few the child touches.
+        let mut exec_stack: Vec<u8> = Vec::with_capacity(64 << 10);
         let flags = (libc::CLONE_NEWUSER
             | libc::CLONE_NEWNS
             | libc::CLONE_NEWPID
@@ -639,7 +641,7 @@ impl Jail {
             envp: &envp,
             own_argv_area: self.own_argv_area,
             cap_last_cap: self.cap_last_cap,
-            exec_stack: (exec_stack.as_mut_ptr(), exec_stack.len()),
+            exec_stack: (exec_stack.as_mut_ptr(), exec_stack.capacity()),
             stamps: stamps.as_ref().map_or(std::ptr::null_mut(), |p| p.as_ptr()),
         };
 
@@ -839,6 +841,9 @@ struct Meter {
 /// below this).
 const MAX_TREE: usize = 1 << 16;
 
+/// The largest read of a sandbox's output: a pipe's default capacity.
+const READ_BUFFER_MAX: usize = 64 << 10;
+
 /// Signals the program (the first child of the sandbox's `init`) and its descendants,
 /// parents first. Each process is pinned with a pidfd and signalled only if it is still
 /// the child of the process it was found under, so a pid reused meanwhile is never hit.
@@ -1022,7 +1027,9 @@ impl Sandbox {
         let mut out = Captured::default();
         let mut err = Captured::default();
         let mut timed_out = false;
-        let mut buf = vec![0u8; 64 << 10];
+        // Starts at a page and grows to a pipe's capacity once a read fills it: most programs
+        // print little, and every page zeroed here is a fault on each sandbox's start.
+        let mut buf = vec![0u8; 4 << 10];
         for fd in [&self.stdout, &self.stderr].into_iter().flatten() {
             sys::set_nonblocking(fd.as_raw_fd())
                 .map_err(|e| JailError::supervise("configure output pipes", e))?;
@@ -1152,7 +1159,7 @@ impl Sandbox {
     fn pump(
         &mut self,
         revents: &[i16],
-        buf: &mut [u8],
+        buf: &mut Vec<u8>,
         out: &mut Captured,
         err: &mut Captured,
         cap: usize,
@@ -1185,6 +1192,9 @@ impl Sandbox {
                         let kept = captured.push(&buf[..n], cap);
                         if !kept.is_empty() {
                             sink.output(stream, kept);
+                        }
+                        if n == buf.len() && buf.len() < READ_BUFFER_MAX {
+                            buf.resize(READ_BUFFER_MAX, 0);
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
