@@ -841,6 +841,9 @@ struct Meter {
 /// below this).
 const MAX_TREE: usize = 1 << 16;
 
+/// The first read buffer for a sandbox's output: one page.
+const READ_BUFFER_START: usize = 4 << 10;
+
 /// The largest read of a sandbox's output: a pipe's default capacity.
 const READ_BUFFER_MAX: usize = 64 << 10;
 
@@ -1029,7 +1032,7 @@ impl Sandbox {
         let mut timed_out = false;
         // Starts at a page and grows to a pipe's capacity once a read fills it: most programs
         // print little, and every page zeroed here is a fault on each sandbox's start.
-        let mut buf = vec![0u8; 4 << 10];
+        let mut buf = vec![0u8; READ_BUFFER_START];
         for fd in [&self.stdout, &self.stderr].into_iter().flatten() {
             sys::set_nonblocking(fd.as_raw_fd())
                 .map_err(|e| JailError::supervise("configure output pipes", e))?;

@@ -120,6 +120,7 @@ pub(crate) struct ChildSpec<'a> {
     /// The highest capability number the kernel knows (`/proc/sys/kernel/cap_last_cap`).
     pub cap_last_cap: u32,
     /// A stack for the program's process between its clone and its execve: `(base, len)`.
+    /// It may be uninitialised memory: a stack is written before it is read.
     pub exec_stack: (*mut u8, usize),
     /// Where the child stamps the monotonic time of its steps ([`ChildMark`]), in a
     /// page shared with the supervisor; null when nobody asked.
