@@ -690,6 +690,11 @@ impl Engine {
                     limit: MAX_DOCUMENT_BYTES,
                 });
             }
+            if d.metadata.as_ref().is_some_and(|m| !m.is_object() && !m.is_null()) {
+                return Err(EngineError::Invalid(format!(
+                    "documents[{i}].metadata must be a JSON object or null"
+                )));
+            }
             let id = match d.id {
                 Some(id) if id.is_empty() || id.len() > 256 => {
                     return Err(EngineError::Invalid(

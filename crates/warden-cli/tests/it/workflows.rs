@@ -261,6 +261,19 @@ async fn provision(s: &Server) {
     .await;
     assert_eq!(status, StatusCode::OK, "{info}");
     assert_eq!(info["documents"], 8, "{info}");
+    // Metadata is an object (the search hits' schema says so): a list is refused.
+    let (status, e) = call(
+        s,
+        Method::POST,
+        "/v1/collections/handbook/documents",
+        Some(json!({"documents": [{"text": "t", "metadata": [1, 2]}]})),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_REQUEST")),
+        "{e}"
+    );
     let (status, info) = call(
         s,
         Method::POST,
