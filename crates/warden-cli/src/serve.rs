@@ -61,6 +61,12 @@ pub struct ServeArgs {
     /// `NAME=SIZE` (repeat for several templates).
     #[arg(long, value_parser = parse_template_pool)]
     template_pool: Vec<(String, usize)>,
+    /// For tests without the internet (needs --dev): the egress proxy sends connections
+    /// for NAME to a local test server (`NAME=ADDR:PORT`, exempt from the address deny
+    /// list), or answers lookups of NAME with these addresses (`NAME=ADDR[,ADDR][|ADDR]`,
+    /// one group per lookup, checked like any answer). Repeatable. See docs/NETWORK.md.
+    #[arg(long, value_name = "NAME=ADDR")]
+    egress_test_resolve: Vec<String>,
     /// The package index for `packages` (default https://pypi.org/simple; https only).
     #[arg(long, env = "WARDEN_INDEX_URL")]
     index_url: Option<String>,
@@ -243,6 +249,7 @@ pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
         package_cache: Some(data_dir.join("packages")),
         tools_dir: Some(data_dir.join("tools")),
         index_url: args.index_url.clone(),
+        egress_test_resolve: args.egress_test_resolve.clone(),
         package_install_timeout: Duration::try_from_secs_f64(args.package_install_timeout)
             .ok()
             .filter(|d| !d.is_zero())

@@ -80,6 +80,8 @@ impl SessionCodeRunner {
             memory_mb: None,
             disk_mb: None,
             template: None,
+            network: None,
+            egress: None,
             packages: request.packages.to_vec(),
         };
         let response = self

@@ -27,7 +27,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::egress::{Direction, Gate, Host};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
@@ -350,7 +352,7 @@ enum HeadError {
 
 /// Reads until the end of the request head. Returns the bytes read and the length of
 /// the head within them; bytes after it belong to the tunnel.
-async fn read_head(client: &mut UnixStream) -> Result<(Vec<u8>, usize), HeadError> {
+async fn read_head<S: AsyncRead + Unpin>(client: &mut S) -> Result<(Vec<u8>, usize), HeadError> {
     let mut buf = vec![0; MAX_HEAD];
     let mut filled = 0;
     while filled < MAX_HEAD {
@@ -423,17 +425,8 @@ async fn handle(
     counters: &Counters,
     head_timeout: Duration,
 ) {
-    let (buf, head_len) = match tokio::time::timeout(head_timeout, read_head(&mut client)).await {
-        Ok(Ok(head)) => head,
-        Ok(Err(HeadError::Closed)) => return,
-        Ok(Err(HeadError::TooLarge)) => {
-            let body = format!("request head exceeds {MAX_HEAD} bytes");
-            return reply(&mut client, "400 Bad Request", &body).await;
-        }
-        Err(_) => {
-            let body = "request head not received in time";
-            return reply(&mut client, "408 Request Timeout", body).await;
-        }
+    let Some((buf, head_len)) = head_or_reply(&mut client, head_timeout).await else {
+        return;
     };
     let (host, port) = match parse_request_line(&buf[..head_len]) {
         Ok(Request::Connect { host, port }) => (host, port),
@@ -463,11 +456,7 @@ async fn handle(
             return reply(&mut client, "502 Bad Gateway", &body).await;
         }
     };
-    if client
-        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        .await
-        .is_err()
-    {
+    if client.write_all(CONNECTED).await.is_err() {
         return;
     }
     counters.opened.fetch_add(1, Ordering::Relaxed);
@@ -480,8 +469,32 @@ async fn handle(
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
 }
 
+const CONNECTED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+
+/// Reads a request head within `head_timeout`; on failure answers the client (400, 408)
+/// and gives `None`.
+async fn head_or_reply<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut S,
+    head_timeout: Duration,
+) -> Option<(Vec<u8>, usize)> {
+    match tokio::time::timeout(head_timeout, read_head(client)).await {
+        Ok(Ok(head)) => Some(head),
+        Ok(Err(HeadError::Closed)) => None,
+        Ok(Err(HeadError::TooLarge)) => {
+            let body = format!("request head exceeds {MAX_HEAD} bytes");
+            reply(client, "400 Bad Request", &body).await;
+            None
+        }
+        Err(_) => {
+            let body = "request head not received in time";
+            reply(client, "408 Request Timeout", body).await;
+            None
+        }
+    }
+}
+
 /// Writes a short plain-text error reply and closes the connection.
-async fn reply(client: &mut UnixStream, status: &str, body: &str) {
+async fn reply<S: AsyncWrite + Unpin>(client: &mut S, status: &str, body: &str) {
     let body = format!("warden: {body}\r\n");
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
@@ -490,6 +503,256 @@ async fn reply(client: &mut UnixStream, status: &str, body: &str) {
     );
     let _ = client.write_all(response.as_bytes()).await;
     let _ = client.shutdown().await;
+}
+
+// ------------------------------------------------------------------ sandbox egress
+
+/// Time a tunnel's client has to send its first bytes (a TLS ClientHello or an HTTP
+/// request); anything else, or nothing, closes it: only HTTP(S) leaves a sandbox.
+const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes copied at a time through an egress connection.
+const RELAY_BUFFER: usize = 64 << 10;
+
+/// Accepts connections on a listener inside a sandbox ([`crate::egress::PROXY_PORT`])
+/// and serves each under the sandbox's [`Gate`], until aborted (tunnels included).
+pub async fn serve_egress(listener: tokio::net::TcpListener, gate: Arc<Gate>) {
+    let permits = Arc::new(Semaphore::new(MAX_TUNNELS));
+    let mut tunnels = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((mut stream, _)) => match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(permit) => {
+                        let gate = Arc::clone(&gate);
+                        tunnels.spawn(async move {
+                            handle_egress(&mut stream, &gate, HEAD_TIMEOUT).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        let _ = stream.try_write(BUSY_REPLY);
+                    }
+                },
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            },
+            Some(_) = tunnels.join_next(), if !tunnels.is_empty() => {}
+        }
+    }
+}
+
+/// The status line of a refusal: the reason in the reason phrase too, since that is what
+/// most clients print (`Tunnel connection failed: 403 warden egress: ...`).
+fn refusal(target: &str, why: &str) -> String {
+    sanitize(&format!("403 warden egress refused {target}: {why}"))
+}
+
+/// Serves one connection from a sandbox: `CONNECT host:port` (tunnels for HTTPS) or a
+/// plain-HTTP request in absolute form (`GET http://host/path`), under `gate`.
+pub async fn handle_egress<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut S,
+    gate: &Gate,
+    head_timeout: Duration,
+) {
+    let Some((buf, head_len)) = head_or_reply(client, head_timeout).await else {
+        return;
+    };
+    let (host, port, forward) = match parse_request_line(&buf[..head_len]) {
+        Ok(Request::Connect { host, port }) => (host, port, None),
+        Ok(Request::Other { method, target }) => match absolute_http(&target) {
+            Some((host, port, path)) => (host, port, Some((method, path))),
+            None => {
+                let why = "expected CONNECT host:port or a request for an absolute http:// URL";
+                return reply(client, "400 Bad Request", why).await;
+            }
+        },
+        Err(why) => return reply(client, "400 Bad Request", why).await,
+    };
+    let target = display_target(&host, port);
+    let parsed = Host::parse(&host);
+    let checked = match gate.rules.check_host(&parsed, port) {
+        Ok(()) => gate.resolver.resolve(&parsed, port).await,
+        Err(why) => Err(why),
+    };
+    let addresses = match checked {
+        Ok(t) => t.addresses,
+        Err(why) => {
+            gate.deny(&host, port, &why);
+            return reply(client, &refusal(&target, &why), &format!("{target}: {why}")).await;
+        }
+    };
+    let index = match gate.open(&host, port, addresses[0]) {
+        Ok(i) => i,
+        Err(why) => {
+            return reply(client, &refusal(&target, &why), &format!("{target}: {why}")).await
+        }
+    };
+    let mut upstream = None;
+    let mut last_error = String::from("no address");
+    for address in &addresses {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
+            Ok(Ok(s)) => {
+                upstream = Some(s);
+                break;
+            }
+            Ok(Err(e)) => last_error = format!("{address}: {e}"),
+            Err(_) => last_error = format!("{address}: timed out"),
+        }
+    }
+    let Some(mut upstream) = upstream else {
+        let why = format!("cannot connect to {target} ({last_error})");
+        gate.note(index, why.clone());
+        return reply(client, "502 Bad Gateway", &why).await;
+    };
+    let _ = upstream.set_nodelay(true);
+    let early = &buf[head_len..];
+    let one_request = forward.is_some();
+    match forward {
+        None => {
+            if client.write_all(CONNECTED).await.is_err() {
+                return;
+            }
+            // The tunnel's first bytes must open TLS or HTTP.
+            let mut first = early.to_vec();
+            if first.is_empty() {
+                let mut b = vec![0u8; 4096];
+                match tokio::time::timeout(FIRST_BYTES_TIMEOUT, client.read(&mut b)).await {
+                    Ok(Ok(n)) if n > 0 => first.extend_from_slice(&b[..n]),
+                    _ => {
+                        gate.note(index, "the tunnel's client sent nothing".into());
+                        return;
+                    }
+                }
+            }
+            if !opens_tls_or_http(&first) {
+                gate.note(index, "refused: the tunnel carried neither TLS nor HTTP".into());
+                return;
+            }
+            if !gate.count(index, Direction::Out, first.len() as u64)
+                || upstream.write_all(&first).await.is_err()
+            {
+                return;
+            }
+        }
+        Some((method, path)) => {
+            let head = origin_form_head(&buf[..head_len], &method, &path);
+            if !gate.count(index, Direction::Out, (head.len() + early.len()) as u64)
+                || upstream.write_all(&head).await.is_err()
+                || upstream.write_all(early).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+    relay_counted(client, &mut upstream, gate, index, one_request).await;
+}
+
+/// Whether a tunnel's first bytes open a TLS handshake or an HTTP/1 request.
+fn opens_tls_or_http(first: &[u8]) -> bool {
+    const METHODS: [&[u8]; 9] = [
+        b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"TRACE ",
+        b"PRI * HTTP/2",
+    ];
+    (first.len() >= 3 && first[0] == 0x16 && first[1] == 0x03)
+        || METHODS
+            .iter()
+            .any(|m| first.starts_with(m) || (first.len() < m.len() && m.starts_with(first)))
+}
+
+/// `http://host[:port][/path]` split into the host, the port (80 by default) and the
+/// origin-form path (`/` when empty).
+fn absolute_http(target: &str) -> Option<(String, u16, String)> {
+    let rest = target
+        .strip_prefix("http://")
+        .or_else(|| target.get(..7).filter(|p| p.eq_ignore_ascii_case("http://")).map(|_| &target[7..]))?;
+    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(cut);
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = parse_authority(authority)?;
+    let path = match path {
+        "" => "/".to_string(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_string(),
+    };
+    Some((host, port.unwrap_or(80), path))
+}
+
+/// The request head for the origin server: the request line in origin form, hop-by-hop
+/// and proxy headers dropped, one request per connection.
+fn origin_form_head(head: &[u8], method: &str, path: &str) -> Vec<u8> {
+    let mut lines = head.split(|&b| b == b'\n');
+    let request_line = lines.next().unwrap_or_default();
+    let version = if request_line.ends_with(b"HTTP/1.0\r") {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    };
+    let mut out = format!("{method} {path} {version}\r\n").into_bytes();
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        let drop = [b"proxy-connection".as_slice(), b"proxy-authorization", b"connection", b"keep-alive"]
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h));
+        if !drop {
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out
+}
+
+/// Copies both ways, counting every chunk against the gate; stops both directions when
+/// `max_bytes` is exceeded.
+async fn relay_counted<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut S,
+    upstream: &mut TcpStream,
+    gate: &Gate,
+    index: usize,
+    one_request: bool,
+) {
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut ur, mut uw) = upstream.split();
+    let out = pump(&mut cr, &mut uw, gate, index, Direction::Out);
+    let back = pump(&mut ur, &mut cw, gate, index, Direction::In);
+    if one_request {
+        // The origin closes after its response (`Connection: close`); so does the
+        // client's side then, whatever the client keeps open.
+        tokio::pin!(out, back);
+        loop {
+            tokio::select! {
+                r = &mut out => if r.is_err() { return },
+                _ = &mut back => return,
+            }
+        }
+    }
+    let _ = tokio::try_join!(out, back);
+}
+
+async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    from: &mut R,
+    to: &mut W,
+    gate: &Gate,
+    index: usize,
+    direction: Direction,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; RELAY_BUFFER];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            let _ = to.shutdown().await;
+            return Ok(());
+        }
+        if !gate.count(index, direction, n as u64) {
+            return Err(io::Error::other("max_bytes"));
+        }
+        to.write_all(&buf[..n]).await?;
+    }
 }
 
 #[cfg(test)]

@@ -445,6 +445,8 @@ impl Engine {
                 memory_mb: None,
                 disk_mb: None,
                 template: None,
+                network: None,
+                egress: None,
                 packages: match call.arguments.get("packages") {
                     None | Some(Value::Null) => Vec::new(),
                     Some(v) => serde_json::from_value(v.clone()).map_err(|_| {

@@ -80,6 +80,9 @@ pub struct EngineConfig {
     pub tools_dir: Option<std::path::PathBuf>,
     /// Workflow runs: limits and the model endpoint.
     pub flows: crate::workflows::FlowSettings,
+    /// `--egress-test-resolve NAME=ADDR:PORT` mappings (development mode only; see
+    /// [`crate::egress::Resolver`]).
+    pub egress_test_resolve: Vec<String>,
 }
 
 /// How many idle sessions the pool keeps ready, per language.
@@ -139,6 +142,7 @@ impl Default for EngineConfig {
             package_install_timeout: Duration::from_secs(300),
             tools_dir: None,
             flows: crate::workflows::FlowSettings::default(),
+            egress_test_resolve: Vec::new(),
         }
     }
 }
@@ -161,6 +165,8 @@ struct Slot {
     /// The session's `/workspace`, reachable while a cell runs.
     workspace: Mutex<Option<Arc<Workspace>>>,
     session: tokio::sync::Mutex<Option<Session>>,
+    /// The session's network rules and account (a restart keeps them).
+    egress: Option<Arc<crate::egress::Gate>>,
 }
 
 fn unix(t: SystemTime) -> f64 {
@@ -226,11 +232,16 @@ pub struct Engine {
     /// Workflow runs' HTTP client and collections' search indexes.
     pub(crate) flows: crate::workflows::FlowState,
     rate: RateLimiter,
+    /// How the egress proxy resolves names, and its totals for `/metrics`.
+    egress_resolver: Arc<crate::egress::Resolver>,
+    pub(crate) egress_totals: Arc<crate::egress::Totals>,
 }
 
 /// What a cell used, read from its sandbox.
 #[derive(Debug, Default, Clone)]
 struct Usage {
+    /// The execution's network account, when its sandbox has egress.
+    egress: Option<warden_protocol::EgressReport>,
     cpu: Option<Duration>,
     peak_memory: Option<u64>,
     /// And what analysis found before it ran.
@@ -271,6 +282,15 @@ impl Engine {
             Some(dir) => crate::records::RecordWriter::open(store.clone(), dir)?,
             None => crate::records::RecordWriter::direct(store.clone()),
         });
+        if !config.egress_test_resolve.is_empty() && !config.dev_mode {
+            return Err(EngineError::Invalid(
+                "--egress-test-resolve is for tests: it needs --dev".into(),
+            ));
+        }
+        let egress_resolver = Arc::new(
+            crate::egress::Resolver::with_test_mappings(&config.egress_test_resolve)
+                .map_err(EngineError::Invalid)?,
+        );
         records.spawn_flusher();
         if let Some(dir) = &config.tools_dir {
             crate::tools::install(dir).map_err(|e| {
@@ -321,6 +341,8 @@ impl Engine {
             store,
             flows: crate::workflows::FlowState::default(),
             rate: RateLimiter::default(),
+            egress_resolver,
+            egress_totals: Arc::default(),
         }))
     }
 
@@ -379,8 +401,9 @@ impl Engine {
         limits: Option<SessionLimits>,
         env: &Environment,
         paths: &[String],
+        egress: Option<Arc<crate::egress::Gate>>,
     ) -> Result<Session, EngineError> {
-        let mut session = self.obtain_bare(language, limits, env).await?;
+        let mut session = self.obtain_bare(language, limits, env, egress).await?;
         if let Err(e) = session.add_paths(paths).await {
             session.close().await;
             return Err(e);
@@ -394,8 +417,11 @@ impl Engine {
         language: Language,
         limits: Option<SessionLimits>,
         env: &Environment,
+        egress: Option<Arc<crate::egress::Gate>>,
     ) -> Result<Session, EngineError> {
-        if limits.is_none() {
+        // Pooled sandboxes have no network: a session with egress gets a fresh one,
+        // listening for its proxy before the agent starts.
+        if limits.is_none() && egress.is_none() {
             let key = (language, env.build().map(str::to_string));
             loop {
                 let pooled = self
@@ -413,7 +439,38 @@ impl Engine {
         }
         let limits = limits.unwrap_or_else(|| self.config.session_limits.clone());
         self.metrics.sandbox_started();
-        Session::start(self.jail.clone(), language, limits, env).await
+        Session::start(self.jail.clone(), language, limits, env, egress).await
+    }
+
+    /// The egress gate of a sandbox asked for with `network` / `egress`: `None` without
+    /// network; refused when the policy has no `egress` or the request asks for more.
+    pub fn egress_gate(
+        &self,
+        caller: &Caller,
+        network: Option<bool>,
+        egress: Option<&warden_protocol::EgressRequest>,
+    ) -> Result<Option<Arc<crate::egress::Gate>>, EngineError> {
+        let asked = egress.and_then(|e| e.allow.as_deref());
+        match network {
+            Some(true) => {}
+            _ if asked.is_some() => {
+                return Err(EngineError::Invalid(
+                    "egress.allow needs \"network\": true".into(),
+                ))
+            }
+            _ => return Ok(None),
+        }
+        let Some(policy) = &caller.policy.egress else {
+            return Err(EngineError::PolicyDenied(
+                "the tenant's policy allows no network (it has no `egress`)".into(),
+            ));
+        };
+        let rules = policy.rules(asked).map_err(EngineError::PolicyDenied)?;
+        Ok(Some(Arc::new(crate::egress::Gate::new(
+            rules,
+            Arc::clone(&self.egress_resolver),
+            Arc::clone(&self.egress_totals),
+        ))))
     }
 
     /// The environment of a session asking for a template and packages: the package
@@ -796,7 +853,7 @@ impl Engine {
                 if let Some((language, env)) = short {
                     let limits = engine.config.session_limits.clone();
                     engine.metrics.sandbox_started();
-                    match Session::start(engine.jail.clone(), language, limits, &env).await {
+                    match Session::start(engine.jail.clone(), language, limits, &env, None).await {
                         Ok(session) => {
                             if engine.shutting_down.load(Ordering::Relaxed) {
                                 session.close().await;
@@ -1036,10 +1093,14 @@ impl Engine {
                 self.config.max_sessions
             )));
         }
+        let egress = self.egress_gate(caller, req.network, req.egress.as_ref())?;
+        let egress_allow = egress.as_ref().map(|g| g.rules.shown().to_vec());
         let (env, paths) = self
             .environment(caller, req.language, req.template.as_deref(), &req.packages)
             .await?;
-        let session = self.obtain(req.language, limits, &env, &paths).await?;
+        let session = self
+            .obtain(req.language, limits, &env, &paths, egress.clone())
+            .await?;
         let now = SystemTime::now();
         let slot = Arc::new(Slot {
             id: new_id(),
@@ -1056,6 +1117,7 @@ impl Engine {
             interrupter: Mutex::new(session.interrupter().ok()),
             workspace: Mutex::new(workspace_of(&session)),
             session: tokio::sync::Mutex::new(Some(session)),
+            egress,
         });
         let info = slot.info();
         let record = SessionRecord {
@@ -1079,7 +1141,10 @@ impl Engine {
             "session.created",
             Some(caller),
             Some(&info.id),
-            serde_json::json!({"language": req.language.as_str()}),
+            serde_json::json!({
+                "language": req.language.as_str(),
+                "egress": egress_allow,
+            }),
         )
         .await;
         Ok(info)
@@ -1287,9 +1352,15 @@ impl Engine {
                     )));
                 }
             }
-            if req.memory_mb.is_some() || req.disk_mb.is_some() || req.template.is_some() {
+            if req.memory_mb.is_some()
+                || req.disk_mb.is_some()
+                || req.template.is_some()
+                || req.network.is_some()
+                || req.egress.is_some()
+            {
                 return Err(EngineError::Invalid(
-                    "memory_mb, disk_mb and template are set when a session is created, not per cell"
+                    "memory_mb, disk_mb, template, network and egress are set when a session is \
+                     created, not per cell"
                         .into(),
                 ));
             }
@@ -1334,8 +1405,13 @@ impl Engine {
             return (Err(e), none);
         }
         let cpu_before = session.cpu_usage();
+        if let Some(gate) = &slot.egress {
+            // What happened between cells is not this cell's.
+            gate.take_report();
+        }
         let result = session.execute(&req.code, timeout, on_event).await;
         let usage = Usage {
+            egress: slot.egress.as_ref().map(|g| g.take_report()),
             cpu: match (cpu_before, session.cpu_usage()) {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a)),
                 _ => None,
@@ -1381,8 +1457,29 @@ impl Engine {
         guard: &OutputGuard,
     ) {
         self.audit_denial(caller, "execute", result).await;
+        let egress = usage.egress.clone();
+        if let Some(report) = &egress {
+            for c in report
+                .connections
+                .iter()
+                .filter(|c| c.decision == "denied")
+                .take(10)
+            {
+                self.audit(
+                    "egress.denied",
+                    Some(caller),
+                    session_id,
+                    serde_json::json!({
+                        "host": c.host, "port": c.port, "reason": c.reason,
+                        "kind": kind_str(kind),
+                    }),
+                )
+                .await;
+            }
+        }
         let secrets = match result {
             Ok(r) => {
+                r.egress = egress.clone();
                 let secrets = guard.apply(r);
                 if let Some(report) = &usage.analysis {
                     r.risk = Some(report.risk);
@@ -1404,6 +1501,14 @@ impl Engine {
                     Some("CpuLimit") => Some("CPU_LIMIT"),
                     Some("Exited") => Some("KILLED"),
                     Some(_) => Some("EXECUTION_ERROR"),
+                };
+                // A program that failed after its network was cut at a limit failed
+                // because of the limit.
+                let error_code = match (error_code, egress.as_ref().and_then(|e| e.error_code)) {
+                    (None | Some("EXECUTION_ERROR"), Some(_)) if r.status != "ok" || r.error.is_some() => {
+                        Some("EGRESS_LIMIT")
+                    }
+                    (c, _) => c,
                 };
                 let status = match error_code {
                     Some("TIMEOUT") => "timeout".to_string(),
@@ -1457,6 +1562,7 @@ impl Engine {
                 .as_ref()
                 .map_or_else(Vec::new, |a| a.findings.clone()),
             secrets,
+            egress,
         };
         let id = record.id.clone();
         let flagged = (record.risk > RiskLevel::None || !record.secrets.is_empty()).then(|| {
@@ -1614,7 +1720,14 @@ impl Engine {
             old.close().await;
         }
         self.metrics.sandbox_started();
-        let session = Session::start(self.jail.clone(), slot.language, limits, &slot.env).await?;
+        let session = Session::start(
+            self.jail.clone(),
+            slot.language,
+            limits,
+            &slot.env,
+            slot.egress.clone(),
+        )
+        .await?;
         if let Ok(mut i) = slot.interrupter.lock() {
             *i = session.interrupter().ok();
         }
@@ -1735,10 +1848,11 @@ impl Engine {
             .min();
         }
         let limits = self.limits_for(caller, memory_mb, req.disk_mb)?;
+        let egress = self.egress_gate(caller, req.network, req.egress.as_ref())?;
         let (env, paths) = self
             .environment(caller, language, req.template.as_deref(), &req.packages)
             .await?;
-        let session = self.obtain(language, limits, &env, &paths).await?;
+        let session = self.obtain(language, limits, &env, &paths, egress).await?;
         Ok((session, req.code, files, timeout, screening.report))
     }
 
@@ -1775,6 +1889,7 @@ impl Engine {
                 session.execute(code, timeout, &mut tee).await
             };
             usage = Usage {
+                egress: session.egress().map(|g| g.take_report()),
                 cpu: session.cpu_usage(),
                 peak_memory: session.peak_memory(),
                 analysis: None,
@@ -2196,6 +2311,7 @@ fn died_response(
         risk: None,
         findings: Vec::new(),
         secrets: BTreeMap::new(),
+        egress: None,
     }
 }
 
@@ -2238,5 +2354,6 @@ fn to_response(r: CellResult) -> CellResponse {
         risk: None,
         findings: Vec::new(),
         secrets: BTreeMap::new(),
+        egress: None,
     }
 }

@@ -121,6 +121,20 @@ pub struct Session {
     /// The program closed its stdout / stderr (it may go on running).
     stdout_closed: bool,
     stderr_closed: bool,
+    /// The proxy serving the sandbox's egress listener, if it has network.
+    egress: Option<EgressTask>,
+}
+
+/// A sandbox's egress proxy task; stopped (with its tunnels) when dropped.
+struct EgressTask {
+    gate: Arc<crate::egress::Gate>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EgressTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Bytes read from a pipe at a time.
@@ -241,10 +255,15 @@ impl Session {
         language: Language,
         limits: SessionLimits,
         env: &Environment,
+        egress: Option<Arc<crate::egress::Gate>>,
     ) -> Result<Session, EngineError> {
         let mut cmd = agent_command(language);
         cmd.limits = limits.sandbox.clone();
         env.apply(&mut cmd);
+        if egress.is_some() {
+            cmd.listen_inside = Some(crate::egress::PROXY_PORT);
+            cmd.env.extend(crate::egress::proxy_env());
+        }
         let (req_r, req_w) = std::io::pipe()?;
         let (rep_r, rep_w) = std::io::pipe()?;
         cmd.extra_fds = vec![OwnedFd::from(req_r), OwnedFd::from(rep_w)];
@@ -259,6 +278,18 @@ impl Session {
             .ok_or_else(|| EngineError::Protocol("no stderr".into()))?;
         let stdout_raw = std::fs::File::from(stdout.try_clone()?);
         let stderr_raw = std::fs::File::from(stderr.try_clone()?);
+        let egress = match (egress, sandbox.take_listener()) {
+            (Some(gate), Some(listener)) => {
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                let task = tokio::spawn(crate::index_proxy::serve_egress(
+                    listener,
+                    Arc::clone(&gate),
+                ));
+                Some(EgressTask { gate, task })
+            }
+            _ => None,
+        };
         let mut session = Session {
             language,
             requests: pipe::Sender::from_owned_fd(OwnedFd::from(req_w))?,
@@ -274,6 +305,7 @@ impl Session {
             limits,
             stdout_closed: false,
             stderr_closed: false,
+            egress,
         };
         match tokio::time::timeout(READY_TIMEOUT, session.next_reply()).await {
             Ok(Ok(Reply::Ready { .. })) => Ok(session),
@@ -289,6 +321,11 @@ impl Session {
 
     pub fn language(&self) -> Language {
         self.language
+    }
+
+    /// The sandbox's egress gate, when it has network.
+    pub fn egress(&self) -> Option<&Arc<crate::egress::Gate>> {
+        self.egress.as_ref().map(|e| &e.gate)
     }
 
     /// Why the session ended, if it has.

@@ -53,9 +53,12 @@ pub struct Policy {
     /// Processes and threads of each sandbox.
     pub max_pids: Option<u64>,
     pub max_disk_mb: Option<u64>,
-    /// Whether the tenant may reach the network: workflow `http` nodes and HTTP tools
-    /// are refused unless `true`. Sandboxes themselves get no network either way today.
+    /// Whether the tenant may reach the network from workflow `http` nodes and HTTP
+    /// tools (refused unless `true`). Sandboxes reach it only through `egress`.
     pub network: Option<bool>,
+    /// Network egress for sandboxes, through warden's proxy (docs/NETWORK.md). Absent:
+    /// sandboxes have no network.
+    pub egress: Option<crate::egress::EgressPolicy>,
     /// Live sessions at once.
     pub max_sessions: Option<usize>,
     /// Executions (cells and one-shot runs) per minute, as a token bucket: a burst of
@@ -173,6 +176,9 @@ impl Policy {
                     short.chars().take(2).collect::<String>() + "…"
                 ));
             }
+        }
+        if let Some(e) = &p.egress {
+            e.validate().map_err(|e| format!("invalid policy: {e}"))?;
         }
         if let Some(list) = &p.packages {
             crate::packages::Allowlist::parse(list.iter().map(String::as_str))

@@ -70,6 +70,11 @@ pub struct Command {
     /// Stamp each step of the start and the end ([`Outcome::timings`]), for
     /// `warden bench --breakdown`.
     pub record_timings: bool,
+    /// Listen on `127.0.0.1:PORT` inside the sandbox's network namespace, from the
+    /// supervisor, before the program starts: the listener ([`Sandbox::take_listener`])
+    /// is the supervisor's, and the only way a connection leaves the namespace is
+    /// through what the supervisor does with it (warden's egress proxy).
+    pub listen_inside: Option<u16>,
 }
 
 /// When each step of a sandbox's life was done: `(step, CLOCK_MONOTONIC ns)`, in time
@@ -672,6 +677,7 @@ impl Jail {
             finished: false,
             meter: Meter::default(),
             timings: None,
+            listener: None,
         };
 
         // Map ids, join cgroups, then let the child go.
@@ -686,6 +692,12 @@ impl Jail {
             .map_err(JailError::UserNamespaces)?;
             if let Some(cg) = sandbox.res.as_ref().and_then(|r| r.cgroup.as_ref()) {
                 cg.add_pid(pid)?;
+            }
+            if let Some(port) = cmd.listen_inside {
+                let addr = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port);
+                let fd = sys::listen_in_netns(sandbox.pidfd.as_raw_fd(), addr)
+                    .map_err(|e| JailError::supervise("listen inside the sandbox", e))?;
+                sandbox.listener = Some(std::net::TcpListener::from(fd));
             }
             mark("spawn: id maps written, cgroups joined");
             sys::write_all(sync_w.as_raw_fd(), b"G")
@@ -901,12 +913,19 @@ pub struct Sandbox {
     meter: Meter,
     /// The supervisor's marks and the child's stamp page, when asked for.
     timings: Option<(Timings, sys::StampPage)>,
+    /// See [`Command::listen_inside`].
+    listener: Option<std::net::TcpListener>,
 }
 
 impl Sandbox {
     /// The host pid of the sandbox's init.
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// The listener [`Command::listen_inside`] asked for (once).
+    pub fn take_listener(&mut self) -> Option<std::net::TcpListener> {
+        self.listener.take()
     }
 
     /// The host directory behind `/workspace` (valid while the sandbox lives).

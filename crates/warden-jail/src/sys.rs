@@ -402,6 +402,25 @@ pub(crate) fn spawn(spec: &ChildSpec<'_>) -> io::Result<(libc::pid_t, OwnedFd)> 
     Ok((pid, pidfd))
 }
 
+/// A TCP listener bound to `addr` in the network namespace of the process behind
+/// `pidfd`, made on a short-lived thread that enters that namespace (`setns(2)` with a
+/// pidfd, Linux 5.8+) so that this process's own threads never leave theirs. The
+/// listener belongs to the namespace it was made in: connections come only from there.
+pub(crate) fn listen_in_netns(pidfd: RawFd, addr: std::net::SocketAddrV4) -> io::Result<OwnedFd> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: setns(2) on a pidfd we hold, for this thread only (a network
+                // namespace is per thread); the thread ends right after.
+                cvt(unsafe { libc::setns(pidfd, libc::CLONE_NEWNET) })?;
+                let listener = std::net::TcpListener::bind(addr)?;
+                Ok(OwnedFd::from(listener))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the listening thread panicked")))
+    })
+}
+
 /// `poll(2)` on a set of fds for readability. Returns the `revents` of each.
 pub(crate) fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<i16>> {
     let mut pfds: Vec<libc::pollfd> = fds

@@ -265,6 +265,8 @@ impl WardenMcp {
                 memory_mb: None,
                 disk_mb: None,
                 template: args.template,
+                network: None,
+                egress: None,
                 packages: args.packages,
             };
             // Output is forwarded as it comes, as progress notifications, when the client
@@ -339,6 +341,8 @@ impl WardenMcp {
             let req = CreateSession {
                 language: args.language.into(),
                 template: args.template,
+                network: None,
+                egress: None,
                 packages: args.packages,
                 ..CreateSession::default()
             };
@@ -503,6 +507,8 @@ impl WardenMcp {
                 memory_mb: None,
                 disk_mb: None,
                 template: None,
+                network: None,
+                egress: None,
                 packages: args.packages,
             };
             self.engine

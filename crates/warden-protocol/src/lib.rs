@@ -135,6 +135,9 @@ pub enum ErrorCode {
     RunNotFound,
     /// No document collection with this name (or not yours).
     CollectionNotFound,
+    /// The execution reached its policy's `egress.max_bytes` or `egress.max_connections`:
+    /// the proxy closed or refused its connections from then on (docs/NETWORK.md).
+    EgressLimit,
     /// An internal error; details are in the server log, not the reply.
     Internal,
 }
@@ -177,6 +180,7 @@ impl ErrorCode {
             ErrorCode::WorkflowNotFound => "WORKFLOW_NOT_FOUND",
             ErrorCode::RunNotFound => "RUN_NOT_FOUND",
             ErrorCode::CollectionNotFound => "COLLECTION_NOT_FOUND",
+            ErrorCode::EgressLimit => "EGRESS_LIMIT",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -244,6 +248,62 @@ pub struct CreateSession {
     /// the tenant's allowlist, installed once into a shared read-only cache.
     #[serde(default)]
     pub packages: Vec<String>,
+    /// Network egress through warden's proxy, as the tenant's policy `egress` allows
+    /// (docs/NETWORK.md). Default: no network.
+    #[serde(default)]
+    pub network: Option<bool>,
+    /// With `network`, a narrower allowlist than the policy's (never a wider one).
+    #[serde(default)]
+    pub egress: Option<EgressRequest>,
+}
+
+/// The network a session or one-shot run asks for, within its policy's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EgressRequest {
+    /// Host patterns (`api.github.com`, `*.wikipedia.org`, `pypi.org:443`,
+    /// `203.0.113.0/24`), each covered by an entry of the policy's `egress.allow`.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+}
+
+/// One connection (or refused request) a sandbox made through warden's egress proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EgressConnection {
+    /// The host as the program asked for it (a name or an address).
+    pub host: String,
+    pub port: u16,
+    /// `allowed` or `denied`.
+    pub decision: String,
+    /// Why it was denied (or, for an allowed one, why it ended early).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The checked address the proxy connected to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Bytes received from the remote end (to the sandbox).
+    pub bytes_in: u64,
+    /// Bytes sent to the remote end (from the sandbox).
+    pub bytes_out: u64,
+}
+
+/// What a sandbox's network did during one execution.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EgressReport {
+    /// The allowlist in force (the policy's or the request's narrower one).
+    pub allow: Vec<String>,
+    /// Connections and refusals in order; at most the first 100.
+    pub connections: Vec<EgressConnection>,
+    pub allowed: u64,
+    pub denied: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// `EGRESS_LIMIT` when `max_bytes` or `max_connections` fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<ErrorCode>,
+    /// Which limit fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
 }
 
 fn default_language() -> Language {
@@ -347,6 +407,12 @@ pub struct ExecuteRequest {
     /// session's own set is accepted.
     #[serde(default)]
     pub packages: Vec<String>,
+    /// Only for one-shot: network egress (see [`CreateSession::network`]).
+    #[serde(default)]
+    pub network: Option<bool>,
+    /// Only for one-shot: a narrower allowlist (see [`CreateSession::egress`]).
+    #[serde(default)]
+    pub egress: Option<EgressRequest>,
 }
 
 /// The content of a file sent inline: a UTF-8 string, or `{"content": "...",
@@ -418,6 +484,9 @@ pub struct CellResponse {
     /// Secrets found in the output, counted by kind (docs/REDACTION.md).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub secrets: std::collections::BTreeMap<String, u64>,
+    /// The execution's network, when its sandbox has egress (docs/NETWORK.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressReport>,
 }
 
 /// The stored record of one execution (`GET /v1/executions/{id}`).
@@ -457,6 +526,9 @@ pub struct ExecutionInfo {
     /// Secrets found in the outputs, counted by kind (docs/REDACTION.md).
     #[serde(default)]
     pub secrets: std::collections::BTreeMap<String, u64>,
+    /// The execution's network connections, when its sandbox had egress.
+    #[serde(default)]
+    pub egress: Option<EgressReport>,
 }
 
 /// `GET /v1/executions`.

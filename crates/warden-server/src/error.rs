@@ -65,6 +65,7 @@ impl ApiError {
             | ErrorCode::CpuLimit
             | ErrorCode::Killed
             | ErrorCode::ExecutionError
+            | ErrorCode::EgressLimit
             | ErrorCode::PackageInstallFailed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -226,6 +226,8 @@ async fn run_cells(engine: &Arc<warden_engine::Engine>, caller: &Caller) -> anyh
             disk_mb: None,
             template: None,
             packages: Vec::new(),
+            network: None,
+            egress: None,
         };
         let r = engine.execute(caller, &id, req, &mut |_| {}).await?;
         if let Some(e) = r.error {

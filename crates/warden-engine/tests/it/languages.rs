@@ -15,6 +15,7 @@ async fn start(language: Language) -> Session {
         language,
         SessionLimits::default(),
         &Environment::default(),
+        None,
     )
     .await
     .expect("session starts")

@@ -9,7 +9,7 @@ use warden_protocol::Language;
 use crate::{jail, plain, run, T};
 
 async fn with(limits: SessionLimits) -> Session {
-    Session::start(jail(), Language::Python, limits, &Environment::default())
+    Session::start(jail(), Language::Python, limits, &Environment::default(), None)
         .await
         .expect("session starts")
 }

@@ -24,6 +24,7 @@ async fn session() -> Session {
         Language::Python,
         SessionLimits::default(),
         &Environment::default(),
+        None,
     )
     .await
     .expect("session starts")
@@ -234,7 +235,7 @@ async fn a_cell_that_ignores_the_interrupt_kills_the_session() {
         interrupt_grace: Duration::from_millis(500),
         ..SessionLimits::default()
     };
-    let mut s = Session::start(jail(), Language::Python, limits, &Environment::default())
+    let mut s = Session::start(jail(), Language::Python, limits, &Environment::default(), None)
         .await
         .unwrap();
     // A cell that does not let itself be interrupted.
@@ -281,7 +282,7 @@ async fn an_interpreter_killed_from_outside_leaves_the_session_dead() {
 async fn the_memory_limit_kills_the_session_and_says_so() {
     let mut limits = SessionLimits::default();
     limits.sandbox.memory_bytes = 96 << 20;
-    let mut s = Session::start(jail(), Language::Python, limits, &Environment::default())
+    let mut s = Session::start(jail(), Language::Python, limits, &Environment::default(), None)
         .await
         .unwrap();
     let err = s
