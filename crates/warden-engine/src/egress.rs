@@ -188,7 +188,10 @@ impl Pattern {
             let (inside, after) = rest.split_once(']').ok_or_else(|| bad("no closing ]"))?;
             let port = match after {
                 "" => None,
-                a => Some(a.strip_prefix(':').ok_or_else(|| bad("expected :PORT after ]"))?),
+                a => Some(
+                    a.strip_prefix(':')
+                        .ok_or_else(|| bad("expected :PORT after ]"))?,
+                ),
             };
             (inside, port)
         } else if t.matches(':').count() > 1 {
@@ -222,7 +225,9 @@ impl Pattern {
         } else {
             let name = host.to_ascii_lowercase();
             if !valid_name(&name) {
-                return Err(bad("expected a DNS name, *.name, *, an address or a network"));
+                return Err(bad(
+                    "expected a DNS name, *.name, *, an address or a network",
+                ));
             }
             Hosts::Name(name)
         };
@@ -432,7 +437,9 @@ impl Resolver {
     pub fn with_test_mappings(mappings: &[String]) -> Result<Resolver, String> {
         let mut test = HashMap::new();
         for m in mappings {
-            let bad = || format!("invalid --egress-test-resolve {m:?}: expected NAME=ADDR:PORT or NAME=ADDR[,ADDR...][|ADDR...]");
+            let bad = || {
+                format!("invalid --egress-test-resolve {m:?}: expected NAME=ADDR:PORT or NAME=ADDR[,ADDR...][|ADDR...]")
+            };
             let (name, value) = m.split_once('=').ok_or_else(bad)?;
             let name = name.trim().to_ascii_lowercase();
             if !valid_name(&name) {
@@ -497,7 +504,10 @@ impl Resolver {
             }
         }
         Ok(Target {
-            addresses: ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect(),
+            addresses: ips
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect(),
         })
     }
 }
@@ -579,9 +589,11 @@ impl Gate {
         let mut r = self.lock();
         if let Some(max) = self.rules.max_connections {
             if r.allowed >= max {
-                let why = format!("EGRESS_LIMIT: the execution's max_connections of {max} is used up");
+                let why =
+                    format!("EGRESS_LIMIT: the execution's max_connections of {max} is used up");
                 r.error_code = Some(ErrorCode::EgressLimit);
-                r.limit.get_or_insert_with(|| format!("max_connections {max}"));
+                r.limit
+                    .get_or_insert_with(|| format!("max_connections {max}"));
                 drop(r);
                 self.deny(host, port, &why);
                 return Err(why);
@@ -667,7 +679,13 @@ mod tests {
     #[test]
     fn patterns_match_names_subdomains_ports_and_networks() {
         let r = rules(
-            &["api.github.com", "*.wikipedia.org", "pypi.org:443", "203.0.113.0/24", "files.example:*"],
+            &[
+                "api.github.com",
+                "*.wikipedia.org",
+                "pypi.org:443",
+                "203.0.113.0/24",
+                "files.example:*",
+            ],
             &["evil.wikipedia.org"],
         );
         assert!(ok(&r, "api.github.com", 443));
@@ -684,7 +702,10 @@ mod tests {
         assert!(!ok(&r, "pypi.org", 80));
         assert!(ok(&r, "files.example", 9999));
         assert!(ok(&r, "203.0.113.9", 443));
-        assert!(!ok(&r, "198.51.100.1", 443), "a raw IP outside the networks");
+        assert!(
+            !ok(&r, "198.51.100.1", 443),
+            "a raw IP outside the networks"
+        );
         assert!(!ok(&r, "[2001:db8::1]", 443));
         let any = rules(&["*"], &[]);
         assert!(ok(&any, "anything.example", 443));
@@ -693,7 +714,18 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused() {
-        for p in ["", "a b", "*.", "*", "host:0", "host:99999", "host:x", "[::1", "-:1:2:3", "a..b"] {
+        for p in [
+            "",
+            "a b",
+            "*.",
+            "*",
+            "host:0",
+            "host:99999",
+            "host:x",
+            "[::1",
+            "-:1:2:3",
+            "a..b",
+        ] {
             if p == "*" {
                 assert!(Pattern::parse(p).is_ok());
                 continue;
@@ -707,7 +739,11 @@ mod tests {
     #[test]
     fn a_request_may_narrow_the_policy_never_widen_it() {
         let policy = EgressPolicy {
-            allow: vec!["*.example.org".into(), "api.github.com".into(), "203.0.113.0/24".into()],
+            allow: vec![
+                "*.example.org".into(),
+                "api.github.com".into(),
+                "203.0.113.0/24".into(),
+            ],
             ..EgressPolicy::default()
         };
         for narrower in [
@@ -720,7 +756,15 @@ mod tests {
             let r = policy.rules(Some(&[narrower.to_string()]));
             assert!(r.is_ok(), "{narrower}: {r:?}");
         }
-        for wider in ["example.org", "*.org", "api.github.com:8080", "api.github.com:*", "*", "203.0.0.0/16", "gitlab.com"] {
+        for wider in [
+            "example.org",
+            "*.org",
+            "api.github.com:8080",
+            "api.github.com:*",
+            "*",
+            "203.0.0.0/16",
+            "gitlab.com",
+        ] {
             let e = policy.rules(Some(&[wider.to_string()])).expect_err(wider);
             assert!(e.contains(wider), "{e}");
         }
@@ -732,16 +776,46 @@ mod tests {
     #[test]
     fn the_deny_list_holds_every_internal_range() {
         for ip in [
-            "127.0.0.1", "127.8.9.10", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-            "169.254.169.254", "169.254.1.1", "100.64.0.1", "100.127.255.255", "0.0.0.0",
-            "224.0.0.1", "255.255.255.255", "240.0.0.1", "192.0.0.8", "198.18.0.1", "::1", "::",
-            "fd00:ec2::254", "fc00::1", "fe80::1", "fec0::1", "ff02::1", "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1", "64:ff9b::a00:1", "2002:7f00:1::", "::127.0.0.1",
+            "127.0.0.1",
+            "127.8.9.10",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "169.254.1.1",
+            "100.64.0.1",
+            "100.127.255.255",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fd00:ec2::254",
+            "fc00::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::",
+            "::127.0.0.1",
         ] {
             let addr: IpAddr = ip.parse().unwrap();
             assert!(blocked_address(addr).is_some(), "{ip} must be blocked");
         }
-        for ip in ["93.184.215.14", "1.1.1.1", "100.128.0.1", "172.32.0.1", "2606:4700::1111", "64:ff9b::101:101"] {
+        for ip in [
+            "93.184.215.14",
+            "1.1.1.1",
+            "100.128.0.1",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "64:ff9b::101:101",
+        ] {
             let addr: IpAddr = ip.parse().unwrap();
             assert_eq!(blocked_address(addr), None, "{ip} is public");
         }
@@ -755,16 +829,34 @@ mod tests {
             "rebind.test=93.184.215.14|127.0.0.1".into(),
         ])
         .unwrap();
-        let t = resolver.resolve(&Host::parse("api.test"), 443).await.unwrap();
+        let t = resolver
+            .resolve(&Host::parse("api.test"), 443)
+            .await
+            .unwrap();
         assert_eq!(t.addresses, vec!["127.0.0.1:8080".parse().unwrap()]);
-        let e = resolver.resolve(&Host::parse("mixed.test"), 443).await.unwrap_err();
+        let e = resolver
+            .resolve(&Host::parse("mixed.test"), 443)
+            .await
+            .unwrap_err();
         assert!(e.contains("10.0.0.1"), "{e}");
-        let first = resolver.resolve(&Host::parse("rebind.test"), 80).await.unwrap();
+        let first = resolver
+            .resolve(&Host::parse("rebind.test"), 80)
+            .await
+            .unwrap();
         assert_eq!(first.addresses, vec!["93.184.215.14:80".parse().unwrap()]);
-        let second = resolver.resolve(&Host::parse("rebind.test"), 80).await.unwrap_err();
+        let second = resolver
+            .resolve(&Host::parse("rebind.test"), 80)
+            .await
+            .unwrap_err();
         assert!(second.contains("loopback"), "{second}");
-        let local = resolver.resolve(&Host::parse("localhost"), 80).await.unwrap_err();
-        assert!(local.contains("loopback") || local.contains("resolve"), "{local}");
+        let local = resolver
+            .resolve(&Host::parse("localhost"), 80)
+            .await
+            .unwrap_err();
+        assert!(
+            local.contains("loopback") || local.contains("resolve"),
+            "{local}"
+        );
         assert!(Resolver::with_test_mappings(&["nonsense".into()]).is_err());
     }
 
@@ -785,9 +877,15 @@ mod tests {
         let i = gate.open("a.example", 443, addr).unwrap();
         assert!(gate.count(i, Direction::Out, 60));
         assert!(!gate.count(i, Direction::In, 60));
-        assert!(gate.open("b.example", 443, addr).unwrap_err().contains("EGRESS_LIMIT"));
+        assert!(gate
+            .open("b.example", 443, addr)
+            .unwrap_err()
+            .contains("EGRESS_LIMIT"));
         let r = gate.take_report();
-        assert_eq!((r.allowed, r.denied, r.bytes_in, r.bytes_out), (1, 1, 60, 60));
+        assert_eq!(
+            (r.allowed, r.denied, r.bytes_in, r.bytes_out),
+            (1, 1, 60, 60)
+        );
         assert_eq!(r.error_code, Some(ErrorCode::EgressLimit));
         assert_eq!(r.connections.len(), 2);
         // The next execution starts afresh.

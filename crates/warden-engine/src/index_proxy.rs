@@ -624,7 +624,10 @@ pub async fn handle_egress<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             if !opens_tls_or_http(&first) {
-                gate.note(index, "refused: the tunnel carried neither TLS nor HTTP".into());
+                gate.note(
+                    index,
+                    "refused: the tunnel carried neither TLS nor HTTP".into(),
+                );
                 return;
             }
             if !gate.count(index, Direction::Out, first.len() as u64)
@@ -649,7 +652,14 @@ pub async fn handle_egress<S: AsyncRead + AsyncWrite + Unpin>(
 /// Whether a tunnel's first bytes open a TLS handshake or an HTTP/1 request.
 fn opens_tls_or_http(first: &[u8]) -> bool {
     const METHODS: [&[u8]; 9] = [
-        b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"TRACE ",
+        b"GET ",
+        b"HEAD ",
+        b"POST ",
+        b"PUT ",
+        b"DELETE ",
+        b"OPTIONS ",
+        b"PATCH ",
+        b"TRACE ",
         b"PRI * HTTP/2",
     ];
     (first.len() >= 3 && first[0] == 0x16 && first[1] == 0x03)
@@ -661,9 +671,12 @@ fn opens_tls_or_http(first: &[u8]) -> bool {
 /// `http://host[:port][/path]` split into the host, the port (80 by default) and the
 /// origin-form path (`/` when empty).
 fn absolute_http(target: &str) -> Option<(String, u16, String)> {
-    let rest = target
-        .strip_prefix("http://")
-        .or_else(|| target.get(..7).filter(|p| p.eq_ignore_ascii_case("http://")).map(|_| &target[7..]))?;
+    let rest = target.strip_prefix("http://").or_else(|| {
+        target
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case("http://"))
+            .map(|_| &target[7..])
+    })?;
     let cut = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(cut);
     if authority.contains('@') {
@@ -695,9 +708,14 @@ fn origin_form_head(head: &[u8], method: &str, path: &str) -> Vec<u8> {
             continue;
         }
         let name = line.split(|&b| b == b':').next().unwrap_or_default();
-        let drop = [b"proxy-connection".as_slice(), b"proxy-authorization", b"connection", b"keep-alive"]
-            .iter()
-            .any(|h| name.eq_ignore_ascii_case(h));
+        let drop = [
+            b"proxy-connection".as_slice(),
+            b"proxy-authorization",
+            b"connection",
+            b"keep-alive",
+        ]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h));
         if !drop {
             out.extend_from_slice(line);
             out.extend_from_slice(b"\r\n");

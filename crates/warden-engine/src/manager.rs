@@ -1505,7 +1505,9 @@ impl Engine {
                 // A program that failed after its network was cut at a limit failed
                 // because of the limit.
                 let error_code = match (error_code, egress.as_ref().and_then(|e| e.error_code)) {
-                    (None | Some("EXECUTION_ERROR"), Some(_)) if r.status != "ok" || r.error.is_some() => {
+                    (None | Some("EXECUTION_ERROR"), Some(_))
+                        if r.status != "ok" || r.error.is_some() =>
+                    {
                         Some("EGRESS_LIMIT")
                     }
                     (c, _) => c,

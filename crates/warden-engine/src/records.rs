@@ -286,6 +286,7 @@ mod tests {
             risk: Default::default(),
             findings: Vec::new(),
             secrets: Default::default(),
+            egress: None,
         }
     }
 

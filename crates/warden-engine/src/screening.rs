@@ -241,6 +241,7 @@ mod tests {
             risk: None,
             findings: Vec::new(),
             secrets: BTreeMap::new(),
+            egress: None,
         }
     }
 

@@ -690,7 +690,10 @@ impl Engine {
                     limit: MAX_DOCUMENT_BYTES,
                 });
             }
-            if d.metadata.as_ref().is_some_and(|m| !m.is_object() && !m.is_null()) {
+            if d.metadata
+                .as_ref()
+                .is_some_and(|m| !m.is_object() && !m.is_null())
+            {
                 return Err(EngineError::Invalid(format!(
                     "documents[{i}].metadata must be a JSON object or null"
                 )));

@@ -2,6 +2,7 @@
 //! and `warden serve`.
 
 mod analysis;
+mod egress;
 mod files;
 mod flows;
 mod mcp;

@@ -9,9 +9,15 @@ use warden_protocol::Language;
 use crate::{jail, plain, run, T};
 
 async fn with(limits: SessionLimits) -> Session {
-    Session::start(jail(), Language::Python, limits, &Environment::default(), None)
-        .await
-        .expect("session starts")
+    Session::start(
+        jail(),
+        Language::Python,
+        limits,
+        &Environment::default(),
+        None,
+    )
+    .await
+    .expect("session starts")
 }
 
 #[tokio::test]

@@ -235,9 +235,15 @@ async fn a_cell_that_ignores_the_interrupt_kills_the_session() {
         interrupt_grace: Duration::from_millis(500),
         ..SessionLimits::default()
     };
-    let mut s = Session::start(jail(), Language::Python, limits, &Environment::default(), None)
-        .await
-        .unwrap();
+    let mut s = Session::start(
+        jail(),
+        Language::Python,
+        limits,
+        &Environment::default(),
+        None,
+    )
+    .await
+    .unwrap();
     // A cell that does not let itself be interrupted.
     let code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass";
     let start = Instant::now();
@@ -282,9 +288,15 @@ async fn an_interpreter_killed_from_outside_leaves_the_session_dead() {
 async fn the_memory_limit_kills_the_session_and_says_so() {
     let mut limits = SessionLimits::default();
     limits.sandbox.memory_bytes = 96 << 20;
-    let mut s = Session::start(jail(), Language::Python, limits, &Environment::default(), None)
-        .await
-        .unwrap();
+    let mut s = Session::start(
+        jail(),
+        Language::Python,
+        limits,
+        &Environment::default(),
+        None,
+    )
+    .await
+    .unwrap();
     let err = s
         .execute(
             "b = []\nwhile True: b.append(bytearray(8 << 20))",

@@ -2441,3 +2441,67 @@ echo control
     assert_eq!(field(&out, "control"), "", "{out}");
     assert_no_connection(&listener);
 }
+
+/// A sandbox with a listener for its egress proxy (`Command::listen_inside`) gains that
+/// one listening socket, held by the supervisor, and nothing else: the host's loopback
+/// and abstract sockets stay out of reach. Control: the sandbox's connection to the
+/// listener arrives at the supervisor's end.
+#[test]
+fn a_sandbox_listening_for_its_proxy_still_has_no_way_out() {
+    use std::io::{Read, Write};
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let host_tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    host_tcp.set_nonblocking(true).unwrap();
+    let host_port = host_tcp.local_addr().unwrap().port();
+    let name = unique("warden-abstract-egress");
+    let abstract_listener =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    abstract_listener.set_nonblocking(true).unwrap();
+    let code = format!(
+        r#"
+import socket
+try: socket.create_connection(('127.0.0.1', {host_port}), timeout=3); print('host-tcp connected')
+except OSError as e: print('host-tcp', e.errno)
+s = socket.socket(socket.AF_UNIX)
+try: s.connect(b'\0' + {name:?}.encode()); print('host-abstract connected')
+except OSError as e: print('host-abstract', e.errno)
+c = socket.create_connection(('127.0.0.1', 3128), timeout=10)
+print('proxy', c.recv(100).decode())
+"#
+    );
+    let mut cmd = Command::for_runtime(&Runtime::python(), code);
+    cmd.limits = test_limits();
+    cmd.listen_inside = Some(3128);
+    let mut sandbox = jail().spawn(cmd).expect("sandbox started");
+    let listener = sandbox.take_listener().expect("a listener");
+    let server = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        c.write_all(b"from-supervisor").unwrap();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+    });
+    let out = ok_stdout(&sandbox.wait(&mut Discard).expect("sandbox ran"));
+    server.join().unwrap();
+    assert_eq!(
+        field(&out, "host-tcp"),
+        libc::ECONNREFUSED.to_string(),
+        "{out}"
+    );
+    assert_eq!(
+        field(&out, "host-abstract"),
+        libc::ECONNREFUSED.to_string(),
+        "{out}"
+    );
+    assert_eq!(field(&out, "proxy"), "from-supervisor", "{out}");
+    for r in [
+        host_tcp.accept().map(drop),
+        abstract_listener.accept().map(drop),
+    ] {
+        assert_eq!(
+            r.map_err(|e| e.kind()),
+            Err(ErrorKind::WouldBlock),
+            "the host saw a connection"
+        );
+    }
+}

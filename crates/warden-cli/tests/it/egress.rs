@@ -1,0 +1,565 @@
+//! Network egress through warden's proxy (docs/NETWORK.md), against servers this test
+//! starts on 127.0.0.1: names reach them only through `--egress-test-resolve`, so no
+//! request leaves the machine. What runs inside the sandboxes is ordinary client code
+//! (urllib, requests, node's fetch, curl); nothing here probes the host itself.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::serve::{client, one_shot, Server};
+
+/// A small HTTP/1.1 origin on 127.0.0.1: `GET /size/N` answers N bytes of `x`, anything
+/// else `hello from origin`; counts the connections it accepted. Stopped when dropped.
+struct Origin {
+    port: u16,
+    connections: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Origin {
+    fn start() -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (Arc::clone(&connections), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                c.fetch_add(1, Ordering::Relaxed);
+                std::thread::spawn(move || serve_one(stream));
+            }
+        });
+        Origin {
+            port,
+            connections,
+            stop,
+        }
+    }
+
+    fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve_one(stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    loop {
+        let mut h = String::new();
+        match reader.read_line(&mut h) {
+            Ok(0) | Err(_) => return,
+            Ok(_) if h == "\r\n" => break,
+            Ok(_) => {}
+        }
+    }
+    let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+    let body = match path
+        .strip_prefix("/size/")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        Some(n) => vec![b'x'; n],
+        None => format!("hello from origin {path}").into_bytes(),
+    };
+    let mut stream = stream;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&body);
+}
+
+/// A TCP server that speaks first, as SMTP does; counts the bytes it received.
+fn banner_server() -> (u16, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(AtomicU64::new(0));
+    let g = Arc::clone(&got);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten().take(8) {
+            let _ = stream.write_all(b"220 smtp.test ESMTP\r\n");
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 256];
+            if let Ok(n) = stream.read(&mut buf) {
+                g.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+    });
+    (port, got)
+}
+
+/// A development-mode server whose default policy is `policy`, with test names.
+fn server(policy: Value, resolve: &[String]) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.json");
+    std::fs::write(&file, policy.to_string()).unwrap();
+    let mut args = vec![
+        "--default-policy".to_string(),
+        file.to_str().unwrap().to_string(),
+        "--pool-size".into(),
+        "0".into(),
+    ];
+    for r in resolve {
+        args.push("--egress-test-resolve".into());
+        args.push(r.clone());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    (Server::start(&args), dir)
+}
+
+async fn run(s: &Server, language: &str, code: &str) -> Value {
+    let (status, v) = one_shot(
+        s,
+        json!({"language": language, "code": code, "network": true, "timeout": 30}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v
+}
+
+fn connections(v: &Value) -> Vec<Value> {
+    v["egress"]["connections"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn denied_reasons(v: &Value) -> Vec<String> {
+    connections(v)
+        .iter()
+        .filter(|c| c["decision"] == "denied")
+        .map(|c| {
+            format!(
+                "{}:{} {}",
+                c["host"].as_str().unwrap_or(""),
+                c["port"],
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn allowed_names_work_from_urllib_fetch_and_curl() {
+    let origin = Origin::start();
+    let (mut s, _dir) = server(
+        json!({"egress": {"allow": ["api.test"]}}),
+        &[format!("api.test=127.0.0.1:{}", origin.port)],
+    );
+
+    let v = run(
+        &s,
+        "python",
+        "import urllib.request\nprint(urllib.request.urlopen('http://api.test/py', timeout=10).read().decode())",
+    )
+    .await;
+    assert_eq!(v["stdout"], "hello from origin /py\n", "{v}");
+    let c = connections(&v);
+    assert_eq!(c.len(), 1, "{v}");
+    assert_eq!(
+        (c[0]["host"].as_str(), c[0]["decision"].as_str()),
+        (Some("api.test"), Some("allowed"))
+    );
+    assert!(c[0]["bytes_in"].as_u64().unwrap() > 20, "{v}");
+    assert_eq!(v["egress"]["allow"], json!(["api.test"]));
+
+    let v = run(
+        &s,
+        "javascript",
+        "const r = await fetch('http://api.test/js'); console.log(r.status, await r.text());",
+    )
+    .await;
+    assert_eq!(v["stdout"], "200 hello from origin /js\n", "{v}");
+    assert_eq!(v["stderr"], "", "{v}");
+
+    // curl: plain HTTP through the proxy, then the same through a CONNECT tunnel.
+    let v = run(
+        &s,
+        "bash",
+        "curl -sS http://api.test/curl; echo; curl -sS --proxytunnel http://api.test/tunnel; echo",
+    )
+    .await;
+    assert_eq!(
+        v["stdout"], "hello from origin /curl\nhello from origin /tunnel\n",
+        "{v}"
+    );
+    assert_eq!(connections(&v).len(), 2, "{v}");
+    assert_eq!(origin.connections(), 4);
+
+    // The records keep the account.
+    let id = v["execution_id"].as_str().unwrap();
+    let r: Value = client()
+        .get(s.url(&format!("/v1/executions/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["egress"]["allowed"], 2, "{r}");
+
+    // Without `network` a sandbox has none, and no proxy settings.
+    let (status, v) = one_shot(
+        &s,
+        json!({"code": "import os, urllib.request\nprint(os.environ.get('HTTP_PROXY'))\ntry:\n    urllib.request.urlopen('http://api.test/', timeout=5)\nexcept Exception as e:\n    print(type(e).__name__)"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["stdout"], "None\nURLError\n", "{v}");
+    assert!(v.get("egress").is_none(), "{v}");
+    assert_eq!(origin.connections(), 4);
+    s.stop();
+}
+
+#[tokio::test]
+async fn names_off_the_list_raw_ips_internal_addresses_and_rebinding_are_refused() {
+    let origin = Origin::start();
+    let (mut s, _dir) = server(
+        json!({"egress": {"allow": ["api.test", "*.inside.test", "localhost"], "deny": ["blocked.inside.test"]}}),
+        &[
+            format!("api.test=127.0.0.1:{}", origin.port),
+            "private.inside.test=10.1.2.3".into(),
+            "meta.inside.test=169.254.169.254".into(),
+            "mixed.inside.test=93.184.215.14,192.168.0.7".into(),
+            "rebind.inside.test=192.0.2.1|127.0.0.1".into(),
+            format!("blocked.inside.test=127.0.0.1:{}", origin.port),
+        ],
+    );
+    let code = r#"
+import urllib.request, urllib.error
+def get(url, timeout=10):
+    try:
+        urllib.request.urlopen(url, timeout=timeout)
+        return 'reached'
+    except urllib.error.HTTPError as e:
+        return '%d %s' % (e.code, e.reason)
+    except Exception as e:
+        return type(e).__name__
+for url in ['http://other.test/', 'http://10.9.8.7/', 'http://93.184.215.14/',
+            'http://localhost./', 'http://private.inside.test/', 'http://meta.inside.test/latest/meta-data',
+            'http://mixed.inside.test/', 'http://blocked.inside.test/']:
+    print(url, '->', get(url))
+# A rebinding name: the first answer is public (unreachable here: a short timeout), the
+# second private. The proxy resolves once per request and checks what it connects to.
+get('http://rebind.inside.test/', timeout=1)
+print('rebind ->', get('http://rebind.inside.test/'))
+# Loopback is never proxied (NO_PROXY): the sandbox's own, where nothing of the host is.
+print('loopback ->', get('http://127.0.0.1:%d/' % PORT))
+"#
+    .replace("PORT", &origin.port.to_string());
+    let v = run(&s, "python", &code).await;
+    let out = v["stdout"].as_str().unwrap();
+    for (url, why) in [
+        ("http://other.test/", "not on the allowlist"),
+        ("http://10.9.8.7/", "a raw IP address"),
+        ("http://93.184.215.14/", "a raw IP address"),
+        // (`localhost` itself is never proxied: NO_PROXY; with the final dot it is.)
+        ("http://localhost./", "loopback"),
+        ("http://private.inside.test/", "10.1.2.3, a private address"),
+        ("http://meta.inside.test/", "cloud metadata"),
+        ("http://mixed.inside.test/", "192.168.0.7"),
+        ("http://blocked.inside.test/", "egress.deny"),
+        ("rebind", "127.0.0.1, a loopback address"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(url))
+            .unwrap_or_else(|| panic!("no line for {url} in {out}"));
+        assert!(line.contains("-> 403 warden egress refused"), "{line}");
+        assert!(line.contains(why), "{line} should say {why}");
+    }
+    assert!(out.contains("loopback -> URLError"), "{out}");
+    assert_eq!(origin.connections(), 0, "nothing reached the origin");
+    let denied = denied_reasons(&v);
+    assert_eq!(denied.len(), 9, "{denied:?}");
+
+    // Denials are in the audit log.
+    let audit: Value = client()
+        .get(s.url("/v1/audit?action=egress.denied&limit=100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hosts: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "egress.denied")
+        .filter_map(|e| e["detail"]["host"].as_str())
+        .collect();
+    for h in [
+        "other.test",
+        "localhost.",
+        "meta.inside.test",
+        "rebind.inside.test",
+    ] {
+        assert!(hosts.contains(&h), "{h} not audited: {audit}");
+    }
+
+    // A request may narrow the allowlist, never widen it.
+    let (status, e) = one_shot(
+        &s,
+        json!({"code": "1", "network": true, "egress": {"allow": ["evil.example"]}}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("POLICY_DENIED")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("evil.example"),
+        "{e}"
+    );
+    let (status, v) = one_shot(
+        &s,
+        json!({"code": "import urllib.request\ntry:\n    urllib.request.urlopen('http://api.test/')\nexcept Exception as e:\n    print(e)",
+               "network": true, "egress": {"allow": ["x.inside.test"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(
+        v["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("not on the allowlist (x.inside.test)"),
+        "{v}"
+    );
+    s.stop();
+}
+
+#[tokio::test]
+async fn limits_fire_non_http_fails_and_a_policy_without_egress_refuses_network() {
+    let origin = Origin::start();
+    let (smtp, smtp_got) = banner_server();
+    let (mut s, _dir) = server(
+        json!({"egress": {"allow": ["api.test", "smtp.test:25"], "max_connections": 2, "max_bytes": 300000}}),
+        &[
+            format!("api.test=127.0.0.1:{}", origin.port),
+            format!("smtp.test=127.0.0.1:{smtp}"),
+        ],
+    );
+    // max_connections: the third connection of the execution is refused.
+    let v = run(
+        &s,
+        "python",
+        r#"
+import urllib.request
+for i in range(3):
+    try:
+        print(len(urllib.request.urlopen('http://api.test/size/1000', timeout=10).read()))
+    except Exception as e:
+        print('refused', e)
+"#,
+    )
+    .await;
+    let out = v["stdout"].as_str().unwrap();
+    assert!(out.starts_with("1000\n1000\nrefused HTTP Error 403"), "{v}");
+    assert!(out.contains("EGRESS_LIMIT"), "{v}");
+    assert_eq!(v["egress"]["error_code"], "EGRESS_LIMIT", "{v}");
+    assert_eq!(v["egress"]["allowed"], 2, "{v}");
+
+    // max_bytes: a 1 MB body is cut off; the program fails, and the record says why.
+    let v = run(
+        &s,
+        "python",
+        "import urllib.request\ndata = urllib.request.urlopen('http://api.test/size/1000000', timeout=10).read()\nprint(len(data))",
+    )
+    .await;
+    assert_eq!(v["egress"]["error_code"], "EGRESS_LIMIT", "{v}");
+    assert!(v["error"].is_object(), "the read must fail: {v}");
+    assert!(
+        v["egress"]["bytes_in"].as_u64().unwrap() <= 300000 + 65536,
+        "{v}"
+    );
+    let id = v["execution_id"].as_str().unwrap();
+    let r: Value = client()
+        .get(s.url(&format!("/v1/executions/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["error_code"], "EGRESS_LIMIT", "{r}");
+
+    // A protocol other than HTTP(S): through a tunnel the first bytes are not TLS or
+    // HTTP, and the tunnel closes before the server's banner or the client's bytes pass;
+    // without the proxy there is no DNS and no route.
+    let v = run(
+        &s,
+        "python",
+        r#"
+import socket, smtplib
+c = socket.create_connection(('127.0.0.1', 3128), timeout=10)
+c.sendall(b'CONNECT smtp.test:25 HTTP/1.1\r\nHost: smtp.test:25\r\n\r\n')
+print(c.recv(100).split(b'\r\n')[0].decode())
+c.sendall(b'EHLO sandbox\r\n')
+print('after EHLO:', c.recv(100))
+try:
+    smtplib.SMTP('smtp.test', 25, timeout=5)
+except Exception as e:
+    print('smtplib:', type(e).__name__)
+"#,
+    )
+    .await;
+    assert_eq!(
+        v["stdout"], "HTTP/1.1 200 Connection established\nafter EHLO: b''\nsmtplib: gaierror\n",
+        "{v}"
+    );
+    assert_eq!(
+        smtp_got.load(Ordering::Relaxed),
+        0,
+        "no byte reached the SMTP server"
+    );
+    s.stop();
+
+    // A policy without `egress`: network is refused, naming the policy.
+    let (mut s, _dir) = server(json!({}), &[]);
+    let (status, e) = one_shot(&s, json!({"code": "1", "network": true})).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("POLICY_DENIED")),
+        "{e}"
+    );
+    let r = client()
+        .post(s.url("/v1/sessions"))
+        .json(&json!({"network": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (status, e) = one_shot(&s, json!({"code": "1", "egress": {"allow": ["a.test"]}})).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_REQUEST")),
+        "{e}"
+    );
+    s.stop();
+}
+
+#[tokio::test]
+async fn network_sessions_keep_state_and_cannot_reach_each_other_or_the_host() {
+    let origin = Origin::start();
+    let (mut s, _dir) = server(
+        json!({"egress": {"allow": ["api.test"]}}),
+        &[format!("api.test=127.0.0.1:{}", origin.port)],
+    );
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r: Value = client()
+            .post(s.url("/v1/sessions"))
+            .json(&json!({"network": true}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(r["id"].as_str().unwrap().to_string());
+    }
+    let exec = |id: String, code: String| {
+        let url = s.url(&format!("/v1/sessions/{id}/execute"));
+        async move {
+            let v: Value = client()
+                .post(url)
+                .json(&json!({"code": code}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    // Session A listens on its own loopback; state persists across cells.
+    let v = exec(
+        ids[0].clone(),
+        "import socket, threading, urllib.request\nsrv = socket.socket(); srv.bind(('127.0.0.1', 9999)); srv.listen()\nbody = urllib.request.urlopen('http://api.test/a').read()".into(),
+    )
+    .await;
+    assert_eq!(v["status"], "ok", "{v}");
+    let v = exec(
+        ids[0].clone(),
+        "c = socket.create_connection(('127.0.0.1', 9999)); srv.accept(); print(body.decode(), 'own listener reached')".into(),
+    )
+    .await;
+    assert_eq!(
+        v["stdout"], "hello from origin /a own listener reached\n",
+        "{v}"
+    );
+    assert_eq!(
+        v["egress"]["allowed"], 0,
+        "a cell's account is its own: {v}"
+    );
+
+    // Session B reaches neither A's listener nor the host's origin server directly.
+    let v = exec(
+        ids[1].clone(),
+        format!(
+            "import socket\nfor port in (9999, {}):\n    try:\n        socket.create_connection(('127.0.0.1', port), timeout=3); print(port, 'reached')\n    except OSError as e:\n        print(port, type(e).__name__)",
+            origin.port
+        ),
+    )
+    .await;
+    assert_eq!(
+        v["stdout"],
+        format!(
+            "9999 ConnectionRefusedError\n{} ConnectionRefusedError\n",
+            origin.port
+        ),
+        "{v}"
+    );
+    assert_eq!(origin.connections(), 1);
+    s.stop();
+}
+
+/// `requests`, installed as a package set from the index, goes through the proxy too.
+#[tokio::test]
+async fn requests_from_a_package_set_goes_through_the_proxy() {
+    let origin = Origin::start();
+    let (mut s, _dir) = server(
+        json!({"packages": ["requests"], "egress": {"allow": ["api.test"]}}),
+        &[format!("api.test=127.0.0.1:{}", origin.port)],
+    );
+    let (status, v) = one_shot(
+        &s,
+        json!({"packages": ["requests"], "network": true, "timeout": 60, "code":
+            "import requests\nprint(requests.get('http://api.test/requests', timeout=10).text)\ntry:\n    requests.get('https://evil.test/', timeout=10)\nexcept requests.exceptions.ProxyError as e:\n    print('refused', 'warden egress refused evil.test:443' in str(e))"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["stdout"], "hello from origin /requests\nrefused True\n",
+        "{v}"
+    );
+    assert_eq!(origin.connections(), 1);
+    s.stop();
+}
