@@ -20,10 +20,10 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ipnet::IpNet;
+use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 use warden_protocol::{EgressConnection, EgressReport, ErrorCode};
 
@@ -512,13 +512,14 @@ impl Resolver {
     }
 }
 
-/// Totals over every sandbox, for `/metrics`.
-#[derive(Debug, Default)]
+/// Totals over every sandbox: the counters of `/metrics`
+/// (`warden_egress_connections_total{decision}`, `warden_egress_bytes_total{direction}`).
+#[derive(Debug, Default, Clone)]
 pub struct Totals {
-    pub allowed: AtomicU64,
-    pub denied: AtomicU64,
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
+    pub allowed: Counter,
+    pub denied: Counter,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
 }
 
 /// A sandbox's egress: its rules and what its current execution has done.
@@ -568,7 +569,7 @@ impl Gate {
 
     /// Records a refused request.
     pub fn deny(&self, host: &str, port: u16, reason: &str) {
-        self.totals.denied.fetch_add(1, Ordering::Relaxed);
+        self.totals.denied.inc();
         let mut r = self.lock();
         r.denied += 1;
         if r.connections.len() < MAX_REPORTED {
@@ -600,7 +601,7 @@ impl Gate {
             }
         }
         r.allowed += 1;
-        self.totals.allowed.fetch_add(1, Ordering::Relaxed);
+        self.totals.allowed.inc();
         let index = r.connections.len();
         if index < MAX_REPORTED {
             r.connections.push(EgressConnection {
@@ -623,7 +624,7 @@ impl Gate {
             Direction::In => &self.totals.bytes_in,
             Direction::Out => &self.totals.bytes_out,
         };
-        total.fetch_add(n, Ordering::Relaxed);
+        total.inc_by(n);
         let mut r = self.lock();
         match direction {
             Direction::In => r.bytes_in += n,

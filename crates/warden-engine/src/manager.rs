@@ -234,7 +234,7 @@ pub struct Engine {
     rate: RateLimiter,
     /// How the egress proxy resolves names, and its totals for `/metrics`.
     egress_resolver: Arc<crate::egress::Resolver>,
-    pub(crate) egress_totals: Arc<crate::egress::Totals>,
+    egress_totals: Arc<crate::egress::Totals>,
 }
 
 /// What a cell used, read from its sandbox.
@@ -323,6 +323,7 @@ impl Engine {
                 config.index_url.clone(),
             )
         });
+        let metrics = Metrics::default();
         Ok(Arc::new(Engine {
             jail,
             config,
@@ -336,13 +337,13 @@ impl Engine {
             missing_templates: Mutex::new(std::collections::HashSet::new()),
             python_tag: python_tag(),
             pool_wake: tokio::sync::Notify::new(),
-            metrics: Metrics::default(),
+            egress_totals: Arc::new(metrics.egress_totals()),
+            metrics,
             records,
             store,
             flows: crate::workflows::FlowState::default(),
             rate: RateLimiter::default(),
             egress_resolver,
-            egress_totals: Arc::default(),
         }))
     }
 

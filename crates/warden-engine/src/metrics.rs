@@ -74,6 +74,17 @@ pub struct Metrics {
     index_connections: Counter,
     workflow_runs: Family<StatusLabels, Counter>,
     workflow_durations: Histogram,
+    egress: crate::egress::Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DecisionLabels {
+    decision: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DirectionLabels {
+    direction: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -153,7 +164,41 @@ impl Default for Metrics {
             "Wall time of workflow runs",
             workflow_durations.clone(),
         );
+        let connections = Family::<DecisionLabels, Counter>::default();
+        let bytes = Family::<DirectionLabels, Counter>::default();
+        registry.register(
+            "egress_connections",
+            "Connections sandboxes asked warden's egress proxy for, by decision (allowed or denied)",
+            connections.clone(),
+        );
+        registry.register(
+            "egress_bytes",
+            "Bytes through warden's egress proxy, by direction (in: to sandboxes, out: from them)",
+            bytes.clone(),
+        );
+        // One statement each: a family's guard must be gone before the next insert.
+        let allowed = connections
+            .get_or_create(&DecisionLabels {
+                decision: "allowed",
+            })
+            .clone();
+        let denied = connections
+            .get_or_create(&DecisionLabels { decision: "denied" })
+            .clone();
+        let bytes_in = bytes
+            .get_or_create(&DirectionLabels { direction: "in" })
+            .clone();
+        let bytes_out = bytes
+            .get_or_create(&DirectionLabels { direction: "out" })
+            .clone();
+        let egress = crate::egress::Totals {
+            allowed,
+            denied,
+            bytes_in,
+            bytes_out,
+        };
         Metrics {
+            egress,
             registry,
             workflow_runs,
             workflow_durations,
@@ -172,6 +217,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The egress proxy's counters (shared: they count into these metrics).
+    pub(crate) fn egress_totals(&self) -> crate::egress::Totals {
+        self.egress.clone()
+    }
+
     pub(crate) fn execution(&self, kind: Kind, language: Language, status: String, took: Duration) {
         self.executions
             .get_or_create(&ExecLabels {

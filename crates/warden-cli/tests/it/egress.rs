@@ -206,6 +206,22 @@ async fn allowed_names_work_from_urllib_fetch_and_curl() {
     );
     assert_eq!(connections(&v).len(), 2, "{v}");
     assert_eq!(origin.connections(), 4);
+    let metrics = client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("warden_egress_connections_total{decision=\"allowed\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("warden_egress_bytes_total{direction=\"in\"}"),
+        "{metrics}"
+    );
 
     // The records keep the account.
     let id = v["execution_id"].as_str().unwrap();
