@@ -1,6 +1,8 @@
 //! Workflow code nodes in sandboxes: the engine's [`CodeRunner`] for warden-flow's runner.
-//! All code nodes of one run share one session per language (so earlier imports stay
-//! warm); the sessions are closed when the runner is dropped.
+//! All code nodes of one run share one session per language and network (so earlier
+//! imports stay warm); the sessions are closed when the runner is dropped. A node with
+//! `network: true` gets a session with egress (its own per allowlist), under the tenant's
+//! policy like any session.
 //!
 //! A node's code runs as one cell, between a prologue that binds the node's input
 //! (`input_data` in Python, `input` in JavaScript) and an epilogue that writes its result
@@ -32,7 +34,18 @@ pub struct SessionCodeRunner {
     engine: Arc<Engine>,
     caller: Caller,
     runtime: tokio::runtime::Handle,
-    sessions: HashMap<Language, String>,
+    sessions: HashMap<SessionKey, String>,
+}
+
+/// The sessions of a run, by language and network (`None`: none; else the node's
+/// narrower allowlist, or the policy's when it names none).
+type SessionKey = (Language, Option<Option<Vec<String>>>);
+
+fn key(language: Language, request: &CodeRequest<'_>) -> SessionKey {
+    let network = request
+        .network
+        .then(|| request.egress_allow.map(<[String]>::to_vec));
+    (language, network)
 }
 
 impl SessionCodeRunner {
@@ -50,18 +63,25 @@ impl SessionCodeRunner {
         language: Language,
         request: &CodeRequest<'_>,
     ) -> Result<String, EngineError> {
-        if let Some(id) = self.sessions.get(&language) {
+        let key = key(language, request);
+        if let Some(id) = self.sessions.get(&key) {
             return Ok(id.clone());
         }
         let create = CreateSession {
             language,
             template: request.template.map(str::to_string),
+            network: request.network.then_some(true),
+            egress: request
+                .egress_allow
+                .map(|allow| warden_protocol::EgressRequest {
+                    allow: Some(allow.to_vec()),
+                }),
             ..CreateSession::default()
         };
         let info = self
             .runtime
             .block_on(self.engine.create_session(&self.caller, create))?;
-        self.sessions.insert(language, info.id.clone());
+        self.sessions.insert(key, info.id.clone());
         Ok(info.id)
     }
 
@@ -94,7 +114,7 @@ impl SessionCodeRunner {
                 // A dead session (a timeout that would not stop, a memory limit) is
                 // replaced for the run's next code node.
                 if let EngineError::SessionDead(reason) = &e {
-                    self.sessions.remove(&language);
+                    self.sessions.remove(&key(language, request));
                     if *reason == DeathReason::Timeout {
                         return NodeError::new("TIMEOUT", "the code node's timeout fired");
                     }

@@ -363,6 +363,20 @@ pub struct CodeConfig {
     pub template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<Retries>,
+    /// Network egress through warden's proxy, as the tenant's policy `egress` allows
+    /// (docs/NETWORK.md); refused under a policy without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub network: bool,
+    /// With `network`, a narrower allowlist than the policy's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<CodeEgress>,
+}
+
+/// A code node's `egress`: `{"allow": ["api.example.org"]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeEgress {
+    pub allow: Vec<String>,
 }
 
 /// Retries of a failed code node: up to `max` more attempts, waiting `backoff_ms` before

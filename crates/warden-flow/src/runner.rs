@@ -98,6 +98,9 @@ pub struct CodeRequest<'a> {
     pub timeout: Option<f64>,
     pub packages: &'a [String],
     pub template: Option<&'a str>,
+    /// Network egress (the node's `network`), narrowed to `egress_allow` when given.
+    pub network: bool,
+    pub egress_allow: Option<&'a [String]>,
 }
 
 /// What a code attempt produced.
@@ -883,6 +886,8 @@ impl Run<'_, '_, '_> {
                 timeout,
                 packages: &c.packages,
                 template: c.template.as_deref(),
+                network: c.network,
+                egress_allow: c.egress.as_ref().map(|e| e.allow.as_slice()),
             };
             match self.host.code.run(&request) {
                 Ok(outcome) => break outcome,

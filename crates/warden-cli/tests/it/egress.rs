@@ -579,3 +579,76 @@ async fn requests_from_a_package_set_goes_through_the_proxy() {
     assert_eq!(origin.connections(), 1);
     s.stop();
 }
+
+/// A workflow code node with `network: true` reaches an allowed name under a policy with
+/// `egress`, and is refused under one without.
+#[tokio::test]
+async fn a_workflow_code_node_with_network_follows_the_policy() {
+    let origin = Origin::start();
+    let definition = r#"
+name: fetcher
+inputs: [path]
+nodes:
+  - {id: start, type: start}
+  - id: fetch
+    type: code
+    config:
+      language: python
+      network: true
+      egress: {allow: [api.test]}
+      code: |
+        import urllib.request
+        result = urllib.request.urlopen("http://api.test" + input_data["path"], timeout=10).read().decode()
+      input_mapping: {path: inputs.path}
+      output_mapping: {body: result}
+  - id: offline
+    type: code
+    config:
+      language: python
+      code: |
+        import os
+        result = os.environ.get("HTTP_PROXY", "no proxy")
+      output_mapping: {offline: result}
+  - {id: end, type: end, config: {output: {body: body, offline: offline}}}
+edges:
+  - {source: start, target: fetch}
+  - {source: fetch, target: offline}
+  - {source: offline, target: end}
+"#;
+    let start = json!({"definition": definition, "input": {"path": "/flow"}});
+    let run = |s: &Server| {
+        let url = s.url("/v1/runs");
+        let body = start.clone();
+        async move {
+            let v: Value = client()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    let (mut s, _dir) = server(
+        json!({"egress": {"allow": ["*.test"]}}),
+        &[format!("api.test=127.0.0.1:{}", origin.port)],
+    );
+    let v = run(&s).await;
+    assert_eq!(v["status"], "ok", "{v}");
+    assert_eq!(
+        v["output"],
+        json!({"body": "hello from origin /flow", "offline": "no proxy"}),
+        "{v}"
+    );
+    s.stop();
+
+    let (mut s, _dir) = server(json!({}), &[]);
+    let v = run(&s).await;
+    assert_eq!(v["status"], "error", "{v}");
+    assert!(v["error"].to_string().contains("POLICY_DENIED"), "{v}");
+    s.stop();
+    assert_eq!(origin.connections(), 1);
+}
