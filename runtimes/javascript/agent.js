@@ -30,21 +30,10 @@ try {
   processTopLevelAwait = null;
 }
 
-// A sandbox with network egress reaches it only through warden's proxy (HTTP_PROXY and
-// friends are set): node's own fetch does not read those variables, so its dispatcher
-// is replaced by undici's EnvHttpProxyAgent, which does (NO_PROXY included).
+// A sandbox with network egress has /run/warden/egress.cjs, which points node's fetch at
+// warden's proxy.
 if (process.env.WARDEN_EGRESS) {
-  const emitWarning = process.emitWarning;
-  try {
-    // Its "experimental" warning would land in the first cell's stderr.
-    process.emitWarning = () => {};
-    const undici = require('internal/deps/undici/undici');
-    undici.setGlobalDispatcher(new undici.EnvHttpProxyAgent());
-  } catch (e) {
-    process.stderr.write(`warden: fetch will not use the egress proxy: ${e}\n`);
-  } finally {
-    process.emitWarning = emitWarning;
-  }
+  require('/run/warden/egress.cjs');
 }
 
 // What the REPL offers at the top level: require() relative to /workspace.

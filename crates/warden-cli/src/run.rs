@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use std::sync::Arc;
 use warden_analysis::redact::{OutputRedactor, Redactor};
 use warden_engine::screening;
 use warden_engine::tenancy::{RedactionMode, RiskAction};
@@ -13,7 +14,9 @@ use warden_jail::{
     Command, Exit, Jail, JailConfig, JailError, LimitHit, Limits, Outcome, OutputSink, Runtime,
     Stdin, Stream,
 };
-use warden_protocol::{ErrorBody, ErrorCode, Language, RunResult, RunStatus};
+
+use warden_engine::egress::{self, Gate, Resolver, Rules, Totals};
+use warden_protocol::{EgressReport, ErrorBody, ErrorCode, Language, RunResult, RunStatus};
 
 /// Exit status when the sandbox could not be set up (as `docker run` and `timeout(1)` use).
 pub const EXIT_SETUP_FAILED: i32 = 125;
@@ -55,6 +58,16 @@ pub struct RunArgs {
     /// output are handled per its `redaction` mode.
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Let the program reach this host through warden's egress proxy (HTTP and HTTPS
+    /// only; a pattern as in a policy's `egress.allow`: `api.github.com`,
+    /// `*.wikipedia.org`, `pypi.org:443`). Repeatable. Without it: no network. Addresses
+    /// of loopback, private, link-local and metadata networks stay refused
+    /// (docs/NETWORK.md).
+    #[arg(long, value_name = "HOST")]
+    allow_host: Vec<String>,
+    /// For tests: as `warden serve --egress-test-resolve` (docs/NETWORK.md).
+    #[arg(long, hide = true, value_name = "NAME=ADDR", requires = "allow_host")]
+    egress_test_resolve: Vec<String>,
     /// Copy the workspace's final contents into this directory.
     #[arg(long)]
     keep_workspace: Option<PathBuf>,
@@ -102,8 +115,8 @@ pub fn main(args: RunArgs) -> i32 {
     let json = args.json;
     let timings_file = args.timings.clone();
     match execute(args) {
-        Ok((outcome, json_mode)) => {
-            let exit = finish(&outcome, json_mode);
+        Ok((outcome, json_mode, egress)) => {
+            let exit = finish(&outcome, json_mode, egress);
             if let (Some(path), Some(t)) = (timings_file, &outcome.timings) {
                 let mut marks = vec![("run: arguments parsed", entered)];
                 marks.extend(t.marks.iter().copied());
@@ -246,7 +259,7 @@ impl OutputSink for Live {
     }
 }
 
-fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
+fn execute(args: RunArgs) -> Result<(Outcome, bool, Option<EgressReport>), Failure> {
     let (code, file_name): (Vec<u8>, Option<String>) = match (&args.code, args.file.as_deref()) {
         (Some(c), None) => (c.clone().into_bytes(), None),
         (None, Some("-")) => {
@@ -299,6 +312,17 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
         .and_then(|a| a.redactor.as_ref().map(|r| (a.redaction, r)));
     let mut cmd = Command::for_runtime(&runtime, code);
     cmd.limits = limits;
+    let gate = if args.allow_host.is_empty() {
+        None
+    } else {
+        let rules = Rules::allowing(&args.allow_host).map_err(invalid)?;
+        egress::prepare_command(&mut cmd, lang == Language::Javascript, true);
+        Some(Arc::new(Gate::new(
+            rules,
+            Arc::new(Resolver::with_test_mappings(&args.egress_test_resolve).map_err(invalid)?),
+            Arc::new(Totals::default()),
+        )))
+    };
     cmd.record_timings = args.timings.is_some();
     cmd.keep_workspace = args.keep_workspace.clone();
     // The program reads our standard input unless the code itself came from it.
@@ -311,23 +335,66 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool), Failure> {
     let jail = Jail::new(JailConfig::default())?;
     let rewrite =
         redactor.filter(|(mode, _)| matches!(mode, RedactionMode::Redact | RedactionMode::Block));
+    let mut sandbox = jail.spawn(cmd)?;
+    // With egress, the proxy serves the sandbox's listener from a thread of its own.
+    let proxy = match (&gate, sandbox.take_listener()) {
+        (Some(gate), Some(listener)) => Some(serve_proxy(listener, Arc::clone(gate))?),
+        _ => None,
+    };
     let mut outcome = match (args.json, rewrite) {
-        (true, _) => jail.run(cmd, &mut warden_jail::Discard)?,
-        (false, None) => jail.run(cmd, &mut Live)?,
+        (true, _) => sandbox.wait(&mut warden_jail::Discard)?,
+        (false, None) => sandbox.wait(&mut Live)?,
         (false, Some((_, r))) => {
             let mut live = RedactedLive(OutputRedactor::new(r));
-            let outcome = jail.run(cmd, &mut live)?;
+            let outcome = sandbox.wait(&mut live)?;
             live.finish();
             outcome
         }
     };
+    if let Some(rt) = proxy {
+        rt.shutdown_background();
+    }
+    let report = gate.map(|g| g.take_report());
+    if let (Some(r), false) = (&report, args.json) {
+        for c in r.connections.iter().filter(|c| c.decision == "denied") {
+            eprintln!(
+                "warden: egress refused {}:{}: {}",
+                c.host,
+                c.port,
+                c.reason.as_deref().unwrap_or("")
+            );
+        }
+    }
     if let Some((mode, r)) = redactor {
         scan_output(&mut outcome, mode, r, args.json);
     }
     if let Some(t) = outcome.timings.as_mut() {
         t.marks.splice(0..0, jail.setup_marks());
     }
-    Ok((outcome, args.json))
+    Ok((outcome, args.json, report))
+}
+
+/// A current-thread runtime on a thread of its own serving the sandbox's egress
+/// listener; dropping it stops the proxy.
+fn serve_proxy(
+    listener: std::net::TcpListener,
+    gate: Arc<Gate>,
+) -> Result<tokio::runtime::Runtime, Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| invalid(format!("cannot start the egress proxy: {e}")))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| invalid(format!("cannot start the egress proxy: {e}")))?;
+    let listener = {
+        let _guard = rt.enter();
+        tokio::net::TcpListener::from_std(listener)
+            .map_err(|e| invalid(format!("cannot start the egress proxy: {e}")))?
+    };
+    rt.spawn(warden_engine::index_proxy::serve_egress(listener, gate));
+    Ok(rt)
 }
 
 /// Counts (and per the mode redacts or withholds) the secrets in a run's kept output;
@@ -400,16 +467,18 @@ pub fn to_result(o: &Outcome) -> RunResult {
         duration_ms: o.duration.as_secs_f64() * 1000.0,
         cpu_time_ms: o.cpu_time.as_secs_f64() * 1000.0,
         peak_memory_bytes: o.peak_memory,
+        egress: None,
     }
 }
 
-fn finish(o: &Outcome, json: bool) -> i32 {
+fn finish(o: &Outcome, json: bool, egress: Option<EgressReport>) -> i32 {
     let (status, code, exit) = classify(o);
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(&to_result(o)).unwrap_or_default()
-        );
+        let result = RunResult {
+            egress,
+            ..to_result(o)
+        };
+        println!("{}", serde_json::to_string(&result).unwrap_or_default());
         return exit;
     }
     for (name, c) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {

@@ -34,6 +34,35 @@ pub const MAX_REPORTED: usize = 100;
 /// Longest allowlist accepted, in entries.
 pub const MAX_ENTRIES: usize = 256;
 
+/// Placed at `/run/warden/egress.cjs` in JavaScript sandboxes with egress: points node's
+/// `fetch` at the proxy (see `runtimes/javascript/egress.cjs`).
+pub const NODE_FETCH_HOOK: &str = include_str!("../../../runtimes/javascript/egress.cjs");
+/// The name of [`NODE_FETCH_HOOK`] under `/run/warden`.
+pub const NODE_FETCH_HOOK_FILE: &str = "egress.cjs";
+
+/// Sets a jail command up for egress: the listener inside, the proxy environment, and
+/// for node the fetch hook (`hook_args`: also load it from the command line, for a plain
+/// `node FILE` rather than the agent, which loads it itself).
+pub fn prepare_command(cmd: &mut warden_jail::Command, node: bool, hook_args: bool) {
+    cmd.listen_inside = Some(PROXY_PORT);
+    cmd.env.extend(proxy_env());
+    if node {
+        cmd.files.push((
+            NODE_FETCH_HOOK_FILE.into(),
+            NODE_FETCH_HOOK.as_bytes().to_vec(),
+        ));
+        if hook_args {
+            let hook = format!("/run/warden/{NODE_FETCH_HOOK_FILE}");
+            for (i, a) in ["--expose-internals", "--require", hook.as_str()]
+                .into_iter()
+                .enumerate()
+            {
+                cmd.args.insert(i, a.to_string());
+            }
+        }
+    }
+}
+
 /// The environment that points a sandbox's HTTP clients at the proxy: the upper- and
 /// lower-case spellings (curl reads only `http_proxy` for plain HTTP), and loopback left
 /// direct so that a server the program starts itself stays reachable.

@@ -261,8 +261,7 @@ impl Session {
         cmd.limits = limits.sandbox.clone();
         env.apply(&mut cmd);
         if egress.is_some() {
-            cmd.listen_inside = Some(crate::egress::PROXY_PORT);
-            cmd.env.extend(crate::egress::proxy_env());
+            crate::egress::prepare_command(&mut cmd, language == Language::Javascript, false);
         }
         let (req_r, req_w) = std::io::pipe()?;
         let (rep_r, rep_w) = std::io::pipe()?;

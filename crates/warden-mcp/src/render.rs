@@ -192,6 +192,7 @@ mod tests {
             risk: None,
             findings: vec![],
             secrets: BTreeMap::new(),
+            egress: None,
         }
     }
 

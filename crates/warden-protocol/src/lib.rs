@@ -224,6 +224,9 @@ pub struct RunResult {
     pub duration_ms: f64,
     pub cpu_time_ms: f64,
     pub peak_memory_bytes: Option<u64>,
+    /// The run's network, with `--allow-host` (docs/NETWORK.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressReport>,
 }
 
 /// `POST /v1/sessions`.

@@ -652,3 +652,63 @@ edges:
     s.stop();
     assert_eq!(origin.connections(), 1);
 }
+
+/// `warden run --allow-host`: the same proxy for one program; refusals also go to stderr.
+#[test]
+fn warden_run_allow_host_opens_only_those_hosts() {
+    let origin = Origin::start();
+    let mapping = format!("api.test=127.0.0.1:{}", origin.port);
+    let warden = env!("CARGO_BIN_EXE_warden");
+    let run = |lang: &str, code: &str, allow: bool| {
+        let mut cmd = std::process::Command::new(warden);
+        cmd.args(["run", "--json", "--lang", lang]);
+        if allow {
+            cmd.args([
+                "--allow-host",
+                "api.test",
+                "--egress-test-resolve",
+                &mapping,
+            ]);
+        }
+        let out = cmd.args(["-c", code]).output().unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    };
+    let v = run(
+        "python",
+        "import urllib.request\nprint(urllib.request.urlopen('http://api.test/cli').read().decode())\ntry:\n    urllib.request.urlopen('http://evil.test/')\nexcept Exception as e:\n    print(e)",
+        true,
+    );
+    assert_eq!(
+        v["stdout"],
+        "hello from origin /cli\nHTTP Error 403: warden egress refused evil.test:80: not on the allowlist (api.test)\n",
+        "{v}"
+    );
+    assert_eq!(
+        (
+            v["egress"]["allowed"].as_u64(),
+            v["egress"]["denied"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    let v = run(
+        "javascript",
+        "fetch('http://api.test/node').then(r => r.text()).then(t => console.log(t))",
+        true,
+    );
+    assert_eq!(v["stdout"], "hello from origin /node\n", "{v}");
+    assert_eq!(v["stderr"], "", "{v}");
+    let v = run("bash", "curl -sS http://api.test/none; echo rc=$?", false);
+    assert!(
+        v["stdout"].as_str().unwrap().ends_with("rc=6\n"),
+        "no DNS, no proxy: {v}"
+    );
+    assert!(v.get("egress").is_none(), "{v}");
+    assert_eq!(origin.connections(), 2);
+}

@@ -135,6 +135,22 @@ fn execution(n: u32, tenant: &str, session: Option<&str>, status: &str) -> Execu
         } else {
             Default::default()
         },
+        egress: (n % 2 == 1).then(|| warden_protocol::EgressReport {
+            allow: vec!["api.test".into()],
+            connections: vec![warden_protocol::EgressConnection {
+                host: "api.test".into(),
+                port: 443,
+                decision: "allowed".into(),
+                reason: None,
+                address: Some("203.0.113.7:443".into()),
+                bytes_in: u64::from(n) * 10,
+                bytes_out: 5,
+            }],
+            allowed: 1,
+            bytes_in: u64::from(n) * 10,
+            bytes_out: 5,
+            ..Default::default()
+        }),
     }
 }
 
