@@ -46,13 +46,50 @@ const READ_LIMIT: u64 = 256 << 10;
 /// files have everything).
 pub const TEXT_LIMIT: usize = 20_000;
 
-const ENVIRONMENT: &str = "The code runs in an isolated sandbox with no network access. \
+const ENVIRONMENT: &str = "The code runs in an isolated sandbox. \
 Files live under /workspace (the working directory). Within one session, variables, imports \
 and files persist between calls.";
 
+/// What the tool descriptions say about the network: none, or (with `network: true`)
+/// HTTP(S) to the hosts of the caller's policy `egress.allow`.
+fn network_note(egress: Option<&[String]>) -> String {
+    match egress {
+        None => " It has no network access.".into(),
+        Some(allow) => format!(
+            " It has no network unless `network` is true: then HTTP and HTTPS requests (through \
+             a proxy the sandbox is already configured for) may reach only these hosts: {}; \
+             any other host, and private or local addresses, are refused.",
+            allow.join(", ")
+        ),
+    }
+}
+
 /// The tools: name, description, JSON schema of the arguments.
-fn catalogue(templates: &[String]) -> Vec<(&'static str, String, Value)> {
+fn catalogue(
+    templates: &[String],
+    egress: Option<&[String]>,
+) -> Vec<(&'static str, String, Value)> {
     let timeout = json!({"type": "number", "description": "Seconds before the code is interrupted (optional)."});
+    let network = network_note(egress);
+    // The code tools' arguments: `network` only where the policy offers some.
+    let code_schema = |code: &str, extra: &[(&str, Value)]| {
+        let mut props = serde_json::Map::new();
+        props.insert(
+            "code".into(),
+            json!({"type": "string", "description": code}),
+        );
+        for (k, v) in extra {
+            props.insert((*k).into(), v.clone());
+        }
+        props.insert("timeout".into(), timeout.clone());
+        if egress.is_some() {
+            props.insert(
+                "network".into(),
+                json!({"type": "boolean", "description": "Allow HTTP(S) to the hosts listed in the description (optional; one-shot runs only, a session keeps the network it was created with)."}),
+            );
+        }
+        json!({"type": "object", "properties": props, "required": ["code"]})
+    };
     let template_note = if templates.is_empty() {
         String::new()
     } else {
@@ -66,43 +103,28 @@ fn catalogue(templates: &[String]) -> Vec<(&'static str, String, Value)> {
             "execute_python",
             format!(
                 "Run Python 3 code and return its stdout, stderr, the value of the last \
-                 expression, and any matplotlib figures as images. {ENVIRONMENT} Packages \
-                 from the server's allowlist can be asked for with `packages`.{template_note}"
+                 expression, and any matplotlib figures as images. {ENVIRONMENT}{network} \
+                 Packages from the server's allowlist can be asked for with \
+                 `packages`.{template_note}"
             ),
-            json!({
-                "type": "object",
-                "properties": {
-                    "code": {"type": "string", "description": "The Python code to run."},
-                    "packages": {"type": "array", "items": {"type": "string"},
-                                 "description": "PyPI requirements to make importable first, e.g. [\"tabulate\"] (optional)."},
-                    "timeout": timeout,
-                },
-                "required": ["code"],
-            }),
+            code_schema(
+                "The Python code to run.",
+                &[(
+                    "packages",
+                    json!({"type": "array", "items": {"type": "string"},
+                           "description": "PyPI requirements to make importable first, e.g. [\"tabulate\"] (optional)."}),
+                )],
+            ),
         ),
         (
             "execute_javascript",
-            format!("Run JavaScript (Node.js) code and return its output and the value of the last expression. {ENVIRONMENT}"),
-            json!({
-                "type": "object",
-                "properties": {
-                    "code": {"type": "string", "description": "The JavaScript code to run."},
-                    "timeout": timeout,
-                },
-                "required": ["code"],
-            }),
+            format!("Run JavaScript (Node.js) code and return its output and the value of the last expression. {ENVIRONMENT}{network}"),
+            code_schema("The JavaScript code to run.", &[]),
         ),
         (
             "execute_bash",
-            format!("Run a bash script and return its output. {ENVIRONMENT}"),
-            json!({
-                "type": "object",
-                "properties": {
-                    "code": {"type": "string", "description": "The bash commands to run."},
-                    "timeout": timeout,
-                },
-                "required": ["code"],
-            }),
+            format!("Run a bash script and return its output. {ENVIRONMENT}{network}"),
+            code_schema("The bash commands to run.", &[]),
         ),
         (
             "list_files",
@@ -141,8 +163,13 @@ fn catalogue(templates: &[String]) -> Vec<(&'static str, String, Value)> {
 }
 
 /// The tool definitions in a format, as the API's `tools` parameter takes them.
-pub fn definitions(format: ToolFormat, templates: &[String]) -> Vec<Value> {
-    catalogue(templates)
+/// `egress`: the caller's policy `egress.allow`, when it has network to offer.
+pub fn definitions(
+    format: ToolFormat,
+    templates: &[String],
+    egress: Option<&[String]>,
+) -> Vec<Value> {
+    catalogue(templates, egress)
         .into_iter()
         .map(|(name, description, schema)| match format {
             ToolFormat::Openai => json!({
@@ -445,7 +472,15 @@ impl Engine {
                 memory_mb: None,
                 disk_mb: None,
                 template: None,
-                network: None,
+                network: match call.arguments.get("network") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Bool(b)) => Some(*b).filter(|_| session_id.is_none()),
+                    Some(_) => {
+                        return Err(EngineError::Invalid(
+                            "`network` must be true or false".into(),
+                        ))
+                    }
+                },
                 egress: None,
                 packages: match call.arguments.get("packages") {
                     None | Some(Value::Null) => Vec::new(),
@@ -572,7 +607,7 @@ mod tests {
 
     #[test]
     fn definitions_follow_each_apis_shape() {
-        let openai = definitions(ToolFormat::Openai, &["python-data".into()]);
+        let openai = definitions(ToolFormat::Openai, &["python-data".into()], None);
         let names: Vec<&str> = openai
             .iter()
             .map(|t| t["function"]["name"].as_str().unwrap())
@@ -597,12 +632,28 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("python-data"));
-        let anthropic = definitions(ToolFormat::Anthropic, &[]);
+        let anthropic = definitions(
+            ToolFormat::Anthropic,
+            &[],
+            Some(&["api.github.com".to_string()]),
+        );
         assert_eq!(anthropic[5]["name"], "write_file");
         assert_eq!(
             anthropic[5]["input_schema"]["required"],
             json!(["path", "content"])
         );
+        // The network: said, and offered as an argument, only where the policy has some.
+        let with = anthropic[0]["description"].as_str().unwrap();
+        assert!(with.contains("only these hosts: api.github.com"), "{with}");
+        assert_eq!(
+            anthropic[0]["input_schema"]["properties"]["network"]["type"],
+            "boolean"
+        );
+        let without = openai[0]["function"]["description"].as_str().unwrap();
+        assert!(without.contains("no network access"), "{without}");
+        assert!(openai[0]["function"]["parameters"]["properties"]
+            .get("network")
+            .is_none());
     }
 
     #[test]

@@ -27,7 +27,11 @@ pub(crate) const READ_LIMIT: u64 = 1 << 20;
 /// The most output a run forwards as progress notifications while it runs, in bytes.
 const PROGRESS_LIMIT: usize = 1 << 20;
 
-const INSTRUCTIONS: &str = "warden runs code in isolated Linux sandboxes that have no network. \
+const INSTRUCTIONS: &str = "warden runs code in isolated Linux sandboxes that have no network \
+unless run_code or create_session asks for it with network: true and the tenant's policy allows \
+it (then HTTP and HTTPS reach only the policy's allowed hosts, through a proxy the sandbox is \
+already configured for; anything else is refused, and a policy without network answers \
+POLICY_DENIED). \
 Use run_code without a session_id for a one-off snippet (a fresh sandbox, discarded afterwards). \
 For work in several steps, call create_session once and pass its session_id to run_code: \
 variables, imports and files persist between calls; close_session when done. \
@@ -44,8 +48,9 @@ is discarded afterwards; with a session_id from create_session it runs as the se
 cell, and its variables, imports and /workspace files persist between calls. Returns stdout, \
 stderr and the last expression's value (as in a notebook); an exception is a tool error with \
 its traceback. matplotlib figures open at the end of the code come back as PNG images. No \
-network: pip install cannot work; ask for Python packages with `packages` (checked against \
-the server's allowlist) or use a template. Files live under /workspace, the working \
+network unless `network` is true and the tenant's policy allows it (HTTP and HTTPS to its \
+allowed hosts only); pip install does not work either way: ask for Python packages with \
+`packages` (checked against the server's allowlist) or use a template. Files live under /workspace, the working \
 directory.";
 
 const CREATE_SESSION: &str = "Start a session: a sandbox with a long-lived interpreter \
@@ -118,6 +123,11 @@ pub struct RunCodeArgs {
     /// session, the template is chosen when it is created).
     #[serde(default)]
     pub template: Option<String>,
+    /// Without a session_id: true to let the code make HTTP(S) requests to the hosts the
+    /// tenant's policy allows (refused with POLICY_DENIED when it allows none). A session
+    /// keeps the network it was created with.
+    #[serde(default)]
+    pub network: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -132,6 +142,10 @@ pub struct CreateSessionArgs {
     /// the server's allowlist.
     #[serde(default)]
     pub packages: Vec<String>,
+    /// True to let the session's code make HTTP(S) requests to the hosts the tenant's
+    /// policy allows (refused with POLICY_DENIED when it allows none).
+    #[serde(default)]
+    pub network: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -265,7 +279,7 @@ impl WardenMcp {
                 memory_mb: None,
                 disk_mb: None,
                 template: args.template,
-                network: None,
+                network: args.network.filter(|_| args.session_id.is_none()),
                 egress: None,
                 packages: args.packages,
             };
@@ -341,7 +355,7 @@ impl WardenMcp {
             let req = CreateSession {
                 language: args.language.into(),
                 template: args.template,
-                network: None,
+                network: args.network,
                 egress: None,
                 packages: args.packages,
                 ..CreateSession::default()

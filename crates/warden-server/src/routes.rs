@@ -514,14 +514,16 @@ impl ToolQuery {
         (status = 400, body = ErrorBody)))]
 async fn list_tools(
     State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
     q: Result<Query<ToolQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = query(q)?;
     let format = q.format()?;
     let templates: Vec<String> = engine.templates().into_iter().map(|t| t.name).collect();
+    let egress = caller.policy.egress.as_ref().map(|e| e.allow.as_slice());
     Ok(Json(serde_json::json!({
         "format": format.as_str(),
-        "tools": warden_engine::llm_tools::definitions(format, &templates),
+        "tools": warden_engine::llm_tools::definitions(format, &templates, egress),
     })))
 }
 

@@ -235,6 +235,35 @@ async fn allowed_names_work_from_urllib_fetch_and_curl() {
         .unwrap();
     assert_eq!(r["egress"]["allowed"], 2, "{r}");
 
+    // The LLM tools say which hosts, and take `network`.
+    let tools: Value = client()
+        .get(s.url("/v1/tools?format=anthropic"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let description = tools["tools"][0]["description"].as_str().unwrap();
+    assert!(
+        description.contains("only these hosts: api.test"),
+        "{description}"
+    );
+    let call = json!({"type": "tool_use", "id": "t1", "name": "execute_python", "input": {
+        "code": "import urllib.request\nprint(urllib.request.urlopen('http://api.test/tool').read().decode())",
+        "network": true}});
+    let r: Value = client()
+        .post(s.url("/v1/tools/call?format=anthropic"))
+        .json(&call)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r.to_string().contains("hello from origin /tool"), "{r}");
+    assert_eq!(origin.connections(), 5);
+
     // Without `network` a sandbox has none, and no proxy settings.
     let (status, v) = one_shot(
         &s,
@@ -244,7 +273,7 @@ async fn allowed_names_work_from_urllib_fetch_and_curl() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["stdout"], "None\nURLError\n", "{v}");
     assert!(v.get("egress").is_none(), "{v}");
-    assert_eq!(origin.connections(), 4);
+    assert_eq!(origin.connections(), 5);
     s.stop();
 }
 
