@@ -341,7 +341,7 @@ impl Engine {
             metrics,
             records,
             store,
-            flows: crate::workflows::FlowState::default(),
+            flows: crate::workflows::FlowState::new(Arc::clone(&egress_resolver)),
             rate: RateLimiter::default(),
             egress_resolver,
         }))

@@ -100,7 +100,11 @@ impl Default for ModelEndpoint {
 
 /// The engine's workflow state: an HTTP client and the search indexes of collections.
 pub(crate) struct FlowState {
+    /// For the operator's own endpoints (the model endpoint) and trusted definitions.
     http: reqwest::Client,
+    /// For `http` nodes and HTTP tools: names resolved and checked as the egress proxy
+    /// does (docs/NETWORK.md), redirects to blocked addresses refused.
+    checked: reqwest::Client,
     indexes: Mutex<HashMap<(String, String), CachedIndex>>,
     /// The runs in progress on this node, by id.
     live: Mutex<HashMap<String, LiveRun>>,
@@ -153,17 +157,60 @@ struct CachedIndex {
 /// Search indexes kept in memory at most; the least recently used goes first.
 const MAX_CACHED_INDEXES: usize = 64;
 
-impl Default for FlowState {
-    fn default() -> Self {
+impl FlowState {
+    pub(crate) fn new(resolver: Arc<crate::egress::Resolver>) -> Self {
+        let checked_redirects = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= 5 {
+                return attempt.error("too many redirects");
+            }
+            match blocked_literal(attempt.url()) {
+                Some(why) => attempt.error(why),
+                None => attempt.follow(),
+            }
+        });
         FlowState {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::limited(5))
+                .build()
+                .unwrap_or_default(),
+            checked: reqwest::Client::builder()
+                .redirect(checked_redirects)
+                .dns_resolver(Arc::new(CheckedResolver(resolver)))
+                .no_proxy()
                 .build()
                 .unwrap_or_default(),
             indexes: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
         }
     }
+}
+
+/// Resolves names for `http` nodes as the egress proxy does: every address checked.
+struct CheckedResolver(Arc<crate::egress::Resolver>);
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let resolver = Arc::clone(&self.0);
+        let host = crate::egress::Host::parse(name.as_str());
+        Box::pin(async move {
+            match resolver.resolve(&host, 0).await {
+                Ok(target) => {
+                    let addrs: reqwest::dns::Addrs = Box::new(target.addresses.into_iter());
+                    Ok(addrs)
+                }
+                Err(why) => Err(why.into()),
+            }
+        })
+    }
+}
+
+/// Why a URL naming a raw address may not be requested (a name is checked when it is
+/// resolved).
+fn blocked_literal(url: &reqwest::Url) -> Option<String> {
+    let crate::egress::Host::Ip(ip) = crate::egress::Host::parse(url.host_str()?) else {
+        return None;
+    };
+    crate::egress::blocked_address(ip).map(|why| format!("{ip} is {why}"))
 }
 
 /// Ids of workflows and names of collections: letters, digits, `_`, `-`, `.`; 1 to 64.
@@ -971,14 +1018,14 @@ impl EngineServices {
     }
 
     fn network_allowed(&self, what: &str) -> Result<(), NodeError> {
-        if self.caller.policy.network == Some(true) {
+        if self.caller.policy.network == Some(true) || self.caller.policy.egress.is_some() {
             Ok(())
         } else {
             Err(NodeError::new(
                 "POLICY_DENIED",
                 format!(
                     "`{what}` nodes reach the network, which this tenant's policy does not \
-                     allow (policy `\"network\": true`)"
+                     allow (policy `\"network\": true` or `egress`)"
                 ),
             ))
         }
@@ -991,6 +1038,7 @@ impl EngineServices {
         headers: &BTreeMap<String, String>,
         body: Option<&Value>,
         timeout: Option<f64>,
+        checked: bool,
     ) -> Result<Value, NodeError> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| NodeError::new("HTTP_ERROR", format!("invalid URL {url:?}: {e}")))?;
@@ -999,6 +1047,25 @@ impl EngineServices {
                 "HTTP_ERROR",
                 format!("only http and https URLs are allowed, not {url:?}"),
             ));
+        }
+        // A definition's own URLs go by the tenant's egress rules (a local, trusted
+        // definition and the operator's endpoints do not).
+        let checked = checked && !self.engine.config().flows.trust_definitions;
+        if checked {
+            let refused = |why: String| {
+                NodeError::new("POLICY_DENIED", format!("egress refused {url}: {why}"))
+            };
+            if let Some(why) = blocked_literal(&parsed) {
+                return Err(refused(why));
+            }
+            if let Some(policy) = &self.caller.policy.egress {
+                let rules = policy.rules(None).map_err(refused)?;
+                let host = parsed.host_str().unwrap_or_default();
+                let port = parsed.port_or_known_default().unwrap_or(0);
+                rules
+                    .check_host(&crate::egress::Host::parse(host), port)
+                    .map_err(refused)?;
+            }
         }
         let timeout = Duration::try_from_secs_f64(timeout.unwrap_or(30.0))
             .unwrap_or(Duration::from_secs(30))
@@ -1011,12 +1078,12 @@ impl EngineServices {
             HttpMethod::Delete => reqwest::Method::DELETE,
             HttpMethod::Head => reqwest::Method::HEAD,
         };
-        let mut request = self
-            .engine
-            .flows
-            .http
-            .request(method, parsed)
-            .timeout(timeout);
+        let client = if checked {
+            &self.engine.flows.checked
+        } else {
+            &self.engine.flows.http
+        };
+        let mut request = client.request(method, parsed).timeout(timeout);
         let has_type = headers
             .keys()
             .any(|k| k.eq_ignore_ascii_case("content-type"));
@@ -1165,6 +1232,7 @@ impl Services for EngineServices {
             &request.headers,
             request.body.as_ref(),
             request.timeout,
+            true,
         )
     }
 
@@ -1242,6 +1310,7 @@ impl Services for EngineServices {
                 &headers,
                 Some(&payload),
                 Some(endpoint.timeout.as_secs_f64()),
+                false,
             )
             .map_err(|e| model_error(e.message))?;
         let status = reply["status"].as_u64().unwrap_or(0);
@@ -1274,7 +1343,7 @@ impl Services for EngineServices {
                 headers,
             } => {
                 self.network_allowed("tool")?;
-                let reply = self.send(*method, url, headers, Some(input), None)?;
+                let reply = self.send(*method, url, headers, Some(input), None, true)?;
                 let status = reply["status"].as_u64().unwrap_or(0);
                 if !(200..300).contains(&status) {
                     return Err(NodeError::new(

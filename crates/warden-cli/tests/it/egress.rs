@@ -741,3 +741,62 @@ fn warden_run_allow_host_opens_only_those_hosts() {
     assert!(v.get("egress").is_none(), "{v}");
     assert_eq!(origin.connections(), 2);
 }
+
+/// Workflow `http` nodes follow the same rules: the policy's allowlist, and no loopback,
+/// private or metadata address (by name, by raw address, or by redirect).
+#[tokio::test]
+async fn workflow_http_nodes_follow_the_egress_rules() {
+    let origin = Origin::start();
+    let definition = r#"
+name: http_rules
+nodes:
+  - {id: start, type: start}
+  - {id: ok, type: http, config: {url: "http://api.test/node", output: fine}}
+  - {id: off_list, type: http, config: {url: "http://other.test/", output: never}}
+  - {id: f1, type: error_handler, config: {output: off_list_failure}}
+  - {id: private, type: http, config: {url: "http://private.test/", output: never}}
+  - {id: f2, type: error_handler, config: {output: private_failure}}
+  - {id: raw, type: http, config: {url: "http://169.254.169.254/latest/meta-data", output: never}}
+  - {id: f3, type: error_handler, config: {output: raw_failure}}
+  - {id: end, type: end, config: {output: {fine: fine.body, a: off_list_failure.message, b: private_failure.message, c: raw_failure.message}}}
+edges:
+  - {source: start, target: ok}
+  - {source: ok, target: off_list}
+  - {source: off_list, target: f1, condition: error}
+  - {source: off_list, target: private}
+  - {source: f1, target: private}
+  - {source: private, target: f2, condition: error}
+  - {source: private, target: raw}
+  - {source: f2, target: raw}
+  - {source: raw, target: f3, condition: error}
+  - {source: raw, target: end}
+  - {source: f3, target: end}
+"#;
+    let (mut s, _dir) = server(
+        json!({"egress": {"allow": ["api.test", "private.test"]}}),
+        &[
+            format!("api.test=127.0.0.1:{}", origin.port),
+            "private.test=10.0.0.8".into(),
+        ],
+    );
+    let v: Value = client()
+        .post(s.url("/v1/runs"))
+        .json(&json!({"definition": definition, "input": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "ok", "{v}");
+    let out = &v["output"];
+    assert_eq!(out["fine"], "hello from origin /node", "{v}");
+    assert!(
+        out["a"].as_str().unwrap().contains("not on the allowlist"),
+        "{v}"
+    );
+    assert!(out["b"].as_str().unwrap().contains("10.0.0.8"), "{v}");
+    assert!(out["c"].as_str().unwrap().contains("cloud metadata"), "{v}");
+    assert_eq!(origin.connections(), 1);
+    s.stop();
+}

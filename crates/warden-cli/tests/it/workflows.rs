@@ -45,7 +45,11 @@ impl Seen {
 /// (`POST /v1/chat/completions` answers `echo: <last user message>`) and for the APIs the
 /// fixtures call: `GET /users/{n}` (404 for 404), `POST /echo`, `POST /translate?to=xx`.
 struct Stub {
+    /// `http://stub.test:PORT`: `http` nodes and HTTP tools reach it by this name (the
+    /// server maps it with `--egress-test-resolve`; loopback itself is refused to them).
     base: String,
+    /// `127.0.0.1:PORT`, for the operator's model endpoint (not subject to egress rules).
+    addr: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -55,7 +59,8 @@ impl Stub {
     fn start() -> Stub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap().to_string();
+        let base = format!("http://stub.test:{}", listener.local_addr().unwrap().port());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (log, flag) = (seen.clone(), stop.clone());
@@ -74,6 +79,7 @@ impl Stub {
         });
         Stub {
             base,
+            addr,
             seen,
             stop,
             thread: Some(thread),
@@ -203,9 +209,12 @@ const MODEL_KEY: &str = "sk-test-warden-flow";
 fn server(stub: &Stub, network: bool, data: &Path) -> Server {
     let policy = data.join("policy.json");
     std::fs::write(&policy, json!({ "network": network }).to_string()).unwrap();
-    let model = format!("{}/v1", stub.base);
+    let model = format!("http://{}/v1", stub.addr);
+    let resolve = format!("stub.test={}", stub.addr);
     Server::start_env(
         &[
+            "--egress-test-resolve",
+            &resolve,
             "--dev",
             "--data-dir",
             data.to_str().unwrap(),
