@@ -3,9 +3,11 @@
 //! bubblewrap; `serve` times sessions and the HTTP API against a bare interpreter start
 //! and a Jupyter kernel; `packages` times template sessions against a cold import, and
 //! package sets from the cache and on first install; `analysis` times static analysis
-//! and output redaction in-process.
+//! and output redaction in-process; `egress` times HTTPS through the egress proxy
+//! against direct requests.
 
 mod analysis;
+mod egress;
 mod flow;
 mod packages;
 mod serve;
@@ -42,6 +44,9 @@ enum BenchCommand {
     /// A 10-node workflow with 5 Python code nodes against the same snippets run as plain
     /// cells: the run's overhead beyond the code.
     Flow(flow::FlowBenchArgs),
+    /// HTTPS through the egress proxy (`warden run --allow-host`) against the same
+    /// requests made directly from the host: added latency and throughput.
+    Egress(egress::EgressBenchArgs),
 }
 
 pub fn main(args: BenchArgs) -> i32 {
@@ -52,5 +57,6 @@ pub fn main(args: BenchArgs) -> i32 {
         Some(BenchCommand::Packages(a)) => packages::main(a),
         Some(BenchCommand::Analysis(a)) => analysis::main(a),
         Some(BenchCommand::Flow(a)) => flow::main(a),
+        Some(BenchCommand::Egress(a)) => egress::main(a),
     }
 }
