@@ -282,6 +282,7 @@ fn doctor_reports_full_isolation_here() {
         "landlock",
         "cgroup controller memory",
         "runtime python",
+        "network egress",
     ] {
         let c = checks
             .iter()
