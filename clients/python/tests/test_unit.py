@@ -163,3 +163,25 @@ def test_an_unreachable_server_is_a_network_error() -> None:
     assert e.value.code == "UNAVAILABLE" and e.value.status is None
     assert e.value.details["cause"] == "ConnectError" and isinstance(e.value.__cause__, httpx.ConnectError)
     assert isinstance(e.value, UnavailableError)
+
+
+def test_network_is_asked_for_explicitly_and_reported() -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.content:
+            bodies.append(json.loads(request.content))
+        if request.url.path == "/v1/sessions":
+            return httpx.Response(201, json=SESSION)
+        return httpx.Response(200, json={"status": "ok", "stdout": "", "egress": {"allowed": 1, "denied": 0}})
+
+    Sandbox(http_client=mock(handler), network=True, allow_hosts=["api.github.com"]).close()
+    assert bodies[-1]["network"] is True
+    assert bodies[-1]["egress"] == {"allow": ["api.github.com"]}
+    Sandbox(http_client=mock(handler)).close()
+    assert "network" not in bodies[-1] and "egress" not in bodies[-1]
+    e = execute("1", network=True, http_client=mock(handler))
+    assert bodies[-1]["network"] is True
+    assert e.egress == {"allowed": 1, "denied": 0}
+    with pytest.raises(ValueError):
+        execute("1", allow_hosts=["a.test"], http_client=mock(handler))

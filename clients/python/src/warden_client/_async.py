@@ -192,13 +192,17 @@ class AsyncSandbox:
         memory_mb: int | None = None,
         disk_mb: int | None = None,
         session_id: str | None = None,
+        network: bool = False,
+        allow_hosts: Sequence[str] | None = None,
         request_timeout: float | None = s.DEFAULT_REQUEST_TIMEOUT,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._http = _AsyncHttp(api_url, api_key, request_timeout, http_client)
         self.timeout = timeout
         self._session_id = session_id
-        self._body = s.session_body(language, template, packages, idle_ttl, max_lifetime, memory_mb, disk_mb)
+        self._body = s.session_body(
+            language, template, packages, idle_ttl, max_lifetime, memory_mb, disk_mb, network, allow_hosts
+        )
         self._info: SessionInfo | None = None
         self._closed = False
         self.files = AsyncFiles(self)
@@ -343,6 +347,8 @@ async def async_execute(
     template: str | None = None,
     memory_mb: int | None = None,
     disk_mb: int | None = None,
+    network: bool = False,
+    allow_hosts: Sequence[str] | None = None,
     api_url: str | None = None,
     api_key: str | None = None,
     request_timeout: float | None = s.DEFAULT_REQUEST_TIMEOUT,
@@ -351,6 +357,7 @@ async def async_execute(
     """`execute`, awaited."""
     body = s.cell_body(code, timeout, packages, files)
     body.update(s.drop_none({"language": language, "template": template, "memory_mb": memory_mb, "disk_mb": disk_mb}))
+    body.update(s.network_fields(network, allow_hosts))
     http = _AsyncHttp(api_url, api_key, request_timeout, http_client)
     try:
         r = await http.request("POST", "/v1/execute", json=body, runs_code=True)

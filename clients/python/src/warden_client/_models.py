@@ -205,6 +205,10 @@ class Execution:
     findings: list[Finding] = field(default_factory=list)
     secrets: dict[str, int] = field(default_factory=dict)
     files: list[ChangedFile] | None = None
+    #: With network: the connections made and refused (``connections``, ``allowed``,
+    #: ``denied``, ``bytes_in``, ``bytes_out``, ``error_code`` ``EGRESS_LIMIT`` when a
+    #: limit fired), as the server reports them.
+    egress: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -256,6 +260,7 @@ class Execution:
             if isinstance(findings, list)
             else [],
             secrets={str(k): _int(n) for k, n in secrets.items()} if isinstance(secrets, dict) else {},
+            egress=dict(v["egress"]) if isinstance(v.get("egress"), dict) else None,
             files=[ChangedFile.from_json(f) for f in files if isinstance(f, dict)]
             if isinstance(files, list)
             else None,

@@ -96,6 +96,8 @@ def session_body(
     max_lifetime: float | None,
     memory_mb: int | None,
     disk_mb: int | None,
+    network: bool = False,
+    allow_hosts: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     return drop_none(
         {
@@ -106,8 +108,24 @@ def session_body(
             "max_lifetime": max_lifetime,
             "memory_mb": memory_mb,
             "disk_mb": disk_mb,
+            **network_fields(network, allow_hosts),
         }
     )
+
+
+def network_fields(network: bool, allow_hosts: Sequence[str] | None) -> dict[str, Any]:
+    """``network`` and ``egress`` of a session or one-shot body: network egress through
+    warden's proxy, within the tenant's policy (``allow_hosts`` narrows its allowlist)."""
+    if allow_hosts is not None and not network:
+        raise ValueError("allow_hosts needs network=True")
+    out: dict[str, Any] = {}
+    if network:
+        out["network"] = True
+    if allow_hosts is not None:
+        if isinstance(allow_hosts, str):
+            raise TypeError("allow_hosts must be a list of host patterns, not a str")
+        out["egress"] = {"allow": list(allow_hosts)}
+    return out
 
 
 def cell_body(

@@ -201,6 +201,10 @@ class Sandbox:
         memory_mb, disk_mb: the session's own limits (it then does not come from the
             pre-started pool).
         session_id: attach to this existing session instead of creating one.
+        network: give the sandbox network egress through warden's proxy: HTTP and HTTPS
+            to the hosts the tenant's policy ``egress`` allows (refused with
+            ``POLICY_DENIED`` under a policy without it). Default: no network.
+        allow_hosts: with ``network``, a narrower allowlist than the policy's.
         request_timeout: seconds for connecting and for requests that do not run code.
         http_client: an `httpx.Client` to use (its timeouts are overridden per request;
             it is not closed by `close`).
@@ -220,6 +224,8 @@ class Sandbox:
         memory_mb: int | None = None,
         disk_mb: int | None = None,
         session_id: str | None = None,
+        network: bool = False,
+        allow_hosts: Sequence[str] | None = None,
         request_timeout: float | None = s.DEFAULT_REQUEST_TIMEOUT,
         http_client: httpx.Client | None = None,
     ) -> None:
@@ -230,7 +236,9 @@ class Sandbox:
             if session_id is not None:
                 r = self._http.request("GET", f"/v1/sessions/{s.segment(session_id)}")
             else:
-                body = s.session_body(language, template, packages, idle_ttl, max_lifetime, memory_mb, disk_mb)
+                body = s.session_body(
+                    language, template, packages, idle_ttl, max_lifetime, memory_mb, disk_mb, network, allow_hosts
+                )
                 r = self._http.request("POST", "/v1/sessions", json=body)
             self._info = SessionInfo.from_json(s.json_object(r))
         except BaseException:
@@ -369,6 +377,8 @@ def execute(
     template: str | None = None,
     memory_mb: int | None = None,
     disk_mb: int | None = None,
+    network: bool = False,
+    allow_hosts: Sequence[str] | None = None,
     api_url: str | None = None,
     api_key: str | None = None,
     request_timeout: float | None = s.DEFAULT_REQUEST_TIMEOUT,
@@ -381,6 +391,7 @@ def execute(
     """
     body = s.cell_body(code, timeout, packages, files)
     body.update(s.drop_none({"language": language, "template": template, "memory_mb": memory_mb, "disk_mb": disk_mb}))
+    body.update(s.network_fields(network, allow_hosts))
     http = _Http(api_url, api_key, request_timeout, http_client)
     try:
         r = http.request("POST", "/v1/execute", json=body, runs_code=True)
