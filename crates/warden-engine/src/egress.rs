@@ -148,6 +148,14 @@ impl EgressPolicy {
     }
 }
 
+/// Checks that every pattern of a list parses (a request's `egress.allow`).
+pub fn validate_patterns(list: &[String]) -> Result<(), String> {
+    if list.len() > MAX_ENTRIES {
+        return Err(format!("egress.allow: at most {MAX_ENTRIES} entries"));
+    }
+    list.iter().try_for_each(|p| Pattern::parse(p).map(drop))
+}
+
 /// Which ports an entry allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ports {

@@ -461,6 +461,9 @@ impl Engine {
             }
             _ => return Ok(None),
         }
+        if let Some(list) = asked {
+            crate::egress::validate_patterns(list).map_err(EngineError::Invalid)?;
+        }
         let Some(policy) = &caller.policy.egress else {
             return Err(EngineError::PolicyDenied(
                 "the tenant's policy allows no network (it has no `egress`)".into(),

@@ -382,6 +382,16 @@ print('loopback ->', get('http://127.0.0.1:%d/' % PORT))
             .contains("evil.example"),
         "{e}"
     );
+    let (status, e) = one_shot(
+        &s,
+        json!({"code": "1", "network": true, "egress": {"allow": ["not a host"]}}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_REQUEST")),
+        "{e}"
+    );
     let (status, v) = one_shot(
         &s,
         json!({"code": "import urllib.request\ntry:\n    urllib.request.urlopen('http://api.test/')\nexcept Exception as e:\n    print(e)",
