@@ -542,6 +542,22 @@ impl WardenMcp {
     }
 }
 
+impl WardenMcp {
+    /// The instructions, with the hosts sandboxes may reach when the caller is known
+    /// without a request (stdio without a key: the development tenant, under the default
+    /// policy).
+    fn instructions(&self) -> String {
+        let policy = &self.engine.config().default_policy;
+        match (&self.auth, &policy.egress) {
+            (Auth::Fixed(None), Some(egress)) => format!(
+                "{INSTRUCTIONS} Here, network: true allows HTTP and HTTPS to: {}.",
+                egress.allow.join(", ")
+            ),
+            _ => INSTRUCTIONS.to_string(),
+        }
+    }
+}
+
 #[tool_handler]
 impl ServerHandler for WardenMcp {
     fn get_info(&self) -> ServerConfig {
@@ -550,7 +566,7 @@ impl ServerHandler for WardenMcp {
                 Implementation::new("warden", env!("CARGO_PKG_VERSION"))
                     .with_title("warden: code in Linux sandboxes"),
             )
-            .with_instructions(INSTRUCTIONS)
+            .with_instructions(self.instructions())
     }
 
     /// Calls the tool. Arguments that do not fit its schema are the model's to fix: rmcp

@@ -298,6 +298,22 @@ async def over_stdio():
                     )
                     r = await call(client, "run_code", {"code": "print('legacy')"})
                     check("legacy" in texts(r), "stdio (legacy handshake): run_code", r)
+            # Under a policy with egress, the instructions name the hosts.
+            policy = os.path.join(data, "egress-policy.json")
+            with open(policy, "w") as f:
+                json.dump({"egress": {"allow": ["api.example.org"]}}, f)
+            egress_params = StdioServerParameters(
+                command=WARDEN,
+                args=["mcp", "--data-dir", data, "--pool-size", "0", "--default-policy", policy],
+                env={"RUST_BACKTRACE": "1"},
+            )
+            with anyio.fail_after(SCENARIO_SECONDS):
+                async with Client(stdio_client(egress_params, errlog=log), mode="legacy") as client:
+                    check(
+                        "network: true allows HTTP and HTTPS to: api.example.org"
+                        in (client.session.instructions or ""),
+                        "stdio: the instructions name the hosts the policy allows",
+                    )
         except BaseException:
             log.seek(0)
             print("--- warden mcp's stderr ---\n" + log.read()[-4000:], file=sys.stderr)
