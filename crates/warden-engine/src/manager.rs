@@ -195,6 +195,7 @@ impl Slot {
             idle_ttl: self.idle_ttl.as_secs_f64(),
             expires_at: unix(self.created_at) + self.lifetime.as_secs_f64(),
             execution_count: self.execution_count.load(Ordering::Relaxed),
+            egress: self.egress.as_ref().map(|g| g.rules.shown().to_vec()),
         }
     }
 

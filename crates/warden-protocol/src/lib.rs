@@ -385,6 +385,9 @@ pub struct SessionInfo {
     /// When the session's maximum lifetime ends (Unix seconds).
     pub expires_at: f64,
     pub execution_count: u64,
+    /// With network: the allowlist its sandbox's egress proxy applies (docs/NETWORK.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<String>>,
 }
 
 /// `POST /v1/sessions/{id}/execute` and `POST /v1/execute`.

@@ -537,6 +537,7 @@ async fn network_sessions_keep_state_and_cannot_reach_each_other_or_the_host() {
             .json()
             .await
             .unwrap();
+        assert_eq!(r["egress"], json!(["api.test"]), "{r}");
         ids.push(r["id"].as_str().unwrap().to_string());
     }
     let exec = |id: String, code: String| {
