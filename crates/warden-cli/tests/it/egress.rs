@@ -602,7 +602,7 @@ async fn network_sessions_keep_state_and_cannot_reach_each_other_or_the_host() {
 async fn requests_from_a_package_set_goes_through_the_proxy() {
     let origin = Origin::start();
     let (mut s, _dir) = server(
-        json!({"packages": ["requests"], "egress": {"allow": ["api.test"]}}),
+        json!({"packages": ["requests", "httpx"], "egress": {"allow": ["api.test"]}}),
         &[format!("api.test=127.0.0.1:{}", origin.port)],
     );
     let (status, v) = one_shot(
@@ -617,6 +617,16 @@ async fn requests_from_a_package_set_goes_through_the_proxy() {
         "{v}"
     );
     assert_eq!(origin.connections(), 1);
+    // httpx reads the same settings.
+    let (status, v) = one_shot(
+        &s,
+        json!({"packages": ["httpx"], "network": true, "timeout": 60, "code":
+            "import httpx\nprint(httpx.get('http://api.test/httpx', timeout=10).text)\nprint(httpx.get('http://other.test/', timeout=10).status_code)"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["stdout"], "hello from origin /httpx\n403\n", "{v}");
+    assert_eq!(origin.connections(), 2);
     s.stop();
 }
 
@@ -809,5 +819,44 @@ edges:
     assert!(out["b"].as_str().unwrap().contains("10.0.0.8"), "{v}");
     assert!(out["c"].as_str().unwrap().contains("cloud metadata"), "{v}");
     assert_eq!(origin.connections(), 1);
+
+    // An HTTP tool (a `tool` node posting to a URL) goes by the same rules.
+    let tools = r#"
+name: http_tools
+nodes:
+  - {id: start, type: start}
+  - {id: good, type: tool, config: {http: {url: "http://api.test/tool"}, input_mapping: {}, output: good}}
+  - {id: bad, type: tool, config: {http: {url: "http://private.test/tool"}, input_mapping: {}, output: never}}
+  - {id: f, type: error_handler, config: {output: failure}}
+  - {id: end, type: end, config: {output: {failure: failure.message}}}
+edges:
+  - {source: start, target: good}
+  - {source: good, target: bad}
+  - {source: bad, target: f, condition: error}
+  - {source: bad, target: end}
+  - {source: f, target: end}
+"#;
+    let v: Value = client()
+        .post(s.url("/v1/runs"))
+        .json(&json!({"definition": tools, "input": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "ok", "{v}");
+    assert!(
+        v["output"]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("10.0.0.8"),
+        "{v}"
+    );
+    assert_eq!(
+        origin.connections(),
+        2,
+        "the allowed tool reached the origin"
+    );
     s.stop();
 }
