@@ -374,7 +374,7 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool, Option<EgressReport>), Failu
     Ok((outcome, args.json, report))
 }
 
-/// A current-thread runtime on a thread of its own serving the sandbox's egress
+/// A runtime with one worker thread of its own, serving the sandbox's egress
 /// listener; dropping it stops the proxy.
 fn serve_proxy(
     listener: std::net::TcpListener,

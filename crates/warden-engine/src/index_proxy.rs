@@ -314,25 +314,58 @@ async fn serve(
     counters: Arc<Counters>,
     limits: Limits,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_tunnels));
+    let accept = || async { listener.accept().await.map(|(s, _)| s) };
+    accept_loop(accept, limits.max_tunnels, |stream| {
+        let (allowed, counters) = (Arc::clone(&allowed), Arc::clone(&counters));
+        async move { handle(stream, &allowed, &counters, limits.head_timeout).await }
+    })
+    .await
+}
+
+/// A stream the busy reply can be written to without waiting.
+trait TryWrite {
+    fn try_write_now(&self, data: &[u8]);
+}
+
+impl TryWrite for UnixStream {
+    fn try_write_now(&self, data: &[u8]) {
+        let _ = self.try_write(data);
+    }
+}
+
+impl TryWrite for TcpStream {
+    fn try_write_now(&self, data: &[u8]) {
+        let _ = self.try_write(data);
+    }
+}
+
+/// The accept loop of both listeners: each connection is served by `handle` in a task
+/// of a `JoinSet` this future owns (dropping or aborting it ends them all); beyond
+/// `max_tunnels` at once a connection gets [`BUSY_REPLY`].
+async fn accept_loop<S, A, AF, H, HF>(mut accept: A, max_tunnels: usize, handle: H)
+where
+    S: TryWrite,
+    A: FnMut() -> AF,
+    AF: std::future::Future<Output = io::Result<S>>,
+    H: Fn(S) -> HF,
+    HF: std::future::Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(max_tunnels));
     let mut tunnels = JoinSet::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => match Arc::clone(&permits).try_acquire_owned() {
+            accepted = accept() => match accepted {
+                Ok(stream) => match Arc::clone(&permits).try_acquire_owned() {
                     Ok(permit) => {
-                        let allowed = Arc::clone(&allowed);
-                        let counters = Arc::clone(&counters);
+                        let served = handle(stream);
                         tunnels.spawn(async move {
-                            handle(stream, &allowed, &counters, limits.head_timeout).await;
+                            served.await;
                             drop(permit);
                         });
                     }
                     // A fresh socket's buffer takes the short reply at once; if it
                     // does not, the client just sees the connection close.
-                    Err(_) => {
-                        let _ = stream.try_write(BUSY_REPLY);
-                    }
+                    Err(_) => stream.try_write_now(BUSY_REPLY),
                 },
                 // Typically EMFILE: back off instead of spinning, and keep serving.
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -516,28 +549,12 @@ const RELAY_BUFFER: usize = 64 << 10;
 /// Accepts connections on a listener inside a sandbox ([`crate::egress::PROXY_PORT`])
 /// and serves each under the sandbox's [`Gate`], until aborted (tunnels included).
 pub async fn serve_egress(listener: tokio::net::TcpListener, gate: Arc<Gate>) {
-    let permits = Arc::new(Semaphore::new(MAX_TUNNELS));
-    let mut tunnels = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((mut stream, _)) => match Arc::clone(&permits).try_acquire_owned() {
-                    Ok(permit) => {
-                        let gate = Arc::clone(&gate);
-                        tunnels.spawn(async move {
-                            handle_egress(&mut stream, &gate, HEAD_TIMEOUT).await;
-                            drop(permit);
-                        });
-                    }
-                    Err(_) => {
-                        let _ = stream.try_write(BUSY_REPLY);
-                    }
-                },
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            },
-            Some(_) = tunnels.join_next(), if !tunnels.is_empty() => {}
-        }
-    }
+    let accept = || async { listener.accept().await.map(|(s, _)| s) };
+    accept_loop(accept, MAX_TUNNELS, |mut stream| {
+        let gate = Arc::clone(&gate);
+        async move { handle_egress(&mut stream, &gate, HEAD_TIMEOUT).await }
+    })
+    .await
 }
 
 /// The status line of a refusal: the reason in the reason phrase too, since that is what

@@ -138,6 +138,31 @@ async fn run(s: &Server, language: &str, code: &str) -> Value {
     v
 }
 
+/// `GET url`, the JSON body.
+async fn get_json(url: String) -> Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `POST url` with a JSON body, the JSON reply.
+async fn post_json(url: String, body: &Value) -> Value {
+    client()
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn connections(v: &Value) -> Vec<Value> {
     v["egress"]["connections"]
         .as_array()
@@ -225,25 +250,11 @@ async fn allowed_names_work_from_urllib_fetch_and_curl() {
 
     // The records keep the account.
     let id = v["execution_id"].as_str().unwrap();
-    let r: Value = client()
-        .get(s.url(&format!("/v1/executions/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = get_json(s.url(&format!("/v1/executions/{id}"))).await;
     assert_eq!(r["egress"]["allowed"], 2, "{r}");
 
     // The LLM tools say which hosts, and take `network`.
-    let tools: Value = client()
-        .get(s.url("/v1/tools?format=anthropic"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tools: Value = get_json(s.url("/v1/tools?format=anthropic")).await;
     let description = tools["tools"][0]["description"].as_str().unwrap();
     assert!(
         description.contains("only these hosts: api.test"),
@@ -252,15 +263,7 @@ async fn allowed_names_work_from_urllib_fetch_and_curl() {
     let call = json!({"type": "tool_use", "id": "t1", "name": "execute_python", "input": {
         "code": "import urllib.request\nprint(urllib.request.urlopen('http://api.test/tool').read().decode())",
         "network": true}});
-    let r: Value = client()
-        .post(s.url("/v1/tools/call?format=anthropic"))
-        .json(&call)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = post_json(s.url("/v1/tools/call?format=anthropic"), &call).await;
     assert!(r.to_string().contains("hello from origin /tool"), "{r}");
     assert_eq!(origin.connections(), 5);
 
@@ -340,14 +343,7 @@ print('loopback ->', get('http://127.0.0.1:%d/' % PORT))
     assert_eq!(denied.len(), 9, "{denied:?}");
 
     // Denials are in the audit log.
-    let audit: Value = client()
-        .get(s.url("/v1/audit?action=egress.denied&limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = get_json(s.url("/v1/audit?action=egress.denied&limit=100")).await;
     let hosts: Vec<&str> = audit["entries"]
         .as_array()
         .unwrap()
@@ -454,14 +450,7 @@ for i in range(3):
         "{v}"
     );
     let id = v["execution_id"].as_str().unwrap();
-    let r: Value = client()
-        .get(s.url(&format!("/v1/executions/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = get_json(s.url(&format!("/v1/executions/{id}"))).await;
     assert_eq!(r["error_code"], "EGRESS_LIMIT", "{r}");
 
     // A protocol other than HTTP(S): through a tunnel the first bytes are not TLS or
@@ -528,30 +517,14 @@ async fn network_sessions_keep_state_and_cannot_reach_each_other_or_the_host() {
     );
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let r: Value = client()
-            .post(s.url("/v1/sessions"))
-            .json(&json!({"network": true}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = post_json(s.url("/v1/sessions"), &json!({"network": true})).await;
         assert_eq!(r["egress"], json!(["api.test"]), "{r}");
         ids.push(r["id"].as_str().unwrap().to_string());
     }
     let exec = |id: String, code: String| {
         let url = s.url(&format!("/v1/sessions/{id}/execute"));
         async move {
-            let v: Value = client()
-                .post(url)
-                .json(&json!({"code": code}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v: Value = post_json(url, &json!({"code": code})).await;
             v
         }
     };
@@ -670,15 +643,7 @@ edges:
         let url = s.url("/v1/runs");
         let body = start.clone();
         async move {
-            let v: Value = client()
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v: Value = post_json(url, &body).await;
             v
         }
     };
@@ -800,15 +765,11 @@ edges:
             "private.test=10.0.0.8".into(),
         ],
     );
-    let v: Value = client()
-        .post(s.url("/v1/runs"))
-        .json(&json!({"definition": definition, "input": {}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post_json(
+        s.url("/v1/runs"),
+        &json!({"definition": definition, "input": {}}),
+    )
+    .await;
     assert_eq!(v["status"], "ok", "{v}");
     let out = &v["output"];
     assert_eq!(out["fine"], "hello from origin /node", "{v}");
@@ -836,15 +797,11 @@ edges:
   - {source: bad, target: end}
   - {source: f, target: end}
 "#;
-    let v: Value = client()
-        .post(s.url("/v1/runs"))
-        .json(&json!({"definition": tools, "input": {}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post_json(
+        s.url("/v1/runs"),
+        &json!({"definition": tools, "input": {}}),
+    )
+    .await;
     assert_eq!(v["status"], "ok", "{v}");
     assert!(
         v["output"]["failure"]
