@@ -1,11 +1,13 @@
-//! The package-index proxy: an HTTP CONNECT proxy on a unix socket that lets a sandbox
-//! reach the package index, and nothing else.
+//! The package-index proxy: an HTTP CONNECT proxy that lets a sandbox reach the package
+//! index, and nothing else; and, in the second half of this module, the egress proxy
+//! that serves sandboxes with network under their policy's rules.
 //!
 //! A sandbox has its own network namespace with only loopback. For a package install,
-//! warden serves this proxy on the host and bind-mounts the socket's directory into the
-//! sandbox; there `runtimes/python/pip_relay.py` listens on 127.0.0.1 and copies each
-//! TCP connection byte for byte to the socket, and pip runs with
-//! `--proxy http://127.0.0.1:PORT`.
+//! the jail makes a listening socket on `127.0.0.1:3128` inside that namespace before
+//! the installer starts (`Command::listen_inside`, the supervisor's socket), this proxy
+//! serves it from the host, and pip and npm run with it as their proxy
+//! (`runtimes/python/pip_install.py`). Sandboxes with egress get the same listener,
+//! served by [`serve_egress`]; both go through one accept loop.
 //!
 //! What the proxy accepts is deliberately narrow:
 //! - only `CONNECT host:port HTTP/1.1` (or `HTTP/1.0`, which pip sends) whose host and
@@ -18,11 +20,8 @@
 //! - request heads are bounded in size ([`MAX_HEAD`]) and time, and tunnels in number
 //!   ([`MAX_TUNNELS`]); malformed input gets a 4xx reply, never a panic.
 
-use std::fs::Permissions;
 use std::io;
 use std::net::Ipv6Addr;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -30,7 +29,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::egress::{Direction, Gate, Host};
-use tokio::net::{TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -219,29 +218,25 @@ impl Default for Limits {
 /// aborted and the socket file is removed.
 #[derive(Debug)]
 pub struct IndexProxy {
-    socket: PathBuf,
     task: JoinHandle<()>,
     counters: Arc<Counters>,
 }
 
 impl IndexProxy {
-    /// Binds `socket` (a unix socket path; removes a stale file first; chmod 0666 so
-    /// that the sandbox's unprivileged user can connect) and serves until dropped (drop
-    /// aborts the task and removes the socket file).
-    ///
-    /// Only a stale *socket* is removed: if anything else is at `socket`, this fails with
-    /// `AlreadyExists` rather than delete it. Must be called within a tokio runtime.
-    pub async fn start(socket: &Path, allowed: Vec<AllowedHost>) -> io::Result<IndexProxy> {
-        Self::start_with(socket, allowed, Limits::default())
+    /// Serves `listener` (in practice a sandbox's, from `Sandbox::take_listener`) until
+    /// dropped; drop aborts the task and the tunnels with it. Must be called within a
+    /// tokio runtime.
+    pub fn start(listener: std::net::TcpListener, allowed: Vec<AllowedHost>) -> io::Result<Self> {
+        Self::start_with(listener, allowed, Limits::default())
     }
 
-    fn start_with(socket: &Path, allowed: Vec<AllowedHost>, limits: Limits) -> io::Result<Self> {
-        remove_stale_socket(socket)?;
-        let listener = UnixListener::bind(socket)?;
-        if let Err(e) = std::fs::set_permissions(socket, Permissions::from_mode(0o666)) {
-            let _ = std::fs::remove_file(socket);
-            return Err(e);
-        }
+    fn start_with(
+        listener: std::net::TcpListener,
+        allowed: Vec<AllowedHost>,
+        limits: Limits,
+    ) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(listener)?;
         let allowed: Arc<[AllowedHost]> = allowed
             .into_iter()
             .map(|a| AllowedHost {
@@ -251,16 +246,7 @@ impl IndexProxy {
             .collect();
         let counters = Arc::new(Counters::default());
         let task = tokio::spawn(serve(listener, allowed, Arc::clone(&counters), limits));
-        Ok(IndexProxy {
-            socket: socket.to_path_buf(),
-            task,
-            counters,
-        })
-    }
-
-    /// The unix socket the proxy listens on.
-    pub fn socket(&self) -> &Path {
-        &self.socket
+        Ok(IndexProxy { task, counters })
     }
 
     /// Tunnels opened (CONNECTs allowed and connected) so far.
@@ -289,73 +275,38 @@ impl IndexProxy {
 impl Drop for IndexProxy {
     fn drop(&mut self) {
         self.task.abort();
-        let _ = std::fs::remove_file(&self.socket);
-    }
-}
-
-/// Removes a socket left at `path` by an earlier run; refuses to remove anything else.
-fn remove_stale_socket(path: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not a socket", path.display()),
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
     }
 }
 
 /// Accepts connections until aborted. The tunnels live in a `JoinSet` owned by this
 /// task, so aborting it aborts them all.
 async fn serve(
-    listener: UnixListener,
+    listener: TcpListener,
     allowed: Arc<[AllowedHost]>,
     counters: Arc<Counters>,
     limits: Limits,
 ) {
-    let accept = || async { listener.accept().await.map(|(s, _)| s) };
-    accept_loop(accept, limits.max_tunnels, |stream| {
+    accept_loop(&listener, limits.max_tunnels, |stream| {
         let (allowed, counters) = (Arc::clone(&allowed), Arc::clone(&counters));
         async move { handle(stream, &allowed, &counters, limits.head_timeout).await }
     })
     .await
 }
 
-/// A stream the busy reply can be written to without waiting.
-trait TryWrite {
-    fn try_write_now(&self, data: &[u8]);
-}
-
-impl TryWrite for UnixStream {
-    fn try_write_now(&self, data: &[u8]) {
-        let _ = self.try_write(data);
-    }
-}
-
-impl TryWrite for TcpStream {
-    fn try_write_now(&self, data: &[u8]) {
-        let _ = self.try_write(data);
-    }
-}
-
-/// The accept loop of both listeners: each connection is served by `handle` in a task
+/// The accept loop of both proxies: each connection is served by `handle` in a task
 /// of a `JoinSet` this future owns (dropping or aborting it ends them all); beyond
 /// `max_tunnels` at once a connection gets [`BUSY_REPLY`].
-async fn accept_loop<S, A, AF, H, HF>(mut accept: A, max_tunnels: usize, handle: H)
+async fn accept_loop<H, HF>(listener: &TcpListener, max_tunnels: usize, handle: H)
 where
-    S: TryWrite,
-    A: FnMut() -> AF,
-    AF: std::future::Future<Output = io::Result<S>>,
-    H: Fn(S) -> HF,
+    H: Fn(TcpStream) -> HF,
     HF: std::future::Future<Output = ()> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(max_tunnels));
     let mut tunnels = JoinSet::new();
     loop {
         tokio::select! {
-            accepted = accept() => match accepted {
-                Ok(stream) => match Arc::clone(&permits).try_acquire_owned() {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => match Arc::clone(&permits).try_acquire_owned() {
                     Ok(permit) => {
                         let served = handle(stream);
                         tunnels.spawn(async move {
@@ -365,7 +316,9 @@ where
                     }
                     // A fresh socket's buffer takes the short reply at once; if it
                     // does not, the client just sees the connection close.
-                    Err(_) => stream.try_write_now(BUSY_REPLY),
+                    Err(_) => {
+                        let _ = stream.try_write(BUSY_REPLY);
+                    }
                 },
                 // Typically EMFILE: back off instead of spinning, and keep serving.
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -453,7 +406,7 @@ fn is_allowed(allowed: &[AllowedHost], host: &str, port: u16) -> bool {
 
 /// Serves one client connection: reads its head, then refuses it or opens its tunnel.
 async fn handle(
-    mut client: UnixStream,
+    mut client: TcpStream,
     allowed: &[AllowedHost],
     counters: &Counters,
     head_timeout: Duration,
@@ -548,9 +501,8 @@ const RELAY_BUFFER: usize = 64 << 10;
 
 /// Accepts connections on a listener inside a sandbox ([`crate::egress::PROXY_PORT`])
 /// and serves each under the sandbox's [`Gate`], until aborted (tunnels included).
-pub async fn serve_egress(listener: tokio::net::TcpListener, gate: Arc<Gate>) {
-    let accept = || async { listener.accept().await.map(|(s, _)| s) };
-    accept_loop(accept, MAX_TUNNELS, |mut stream| {
+pub async fn serve_egress(listener: TcpListener, gate: Arc<Gate>) {
+    accept_loop(&listener, MAX_TUNNELS, |mut stream| {
         let gate = Arc::clone(&gate);
         async move { handle_egress(&mut stream, &gate, HEAD_TIMEOUT).await }
     })
@@ -793,8 +745,6 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufRead;
-    use tokio::net::TcpListener;
 
     /// Every test finishes within this, or fails.
     const TEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -812,6 +762,13 @@ mod tests {
             }
         });
         port
+    }
+
+    /// A listener on a free loopback port, as a sandbox's would be, and its address.
+    fn bound() -> (std::net::TcpListener, std::net::SocketAddr) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        (listener, addr)
     }
 
     fn local(port: u16) -> Vec<AllowedHost> {
@@ -847,8 +804,8 @@ mod tests {
     }
 
     /// Sends `request` on a new connection and returns everything until the proxy closes.
-    async fn exchange(socket: &Path, request: &[u8]) -> String {
-        let mut stream = UnixStream::connect(socket).await.expect("connect proxy");
+    async fn exchange(socket: std::net::SocketAddr, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(socket).await.expect("connect proxy");
         // The proxy may answer and close before it reads everything (oversized heads).
         let _ = stream.write_all(request).await;
         let _ = stream.shutdown().await;
@@ -866,15 +823,11 @@ mod tests {
     #[tokio::test]
     async fn tunnel_round_trips_bytes_including_those_sent_with_the_head() {
         within(async {
-            let dir = tempfile::tempdir().expect("tempdir");
             let port = echo_server().await;
-            let socket = dir.path().join("proxy.sock");
-            let proxy = IndexProxy::start(&socket, local(port))
-                .await
-                .expect("start");
-            assert_eq!(proxy.socket(), socket);
+            let (listener, socket) = bound();
+            let proxy = IndexProxy::start(listener, local(port)).expect("start");
 
-            let mut stream = UnixStream::connect(&socket).await.expect("connect");
+            let mut stream = TcpStream::connect(socket).await.expect("connect");
             let request = format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: x\r\n\r\nearly");
             stream.write_all(request.as_bytes()).await.expect("write");
             let (head, echoed) = read_reply(&mut stream, 5).await;
@@ -893,23 +846,20 @@ mod tests {
     #[tokio::test]
     async fn connect_to_a_host_not_allowed_is_refused() {
         within(async {
-            let dir = tempfile::tempdir().expect("tempdir");
             let port = echo_server().await;
-            let socket = dir.path().join("proxy.sock");
-            let proxy = IndexProxy::start(&socket, local(port))
-                .await
-                .expect("start");
+            let (listener, socket) = bound();
+            let proxy = IndexProxy::start(listener, local(port)).expect("start");
 
-            let reply = exchange(&socket, b"CONNECT example.com:443 HTTP/1.1\r\n\r\n").await;
+            let reply = exchange(socket, b"CONNECT example.com:443 HTTP/1.1\r\n\r\n").await;
             assert!(reply.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{reply}");
             assert!(reply.contains("example.com:443"), "{reply}");
             // Same host, another port; and a name that merely contains the allowed one.
             let other = format!("CONNECT 127.0.0.1:{} HTTP/1.0\r\n\r\n", port ^ 1);
-            assert!(exchange(&socket, other.as_bytes()).await.contains(" 403 "));
+            assert!(exchange(socket, other.as_bytes()).await.contains(" 403 "));
             let suffix = format!("CONNECT 127.0.0.1.evil:{port} HTTP/1.1\r\n\r\n");
-            assert!(exchange(&socket, suffix.as_bytes()).await.contains(" 403 "));
+            assert!(exchange(socket, suffix.as_bytes()).await.contains(" 403 "));
             // Repeats are counted but listed once.
-            exchange(&socket, b"CONNECT example.com:443 HTTP/1.1\r\n\r\n").await;
+            exchange(socket, b"CONNECT example.com:443 HTTP/1.1\r\n\r\n").await;
 
             assert_eq!((proxy.opened(), proxy.refused()), (0, 4));
             let targets = proxy.refused_targets();
@@ -923,15 +873,12 @@ mod tests {
     #[tokio::test]
     async fn plain_http_requests_are_refused_even_to_an_allowed_host() {
         within(async {
-            let dir = tempfile::tempdir().expect("tempdir");
             let port = echo_server().await;
-            let socket = dir.path().join("proxy.sock");
-            let proxy = IndexProxy::start(&socket, local(port))
-                .await
-                .expect("start");
+            let (listener, socket) = bound();
+            let proxy = IndexProxy::start(listener, local(port)).expect("start");
 
             let get = format!("GET http://127.0.0.1:{port}/simple/ HTTP/1.1\r\nHost: x\r\n\r\n");
-            let reply = exchange(&socket, get.as_bytes()).await;
+            let reply = exchange(socket, get.as_bytes()).await;
             assert!(reply.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{reply}");
             assert!(reply.contains("GET http://127.0.0.1"), "{reply}");
             assert_eq!((proxy.opened(), proxy.refused()), (0, 1));
@@ -946,12 +893,9 @@ mod tests {
     #[tokio::test]
     async fn malformed_and_oversized_heads_get_an_error_reply() {
         within(async {
-            let dir = tempfile::tempdir().expect("tempdir");
             let port = echo_server().await;
-            let socket = dir.path().join("proxy.sock");
-            let proxy = IndexProxy::start(&socket, local(port))
-                .await
-                .expect("start");
+            let (listener, socket) = bound();
+            let proxy = IndexProxy::start(listener, local(port)).expect("start");
 
             let oversized = vec![b'A'; MAX_HEAD + 100];
             let nul_in_line = format!("CONNECT 127.0.0.1:{port}\0 HTTP/1.1\r\n\r\n");
@@ -970,16 +914,16 @@ mod tests {
                 &oversized,
             ];
             for request in bad {
-                let reply = exchange(&socket, request).await;
+                let reply = exchange(socket, request).await;
                 assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
             }
             // A client that leaves mid-head gets nothing and costs nothing.
-            assert_eq!(exchange(&socket, b"CONNECT 127.0.0.1:1").await, "");
+            assert_eq!(exchange(socket, b"CONNECT 127.0.0.1:1").await, "");
             assert_eq!((proxy.opened(), proxy.refused()), (0, 0));
 
             // The proxy still serves.
             let ok = format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n");
-            let mut stream = UnixStream::connect(&socket).await.expect("connect");
+            let mut stream = TcpStream::connect(socket).await.expect("connect");
             stream.write_all(ok.as_bytes()).await.expect("write");
             let (head, _) = read_reply(&mut stream, 0).await;
             assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
@@ -990,14 +934,13 @@ mod tests {
     #[tokio::test]
     async fn a_head_not_sent_in_time_gets_408() {
         within(async {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let socket = dir.path().join("proxy.sock");
+            let (listener, socket) = bound();
             let limits = Limits {
                 head_timeout: Duration::from_millis(200),
                 ..Limits::default()
             };
-            let _proxy = IndexProxy::start_with(&socket, local(1), limits).expect("start");
-            let mut stream = UnixStream::connect(&socket).await.expect("connect");
+            let _proxy = IndexProxy::start_with(listener, local(1), limits).expect("start");
+            let mut stream = TcpStream::connect(socket).await.expect("connect");
             stream.write_all(b"CONNECT 127.0").await.expect("write");
             let mut reply = String::new();
             stream.read_to_string(&mut reply).await.expect("read");
@@ -1009,20 +952,19 @@ mod tests {
     #[tokio::test]
     async fn connections_beyond_the_limit_get_503() {
         within(async {
-            let dir = tempfile::tempdir().expect("tempdir");
             let port = echo_server().await;
-            let socket = dir.path().join("proxy.sock");
+            let (listener, socket) = bound();
             let limits = Limits {
                 max_tunnels: 1,
                 ..Limits::default()
             };
-            let _proxy = IndexProxy::start_with(&socket, local(port), limits).expect("start");
+            let _proxy = IndexProxy::start_with(listener, local(port), limits).expect("start");
 
-            let mut first = UnixStream::connect(&socket).await.expect("connect");
+            let mut first = TcpStream::connect(socket).await.expect("connect");
             let ok = format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n");
             first.write_all(ok.as_bytes()).await.expect("write");
             read_reply(&mut first, 0).await;
-            let reply = exchange(&socket, ok.as_bytes()).await;
+            let reply = exchange(socket, ok.as_bytes()).await;
             assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
             let body_at = reply.find("\r\n\r\n").expect("head end") + 4;
             assert!(reply.contains(&format!("Content-Length: {}\r\n", reply.len() - body_at)));
@@ -1032,7 +974,7 @@ mod tests {
             drop(first);
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
             loop {
-                let mut s = UnixStream::connect(&socket).await.expect("connect");
+                let mut s = TcpStream::connect(socket).await.expect("connect");
                 s.write_all(ok.as_bytes()).await.expect("write");
                 let mut head = [0; 12];
                 s.read_exact(&mut head).await.expect("read");
@@ -1049,45 +991,17 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_index_gets_502() {
         within(async {
-            let dir = tempfile::tempdir().expect("tempdir");
             let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let port = closed.local_addr().expect("addr").port();
             drop(closed);
-            let socket = dir.path().join("proxy.sock");
-            let proxy = IndexProxy::start(&socket, local(port))
-                .await
-                .expect("start");
+            let (listener, socket) = bound();
+            let proxy = IndexProxy::start(listener, local(port)).expect("start");
             let request = format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n");
-            let reply = exchange(&socket, request.as_bytes()).await;
+            let reply = exchange(socket, request.as_bytes()).await;
             assert!(reply.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{reply}");
             assert_eq!((proxy.opened(), proxy.refused()), (0, 0));
         })
         .await;
-    }
-
-    #[tokio::test]
-    async fn the_socket_is_world_connectable_replaces_a_stale_one_and_goes_with_the_proxy() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let socket = dir.path().join("proxy.sock");
-        let stale = std::os::unix::net::UnixListener::bind(&socket).expect("stale");
-        drop(stale);
-        let proxy = IndexProxy::start(&socket, local(1)).await.expect("start");
-        let mode = std::fs::metadata(&socket)
-            .expect("stat")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o666);
-        drop(proxy);
-        assert!(!socket.exists());
-
-        // Anything but a socket is left alone.
-        let file = dir.path().join("not-a-socket");
-        std::fs::write(&file, b"keep").expect("write");
-        let err = IndexProxy::start(&file, local(1))
-            .await
-            .expect_err("must refuse");
-        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(std::fs::read(&file).expect("read"), b"keep");
     }
 
     #[test]
@@ -1173,89 +1087,5 @@ mod tests {
             let err = allowed_for_index(Some(url)).expect_err(url);
             assert!(err.starts_with("invalid index URL"), "{err}");
         }
-    }
-
-    /// Kills and reaps the relay when the test ends, however it ends.
-    struct KillOnDrop(std::process::Child);
-
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    #[tokio::test]
-    async fn pip_relay_carries_a_tunnel_through_the_unix_socket() {
-        let python = Path::new("/usr/bin/python3");
-        if !python.exists() {
-            eprintln!("skipped: no /usr/bin/python3");
-            return;
-        }
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../runtimes/python/pip_relay.py"
-        );
-        within(async {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let port = echo_server().await;
-            let socket = dir.path().join("proxy.sock");
-            let proxy = IndexProxy::start(&socket, local(port))
-                .await
-                .expect("start");
-
-            let mut relay = KillOnDrop(
-                std::process::Command::new(python)
-                    .arg(script)
-                    .arg("--relay-only")
-                    .arg(&socket)
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("spawn relay"),
-            );
-            let stdout = relay.0.stdout.take().expect("stdout");
-            let line = tokio::task::spawn_blocking(move || {
-                let mut line = String::new();
-                std::io::BufReader::new(stdout)
-                    .read_line(&mut line)
-                    .map(|_| line)
-            })
-            .await
-            .expect("join")
-            .expect("read port line");
-            let relay_port: u16 = line
-                .trim()
-                .strip_prefix("port ")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or_else(|| panic!("unexpected relay output {line:?}"));
-
-            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", relay_port))
-                .await
-                .expect("connect relay");
-            let request = format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\nearly");
-            stream.write_all(request.as_bytes()).await.expect("write");
-            let (head, echoed) = read_reply(&mut stream, 5).await;
-            assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-            assert_eq!(echoed, b"early");
-            stream.write_all(b"later").await.expect("write");
-            let mut later = [0; 5];
-            stream.read_exact(&mut later).await.expect("read");
-            assert_eq!(&later, b"later");
-
-            // A refusal travels back through the relay too.
-            let mut refused = tokio::net::TcpStream::connect(("127.0.0.1", relay_port))
-                .await
-                .expect("connect relay");
-            refused
-                .write_all(b"CONNECT example.com:443 HTTP/1.1\r\n\r\n")
-                .await
-                .expect("write");
-            let mut reply = String::new();
-            refused.read_to_string(&mut reply).await.expect("read");
-            assert!(reply.starts_with("HTTP/1.1 403 "), "{reply}");
-            assert_eq!((proxy.opened(), proxy.refused()), (1, 1));
-        })
-        .await;
     }
 }

@@ -14,11 +14,9 @@ use warden_jail::{Bind, Command, Jail, Limits, OutputSink, Runtime, Stream};
 
 use crate::index_proxy::{allowed_for_index, IndexProxy};
 
-/// The relay pip runs behind (see `runtimes/python/pip_relay.py`).
-pub const PIP_RELAY: &str = include_str!("../../../runtimes/python/pip_relay.py");
-
-/// Where the proxy's socket directory appears in the installer's sandbox.
-const PROXY_INSIDE: &str = "/opt/warden/proxy";
+/// The script that runs pip and npm behind the index proxy (see
+/// `runtimes/python/pip_install.py`).
+pub const PIP_INSTALL: &str = include_str!("../../../runtimes/python/pip_install.py");
 /// Where a result being checked appears in the checking sandbox.
 const CHECK_INSIDE: &str = "/opt/warden/check";
 
@@ -161,12 +159,6 @@ impl Installer {
             .prefix("install-")
             .tempdir_in(&self.work_dir)
             .map_err(setup("create a scratch directory"))?;
-        let proxy_dir = scratch.path().join("proxy");
-        std::fs::create_dir(&proxy_dir).map_err(setup("create the proxy directory"))?;
-        set_mode(&proxy_dir, 0o755)?;
-        let proxy = IndexProxy::start(&proxy_dir.join("proxy.sock"), allowed)
-            .await
-            .map_err(setup("start the index proxy"))?;
         let staging = self.work_dir.join(format!(
             "staging-{}",
             scratch
@@ -176,9 +168,11 @@ impl Installer {
                 .unwrap_or_default()
         ));
 
-        let mut cmd = Command::for_runtime(&Runtime::python(), PIP_RELAY);
-        cmd.args
-            .extend([format!("{PROXY_INSIDE}/proxy.sock"), "--".into()]);
+        let mut cmd = Command::for_runtime(&Runtime::python(), PIP_INSTALL);
+        cmd.args.extend([
+            format!("http://127.0.0.1:{}", crate::egress::PROXY_PORT),
+            "--".into(),
+        ]);
         if !spec.requirements.is_empty() {
             cmd.args.extend(
                 [
@@ -211,10 +205,8 @@ impl Installer {
                 .chain(spec.npm.iter().cloned()),
             );
         }
-        cmd.binds = vec![Bind {
-            host: proxy_dir.clone(),
-            inside: PROXY_INSIDE.into(),
-        }];
+        // The index proxy's one way in: a listener inside the sandbox's namespace.
+        cmd.listen_inside = Some(crate::egress::PROXY_PORT);
         cmd.keep_workspace = Some(staging.clone());
         cmd.limits = Limits {
             timeout: spec.timeout,
@@ -227,17 +219,25 @@ impl Installer {
             ..Limits::default()
         };
         let jail = self.jail.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
+        let ran = tokio::task::spawn_blocking(move || {
             let mut on_output = on_output;
-            jail.run(cmd, &mut Forward(&mut *on_output))
+            let mut sandbox = jail
+                .spawn(cmd)
+                .map_err(setup("start the installer's sandbox"))?;
+            let listener = sandbox.take_listener().ok_or_else(|| {
+                InstallError::Setup("the installer's sandbox has no proxy listener".into())
+            })?;
+            // Served until this closure ends; dropping the sandbox kills it on an error.
+            let proxy =
+                IndexProxy::start(listener, allowed).map_err(setup("start the index proxy"))?;
+            let outcome = sandbox
+                .wait(&mut Forward(&mut *on_output))
+                .map_err(setup("run the installer's sandbox"))?;
+            Ok((outcome, proxy.opened(), proxy.refused_targets()))
         })
         .await
-        .map_err(setup("run the installer"))?
-        .map_err(setup("start the installer's sandbox"));
-        let opened = proxy.opened();
-        let refused = proxy.refused_targets();
-        drop(proxy);
-        let outcome = match outcome {
+        .map_err(setup("run the installer"))?;
+        let (outcome, opened, refused) = match ran {
             Ok(o) => o,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&staging);
@@ -406,12 +406,6 @@ pub fn check_npm_spec(spec: &str) -> Result<(), String> {
             "{spec:?} is not an npm registry package (name or @scope/name, optionally @version)"
         ))
     }
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(setup("set permissions"))
 }
 
 #[cfg(test)]

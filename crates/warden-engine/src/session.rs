@@ -205,9 +205,11 @@ impl Environment {
         self.template.as_ref().map(|t| t.build.as_str())
     }
 
-    fn apply(&self, cmd: &mut warden_jail::Command) {
+    /// Sets `cmd` up for this environment. With `network`, pip is the real one (its
+    /// downloads go through the egress proxy), not the stand-in that says there is none.
+    fn apply(&self, cmd: &mut warden_jail::Command, network: bool) {
         let mut path = vec!["/workspace".to_string()];
-        if let Some(tools) = &self.tools {
+        if let Some(tools) = self.tools.as_ref().filter(|_| !network) {
             use crate::tools::TOOLS_INSIDE;
             cmd.binds.push(warden_jail::Bind {
                 host: tools.clone(),
@@ -259,7 +261,7 @@ impl Session {
     ) -> Result<Session, EngineError> {
         let mut cmd = agent_command(language);
         cmd.limits = limits.sandbox.clone();
-        env.apply(&mut cmd);
+        env.apply(&mut cmd, egress.is_some());
         if egress.is_some() {
             crate::egress::prepare_command(&mut cmd, language == Language::Javascript, false);
         }

@@ -16,6 +16,7 @@ use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
+use warden_engine::egress::EgressPolicy;
 use warden_engine::{Caller, Engine, EngineError, Event};
 use warden_protocol::{CreateSession, ExecuteRequest, Language, TemplateInfo};
 
@@ -592,6 +593,9 @@ impl ServerHandler for WardenMcp {
     ) -> Result<ListToolsResult, ErrorData> {
         let mut tools = Self::tool_router().list_all();
         describe_templates(&mut tools, &self.engine.templates());
+        if let Ok(caller) = self.caller(&context).await {
+            describe_network(&mut tools, caller.policy.egress.as_ref());
+        }
         let cache_hints = context
             .protocol_version()
             .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
@@ -604,6 +608,31 @@ impl ServerHandler for WardenMcp {
             ttl_ms: cache_hints.then_some(0),
             cache_scope: cache_hints.then_some(CacheScope::Public),
         })
+    }
+}
+
+/// Adds to the descriptions of the tools that start sandboxes whether the caller's policy
+/// gives them network, and to which hosts.
+fn describe_network(tools: &mut [Tool], egress: Option<&EgressPolicy>) {
+    let note = match egress {
+        Some(egress) => format!(
+            " For this caller, network: true allows HTTP and HTTPS to: {}.",
+            egress.allow.join(", ")
+        ),
+        None => " For this caller, sandboxes have no network (network: true is refused with \
+                 POLICY_DENIED)."
+            .to_string(),
+    };
+    append_to_sandbox_tools(tools, &note);
+}
+
+/// Appends `note` to the descriptions of `run_code` and `create_session`.
+fn append_to_sandbox_tools(tools: &mut [Tool], note: &str) {
+    for tool in tools {
+        if tool.name == "run_code" || tool.name == "create_session" {
+            let description = tool.description.as_deref().unwrap_or_default();
+            tool.description = Some(format!("{description}{note}").into());
+        }
     }
 }
 
@@ -632,12 +661,7 @@ fn describe_templates(tools: &mut [Tool], templates: &[TemplateInfo]) {
             list.join("; ")
         )
     };
-    for tool in tools {
-        if tool.name == "run_code" || tool.name == "create_session" {
-            let description = tool.description.as_deref().unwrap_or_default();
-            tool.description = Some(format!("{description}{note}").into());
-        }
-    }
+    append_to_sandbox_tools(tools, &note);
 }
 
 #[cfg(test)]

@@ -111,11 +111,22 @@ fn banner_server() -> (u16, Arc<AtomicU64>) {
 
 /// A development-mode server whose default policy is `policy`, with test names.
 fn server(policy: Value, resolve: &[String]) -> (Server, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
+    server_in(tempfile::tempdir().unwrap(), policy, resolve)
+}
+
+/// [`server`] with `dir` as its data directory (templates built there beforehand).
+fn server_in(
+    dir: tempfile::TempDir,
+    policy: Value,
+    resolve: &[String],
+) -> (Server, tempfile::TempDir) {
     let file = dir.path().join("policy.json");
     std::fs::write(&file, policy.to_string()).unwrap();
     let mut args = vec![
-        "--default-policy".to_string(),
+        "--dev".to_string(),
+        "--data-dir".into(),
+        dir.path().to_str().unwrap().to_string(),
+        "--default-policy".into(),
         file.to_str().unwrap().to_string(),
         "--pool-size".into(),
         "0".into(),
@@ -125,7 +136,7 @@ fn server(policy: Value, resolve: &[String]) -> (Server, tempfile::TempDir) {
         args.push(r.clone());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    (Server::start(&args), dir)
+    (Server::start_raw(&args), dir)
 }
 
 async fn run(s: &Server, language: &str, code: &str) -> Value {
@@ -277,6 +288,36 @@ async fn allowed_names_work_from_urllib_fetch_and_curl() {
     assert_eq!(v["stdout"], "None\nURLError\n", "{v}");
     assert!(v.get("egress").is_none(), "{v}");
     assert_eq!(origin.connections(), 5);
+
+    // pip, the real one in a sandbox with network, fetches its index through the proxy
+    // (the origin's page lists no files, so nothing is found) and is refused elsewhere.
+    let v = run(
+        &s,
+        "bash",
+        "python3 -m pip download --no-deps -d /tmp/p --retries 0 --timeout 10 --disable-pip-version-check \
+         --index-url http://api.test/simple/ --trusted-host api.test tabulate 2>&1 | tail -1\n\
+         python3 -m pip download --no-deps -d /tmp/p --retries 0 --timeout 10 --disable-pip-version-check \
+         tabulate >/dev/null 2>&1; echo $?",
+    )
+    .await;
+    let out = v["stdout"].as_str().unwrap();
+    assert!(
+        out.contains("No matching distribution found for tabulate"),
+        "{v}"
+    );
+    assert!(out.ends_with("\n1\n"), "pip from PyPI must fail: {v}");
+    assert!(
+        origin.connections() > 5,
+        "pip did not reach the origin: {v}"
+    );
+    let hosts: Vec<String> = connections(&v)
+        .iter()
+        .filter_map(|c| c["host"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        hosts.iter().any(|h| h == "api.test") && hosts.iter().any(|h| h == "pypi.org"),
+        "{v}"
+    );
     s.stop();
 }
 
@@ -291,6 +332,9 @@ async fn names_off_the_list_raw_ips_internal_addresses_and_rebinding_are_refused
             "meta.inside.test=169.254.169.254".into(),
             "mixed.inside.test=93.184.215.14,192.168.0.7".into(),
             "rebind.inside.test=192.0.2.1|127.0.0.1".into(),
+            "meta6.inside.test=fd00:ec2::254".into(),
+            "ula.inside.test=2001:db8::5,fd12:3456::1".into(),
+            "mapped.inside.test=::ffff:10.0.0.1".into(),
             format!("blocked.inside.test=127.0.0.1:{}", origin.port),
         ],
     );
@@ -359,6 +403,37 @@ print('loopback ->', get('http://127.0.0.1:%d/' % PORT))
     ] {
         assert!(hosts.contains(&h), "{h} not audited: {audit}");
     }
+
+    // IPv6: a raw address, the metadata address, a unique local one beside a public one,
+    // and an IPv4-mapped private one.
+    let code = r#"
+import urllib.request, urllib.error
+for url in ['http://[2001:db8::1]/', 'http://meta6.inside.test/', 'http://ula.inside.test/',
+            'http://mapped.inside.test/']:
+    try:
+        urllib.request.urlopen(url, timeout=10); print(url, '-> reached')
+    except urllib.error.HTTPError as e:
+        print(url, '-> %d %s' % (e.code, e.reason))
+"#;
+    let v = run(&s, "python", code).await;
+    let out = v["stdout"].as_str().unwrap();
+    for (url, why) in [
+        ("http://[2001:db8::1]/", "a raw IP address"),
+        (
+            "http://meta6.inside.test/",
+            "fd00:ec2::254, a cloud metadata",
+        ),
+        ("http://ula.inside.test/", "fd12:3456::1, a unique local"),
+        ("http://mapped.inside.test/", "a private address"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(url))
+            .unwrap_or_else(|| panic!("no line for {url} in {out}"));
+        assert!(line.contains("-> 403 warden egress refused"), "{line}");
+        assert!(line.contains(why), "{line} should say {why}");
+    }
+    assert_eq!(denied_reasons(&v).len(), 4, "{v}");
 
     // A request may narrow the allowlist, never widen it.
     let (status, e) = one_shot(
@@ -570,17 +645,34 @@ async fn network_sessions_keep_state_and_cannot_reach_each_other_or_the_host() {
     s.stop();
 }
 
-/// `requests`, installed as a package set from the index, goes through the proxy too.
+/// `requests` in a template (built from the index through the installer's proxy) goes
+/// through the egress proxy; so does `httpx` from a package set.
 #[tokio::test]
-async fn requests_from_a_package_set_goes_through_the_proxy() {
+async fn requests_from_a_template_and_httpx_from_a_package_set_go_through_the_proxy() {
     let origin = Origin::start();
-    let (mut s, _dir) = server(
-        json!({"packages": ["requests", "httpx"], "egress": {"allow": ["api.test"]}}),
+    let dir = tempfile::tempdir().unwrap();
+    let built = crate::warden(&[
+        "template",
+        "build",
+        "web",
+        "--pip",
+        "requests",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let (mut s, _dir) = server_in(
+        dir,
+        json!({"packages": ["httpx"], "egress": {"allow": ["api.test"]}}),
         &[format!("api.test=127.0.0.1:{}", origin.port)],
     );
     let (status, v) = one_shot(
         &s,
-        json!({"packages": ["requests"], "network": true, "timeout": 60, "code":
+        json!({"template": "web", "network": true, "timeout": 60, "code":
             "import requests\nprint(requests.get('http://api.test/requests', timeout=10).text)\ntry:\n    requests.get('https://evil.test/', timeout=10)\nexcept requests.exceptions.ProxyError as e:\n    print('refused', 'warden egress refused evil.test:443' in str(e))"}),
     )
     .await;

@@ -424,6 +424,7 @@ async def over_http():
     with data_dir(below_private_parent=True) as data:
         key = create_key(data, "t", '{"languages": ["python", "bash"]}')
         other = create_key(data, "u")
+        networked = create_key(data, "n", '{"egress": {"allow": ["api.example.org", "*.wikipedia.org"]}}')
         server = Server(data)
         try:
             # A bad key, or none, is the API's usual 401, before any MCP.
@@ -465,6 +466,26 @@ async def over_http():
                         )
                         r = await call(client, "create_session", {})
                         sid = session_id_of(r)
+                        listed = await client.list_tools()
+                        for t in listed.tools:
+                            if t.name in ("run_code", "create_session"):
+                                check(
+                                    "sandboxes have no network (network: true is refused" in t.description,
+                                    f"http: {t.name} tells a tenant without egress that there is no network",
+                                    t.description,
+                                )
+                # A tenant whose policy has egress is told which hosts network: true reaches.
+                async with http_client(networked) as http:
+                    async with Client(streamable_http_client(server.url, http_client=http)) as client:
+                        listed = await client.list_tools()
+                        for t in listed.tools:
+                            if t.name in ("run_code", "create_session"):
+                                check(
+                                    "network: true allows HTTP and HTTPS to: api.example.org, *.wikipedia.org"
+                                    in t.description,
+                                    f"http: {t.name} names the hosts of the caller's egress policy",
+                                    t.description,
+                                )
                 # Another tenant cannot see that session.
                 async with http_client(other) as http:
                     async with Client(streamable_http_client(server.url, http_client=http)) as client:
