@@ -124,6 +124,33 @@ function compile(code, filename) {
   }
 }
 
+const RESULT_LIMIT = 16 << 20;
+
+// The variable `result` (a global, or a top-level `let`/`const` of a cell) as JSON; what
+// JSON cannot encode becomes its String; an error when it is too large to send back.
+function jsonResult() {
+  let value;
+  try {
+    value = new vm.Script("typeof result === 'undefined' ? undefined : result").runInThisContext();
+  } catch (_) {
+    value = undefined;
+  }
+  let text;
+  try {
+    text = JSON.stringify(value === undefined ? null : value, (_, v) =>
+      typeof v === 'bigint' ? v.toString() : v,
+    );
+  } catch (_) {
+    text = JSON.stringify(String(value));
+  }
+  if (text === undefined) text = 'null';
+  if (text.length > RESULT_LIMIT) {
+    const message = 'result is ' + text.length + ' characters of JSON, over the ' + RESULT_LIMIT + ' limit';
+    return [null, { name: 'ResultTooLarge', value: message, traceback: [] }];
+  }
+  return [JSON.parse(text), null];
+}
+
 async function execute(request) {
   count += 1;
   const filename = '<cell-' + count + '>';
@@ -131,6 +158,16 @@ async function execute(request) {
   let value;
   let error = null;
   current = { id: request.id, count };
+  const wantResult = Boolean(request.result);
+  if ('input' in request) {
+    globalThis.input = request.input;
+    // A result is this cell's own, not one an earlier cell left.
+    try {
+      delete globalThis.result;
+    } catch (_) {
+      // a `let result` of an earlier cell stays; the code may reassign it
+    }
+  }
   try {
     const { script, wrapped } = compile(String(request.code || ''), filename);
     const completion = script.runInThisContext({ breakOnSigint: true, displayErrors: false });
@@ -161,6 +198,11 @@ async function execute(request) {
   } finally {
     interruptCell = null;
     current = null;
+  }
+  if (wantResult) {
+    const [result, failed] = jsonResult();
+    reply.result = result;
+    if (failed && !error) error = failed;
   }
   reply.status = error ? 'error' : 'ok';
   reply.value = error || value === undefined ? null : bundle(value);

@@ -195,6 +195,11 @@ class Agent:
         reply = {"type": "result", "id": request.get("id"), "execution_count": self.count}
         value = None
         error = None
+        want_result = bool(request.get("result"))
+        if "input" in request:
+            self.namespace["input_data"] = request["input"]
+            # A result is this cell's own, not one an earlier cell left.
+            self.namespace.pop("result", None)
         _in_cell = True
         try:
             value = self.run(code, filename)
@@ -227,10 +232,35 @@ class Agent:
                 reply["value"] = {"text/plain": "<unrepresentable: %s>" % exc}
         else:
             reply["value"] = None
+        if want_result:
+            reply["result"], failed = json_result(self.namespace.get("result"))
+            if failed and error is None:
+                error = failed
         reply["status"] = "error" if error else "ok"
         reply["error"] = error
         reply["outputs"] = outputs
         return reply
+
+
+RESULT_LIMIT = 16 << 20
+
+
+def json_result(value):
+    """The variable `result` as JSON (what `json` cannot encode becomes its `str`), and an
+    error when it is too large to send back."""
+    import json
+
+    try:
+        text = json.dumps(value, default=str, allow_nan=False)
+    except (TypeError, ValueError):
+        text = json.dumps(str(value))
+    if len(text) > RESULT_LIMIT:
+        return None, {
+            "name": "ResultTooLarge",
+            "value": "result is %d bytes of JSON, over the %d-byte limit" % (len(text), RESULT_LIMIT),
+            "traceback": [],
+        }
+    return json.loads(text), None
 
 
 def preload(names):

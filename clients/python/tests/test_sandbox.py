@@ -241,6 +241,19 @@ def test_one_shot_execute_with_files(server: str) -> None:
     assert js.text == "[ 2, 4, 6 ]"
 
 
+def test_input_goes_in_and_result_comes_back(server: str) -> None:
+    ex = execute("result = sum(input_data['xs'])", input={"xs": [1, 2, 3]}, api_url=server)
+    assert (ex.result, ex.error_code) == (6, None)
+    ex = execute("const result = input.map(x => x + 1)", language="javascript", input=[1], api_url=server)
+    assert ex.result == [2]
+    ex = execute("raise ValueError('no')", input=None, api_url=server)
+    assert (ex.error.name, ex.error_code) == ("ValueError", "EXECUTION_ERROR")
+    with Sandbox(api_url=server) as sb:
+        sb.run_code("result = 'left over'")
+        assert sb.run_code("y = 1", input={"a": 1}).result is None
+        assert sb.run_code("result = input_data['a'] + y", input={"a": 1}).result == 2
+
+
 def test_one_shot_syntax_error_raises(server: str) -> None:
     with pytest.raises(CodeSyntaxError) as e:
         execute("print(", api_url=server)

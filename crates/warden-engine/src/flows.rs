@@ -103,6 +103,7 @@ impl SessionCodeRunner {
             network: None,
             egress: None,
             packages: request.packages.to_vec(),
+            input: None,
         };
         let response = self
             .runtime

@@ -488,6 +488,7 @@ impl Engine {
                         EngineError::Invalid("`packages` must be a list of strings".into())
                     })?,
                 },
+                input: None,
             };
             let response = match session_id {
                 Some(id) => self.execute(caller, id, req, &mut |_| {}).await?,

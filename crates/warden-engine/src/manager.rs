@@ -18,7 +18,8 @@ use crate::error::{DeathReason, EngineError};
 use crate::files::{FileEntry, OpenFile, Workspace};
 use crate::metrics::{Kind, Metrics};
 use crate::session::{
-    CellResult, CellStatus, Environment, Event, Session, SessionLimits, StreamOutput, TemplateMount,
+    CellIo, CellResult, CellStatus, Environment, Event, Session, SessionLimits, StreamOutput,
+    TemplateMount,
 };
 
 /// A pool: a language and the template build its sandboxes carry.
@@ -1414,7 +1415,11 @@ impl Engine {
             // What happened between cells is not this cell's.
             gate.take_report();
         }
-        let result = session.execute(&req.code, timeout, on_event).await;
+        let io = CellIo {
+            input: req.input.as_ref(),
+            result: req.input.is_some(),
+        };
+        let result = session.execute_with(&req.code, io, timeout, on_event).await;
         let usage = Usage {
             egress: slot.egress.as_ref().map(|g| g.take_report()),
             cpu: match (cpu_before, session.cpu_usage()) {
@@ -1536,6 +1541,9 @@ impl Engine {
             }
             Err(_) => return,
         };
+        if let Ok(r) = result {
+            r.error_code = error_code.map(str::to_string);
+        }
         if let Some(code) = error_code.filter(|c| *c != "EXECUTION_ERROR") {
             self.audit(
                 "limit.fired",
@@ -1784,13 +1792,19 @@ impl Engine {
         let started_at = warden_store::now();
         let language = req.language.unwrap_or(Language::Python);
         let code = req.code.clone();
+        let input = req.input.clone();
+        // Every Python or JavaScript one-shot run sends back its `result`.
+        let io = CellIo {
+            input: input.as_ref(),
+            result: language != Language::Bash || input.is_some(),
+        };
         let guard = OutputGuard::new(&caller.policy);
         let (mut result, usage) = {
             let mut filter = guard.stream(on_event);
             let outcome = match self.prepare_one_shot(caller, req).await {
                 Ok((session, code, files, timeout, analysis)) => {
                     let (result, usage) = self
-                        .run_once(session, &code, files, timeout, &mut |e| filter.send(e))
+                        .run_once(session, &code, io, files, timeout, &mut |e| filter.send(e))
                         .await;
                     (result, Usage { analysis, ..usage })
                 }
@@ -1869,6 +1883,7 @@ impl Engine {
         &self,
         mut session: Session,
         code: &str,
+        io: CellIo<'_>,
         files: Vec<(String, Vec<u8>)>,
         timeout: Duration,
         on_event: &mut (dyn FnMut(Event) + Send),
@@ -1893,7 +1908,7 @@ impl Engine {
                     }
                     on_event(event)
                 };
-                session.execute(code, timeout, &mut tee).await
+                session.execute_with(code, io, timeout, &mut tee).await
             };
             usage = Usage {
                 egress: session.egress().map(|g| g.take_report()),
@@ -2319,6 +2334,8 @@ fn died_response(
         findings: Vec::new(),
         secrets: BTreeMap::new(),
         egress: None,
+        result: None,
+        error_code: None,
     }
 }
 
@@ -2350,6 +2367,8 @@ fn to_response(r: CellResult) -> CellResponse {
             traceback: e.traceback,
         }),
         outputs: r.outputs,
+        result: r.result,
+        error_code: None,
         stdout: r.stdout.text(),
         stderr: r.stderr.text(),
         stdout_truncated: r.stdout.truncated,

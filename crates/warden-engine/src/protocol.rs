@@ -17,6 +17,12 @@ pub enum Request<'a> {
     Execute {
         id: u64,
         code: &'a str,
+        /// Bound to `input_data` (Python) or `input` (JavaScript) before the code runs.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        input: Option<&'a serde_json::Value>,
+        /// Send back the variable `result` as JSON.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        result: bool,
     },
     Ping {
         id: u64,
@@ -60,6 +66,9 @@ pub enum Reply {
         error: Option<CellError>,
         #[serde(default)]
         outputs: Vec<MimeBundle>,
+        /// The variable `result`, when asked for.
+        #[serde(default)]
+        result: Option<serde_json::Value>,
     },
     Error {
         id: Option<u64>,
@@ -70,7 +79,7 @@ pub enum Reply {
 /// Encodes one request for a language's agent.
 pub fn encode_for(language: warden_protocol::Language, request: &Request<'_>) -> Vec<u8> {
     match (language, request) {
-        (warden_protocol::Language::Bash, Request::Execute { id, code }) => {
+        (warden_protocol::Language::Bash, Request::Execute { id, code, .. }) => {
             let mut frame = format!("{id} {}\n", code.len()).into_bytes();
             frame.extend_from_slice(code.as_bytes());
             frame
@@ -136,6 +145,8 @@ mod tests {
         let f = encode(&Request::Execute {
             id: 7,
             code: "x + 1",
+            input: None,
+            result: false,
         });
         let len = u32::from_be_bytes([f[0], f[1], f[2], f[3]]) as usize;
         assert_eq!(len, f.len() - 4);
@@ -143,6 +154,19 @@ mod tests {
         assert_eq!(v["op"], "execute");
         assert_eq!(v["id"], 7);
         assert_eq!(v["code"], "x + 1");
+        assert!(v.get("input").is_none() && v.get("result").is_none(), "{v}");
+        let input = serde_json::json!({"a": [1, 2]});
+        let f = encode(&Request::Execute {
+            id: 8,
+            code: "result = input_data",
+            input: Some(&input),
+            result: true,
+        });
+        let v: serde_json::Value = serde_json::from_slice(&f[4..]).unwrap();
+        assert_eq!(
+            (&v["input"], &v["result"]),
+            (&input, &serde_json::json!(true))
+        );
     }
 
     #[test]
@@ -150,7 +174,12 @@ mod tests {
         let code = "echo h\u{e9}\nls";
         let f = encode_for(
             warden_protocol::Language::Bash,
-            &Request::Execute { id: 9, code },
+            &Request::Execute {
+                id: 9,
+                code,
+                input: None,
+                result: false,
+            },
         );
         let text = String::from_utf8(f).unwrap();
         let (header, body) = text.split_once('\n').unwrap();
@@ -159,9 +188,22 @@ mod tests {
         assert_eq!(body.len(), 11, "the length counts bytes, not characters");
         let python = encode_for(
             warden_protocol::Language::Python,
-            &Request::Execute { id: 9, code },
+            &Request::Execute {
+                id: 9,
+                code,
+                input: None,
+                result: false,
+            },
         );
-        assert_eq!(python, encode(&Request::Execute { id: 9, code }));
+        assert_eq!(
+            python,
+            encode(&Request::Execute {
+                id: 9,
+                code,
+                input: None,
+                result: false
+            })
+        );
     }
 
     #[test]

@@ -242,6 +242,8 @@ mod tests {
             findings: Vec::new(),
             secrets: BTreeMap::new(),
             egress: None,
+            result: None,
+            error_code: None,
         }
     }
 

@@ -100,6 +100,8 @@ pub struct CellResult {
     /// The cell's timeout fired and the cell was interrupted (it then stopped in time).
     pub timed_out: bool,
     pub duration: Duration,
+    /// The variable `result`, when [`CellIo::result`] asked for it.
+    pub result: Option<serde_json::Value>,
 }
 
 /// A live session.
@@ -178,6 +180,14 @@ pub struct Environment {
     pub cache: Option<std::path::PathBuf>,
     /// The host directory of the stand-ins for pip (see [`crate::tools`]).
     pub tools: Option<std::path::PathBuf>,
+}
+
+/// What a cell exchanges with its code besides output: `input` bound before it runs,
+/// and whether the variable `result` comes back.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CellIo<'a> {
+    pub input: Option<&'a serde_json::Value>,
+    pub result: bool,
 }
 
 /// A template's build, bound read-only at [`TEMPLATE_INSIDE`].
@@ -440,8 +450,20 @@ impl Session {
         timeout: Duration,
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> Result<CellResult, EngineError> {
+        self.execute_with(code, CellIo::default(), timeout, on_event)
+            .await
+    }
+
+    /// [`Session::execute`] with an input for the code and its `result` sent back.
+    pub async fn execute_with(
+        &mut self,
+        code: &str,
+        io: CellIo<'_>,
+        timeout: Duration,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<CellResult, EngineError> {
         let mut buf = take_buffer();
-        let result = self.run_cell(code, timeout, on_event, &mut buf).await;
+        let result = self.run_cell(code, io, timeout, on_event, &mut buf).await;
         return_buffer(buf);
         result
     }
@@ -449,6 +471,7 @@ impl Session {
     async fn run_cell(
         &mut self,
         code: &str,
+        io: CellIo<'_>,
         timeout: Duration,
         on_event: &mut (dyn FnMut(Event) + Send),
         buf: &mut [u8],
@@ -462,10 +485,21 @@ impl Session {
                 "bash code cannot contain NUL bytes".into(),
             ));
         }
+        if self.language == Language::Bash && (io.input.is_some() || io.result) {
+            return Err(EngineError::Invalid(
+                "input and result are for python and javascript, not bash".into(),
+            ));
+        }
         let started = Instant::now();
         let id = self.next_id;
         self.next_id += 1;
-        let frame = protocol::encode_for(self.language, &Request::Execute { id, code });
+        let request = Request::Execute {
+            id,
+            code,
+            input: io.input,
+            result: io.result,
+        };
+        let frame = protocol::encode_for(self.language, &request);
         if self.requests.write_all(&frame).await.is_err() {
             return Err(self.died().await);
         }
@@ -485,6 +519,7 @@ impl Session {
                     value,
                     error,
                     outputs,
+                    result,
                 } = reply
                 {
                     if rid != id {
@@ -505,6 +540,7 @@ impl Session {
                         stderr: err,
                         timed_out,
                         duration: started.elapsed(),
+                        result: io.result.then(|| result.unwrap_or(serde_json::Value::Null)),
                     });
                 }
             }

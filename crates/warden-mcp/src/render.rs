@@ -193,6 +193,8 @@ mod tests {
             findings: vec![],
             secrets: BTreeMap::new(),
             egress: None,
+            result: None,
+            error_code: None,
         }
     }
 

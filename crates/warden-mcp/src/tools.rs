@@ -283,6 +283,7 @@ impl WardenMcp {
                 network: args.network.filter(|_| args.session_id.is_none()),
                 egress: None,
                 packages: args.packages,
+                input: None,
             };
             // Output is forwarded as it comes, as progress notifications, when the client
             // asked for progress (`_meta.progressToken`); all of it is in the result too.
@@ -525,6 +526,7 @@ impl WardenMcp {
                 network: None,
                 egress: None,
                 packages: args.packages,
+                input: None,
             };
             self.engine
                 .execute(&caller, &args.session_id, req, &mut |_| {})

@@ -419,6 +419,12 @@ pub struct ExecuteRequest {
     /// Only for one-shot: a narrower allowlist (see [`CreateSession::egress`]).
     #[serde(default)]
     pub egress: Option<EgressRequest>,
+    /// JSON handed to the code: Python sees it as `input_data`, JavaScript as `input`
+    /// (not for bash). With it, a session's cell reply carries `result` as a one-shot
+    /// run's always does. Any JSON value (the schema says object, the common case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<serde_json::Value>,
 }
 
 /// The content of a file sent inline: a UTF-8 string, or `{"content": "...",
@@ -493,6 +499,15 @@ pub struct CellResponse {
     /// The execution's network, when its sandbox has egress (docs/NETWORK.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<EgressReport>,
+    /// The JSON value of the variable `result` the code assigned (`null` if none): on
+    /// every Python or JavaScript one-shot run, and on a cell that was given `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// The stable code of what made the run fail, when it did: `EXECUTION_ERROR` (the
+    /// code raised, or exited non-zero), `TIMEOUT`, `MEMORY_LIMIT`, `CPU_LIMIT`,
+    /// `KILLED`, `EGRESS_LIMIT` (docs/ERRORS.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
 }
 
 /// The stored record of one execution (`GET /v1/executions/{id}`).

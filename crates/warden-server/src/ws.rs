@@ -22,7 +22,7 @@ use crate::stream::{run_streamed, StreamEvent};
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientMessage {
-    Execute(ExecuteRequest),
+    Execute(Box<ExecuteRequest>),
     Interrupt,
 }
 
@@ -74,7 +74,7 @@ async fn serve(engine: Arc<Engine>, caller: Caller, id: String, mut socket: WebS
                 match serde_json::from_str::<ClientMessage>(&text) {
                     Ok(ClientMessage::Execute(req)) => {
                         // A cell goes on if the socket closes, as an HTTP request would.
-                        tokio::spawn(run_streamed(engine.clone(), caller.clone(), id.clone(), req, tx.clone()));
+                        tokio::spawn(run_streamed(engine.clone(), caller.clone(), id.clone(), *req, tx.clone()));
                     }
                     Ok(ClientMessage::Interrupt) => {
                         if let Err(e) = engine.interrupt(&caller, &id) {

@@ -276,10 +276,12 @@ class AsyncSandbox:
         timeout: float | None = None,
         packages: Sequence[str] | None = None,
         files: Mapping[str, s.FileData] | None = None,
+        *,
+        input: Any = s._NO_INPUT,
     ) -> Execution:
         """`Sandbox.run_code`, awaited; callbacks may be plain functions or coroutine
         functions."""
-        body = s.cell_body(code, timeout if timeout is not None else self.timeout, packages, files)
+        body = s.cell_body(code, timeout if timeout is not None else self.timeout, packages, files, input)
         path = f"/v1/sessions/{self.id}/execute"
         if on_stdout is None and on_stderr is None:
             r = await self._http.request("POST", path, json=body, runs_code=True)
@@ -349,13 +351,14 @@ async def async_execute(
     disk_mb: int | None = None,
     network: bool = False,
     allow_hosts: Sequence[str] | None = None,
+    input: Any = s._NO_INPUT,
     api_url: str | None = None,
     api_key: str | None = None,
     request_timeout: float | None = s.DEFAULT_REQUEST_TIMEOUT,
     http_client: httpx.AsyncClient | None = None,
 ) -> Execution:
     """`execute`, awaited."""
-    body = s.cell_body(code, timeout, packages, files)
+    body = s.cell_body(code, timeout, packages, files, input)
     body.update(s.drop_none({"language": language, "template": template, "memory_mb": memory_mb, "disk_mb": disk_mb}))
     body.update(s.network_fields(network, allow_hosts))
     http = _AsyncHttp(api_url, api_key, request_timeout, http_client)

@@ -209,6 +209,12 @@ class Execution:
     #: ``denied``, ``bytes_in``, ``bytes_out``, ``error_code`` ``EGRESS_LIMIT`` when a
     #: limit fired), as the server reports them.
     egress: dict[str, Any] | None = None
+    #: The JSON value of the variable ``result`` the code assigned (``None`` if none): on
+    #: one-shot runs, and on cells run with ``input``.
+    result: Any = None
+    #: Why the run failed, when it did: ``EXECUTION_ERROR``, ``TIMEOUT``,
+    #: ``MEMORY_LIMIT``, ``CPU_LIMIT``, ``KILLED``, ``EGRESS_LIMIT``.
+    error_code: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -260,6 +266,8 @@ class Execution:
             if isinstance(findings, list)
             else [],
             secrets={str(k): _int(n) for k, n in secrets.items()} if isinstance(secrets, dict) else {},
+            result=v.get("result"),
+            error_code=_str(v.get("error_code")),
             egress=dict(v["egress"]) if isinstance(v.get("egress"), dict) else None,
             files=[ChangedFile.from_json(f) for f in files if isinstance(f, dict)]
             if isinstance(files, list)

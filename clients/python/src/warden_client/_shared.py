@@ -128,15 +128,20 @@ def network_fields(network: bool, allow_hosts: Sequence[str] | None) -> dict[str
     return out
 
 
+_NO_INPUT: Any = object()
+"""The default of ``input``: none sent (``None`` itself is sent as JSON ``null``)."""
+
+
 def cell_body(
     code: str,
     timeout: float | None,
     packages: Sequence[str] | None,
     files: Mapping[str, FileData] | None,
+    input: Any = _NO_INPUT,
 ) -> dict[str, Any]:
     if not isinstance(code, str):
         raise TypeError(f"code must be str, not {type(code).__name__}")
-    return drop_none(
+    body = drop_none(
         {
             "code": code,
             "timeout": timeout,
@@ -144,6 +149,9 @@ def cell_body(
             "files": encode_files(files),
         }
     )
+    if input is not _NO_INPUT:
+        body["input"] = input
+    return body
 
 
 def relative_path(path: str) -> str:

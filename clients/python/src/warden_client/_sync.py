@@ -288,6 +288,8 @@ class Sandbox:
         timeout: float | None = None,
         packages: Sequence[str] | None = None,
         files: Mapping[str, s.FileData] | None = None,
+        *,
+        input: Any = s._NO_INPUT,
     ) -> Execution:
         """Runs one cell and returns what it did.
 
@@ -300,7 +302,7 @@ class Sandbox:
         `WardenError` when the cell could not run: ``SYNTAX_ERROR`` (`CodeSyntaxError`),
         ``SECURITY_VIOLATION``, ``SESSION_BUSY``, ``SESSION_DEAD``, ...
         """
-        body = s.cell_body(code, timeout if timeout is not None else self.timeout, packages, files)
+        body = s.cell_body(code, timeout if timeout is not None else self.timeout, packages, files, input)
         path = f"/v1/sessions/{self.id}/execute"
         if on_stdout is None and on_stderr is None:
             r = self._http.request("POST", path, json=body, runs_code=True)
@@ -379,6 +381,7 @@ def execute(
     disk_mb: int | None = None,
     network: bool = False,
     allow_hosts: Sequence[str] | None = None,
+    input: Any = s._NO_INPUT,
     api_url: str | None = None,
     api_key: str | None = None,
     request_timeout: float | None = s.DEFAULT_REQUEST_TIMEOUT,
@@ -389,7 +392,7 @@ def execute(
     ``files`` are placed in ``/workspace`` first; ``Execution.files`` lists the files
     the code created or changed (content inline up to 64 KiB).
     """
-    body = s.cell_body(code, timeout, packages, files)
+    body = s.cell_body(code, timeout, packages, files, input)
     body.update(s.drop_none({"language": language, "template": template, "memory_mb": memory_mb, "disk_mb": disk_mb}))
     body.update(s.network_fields(network, allow_hosts))
     http = _Http(api_url, api_key, request_timeout, http_client)

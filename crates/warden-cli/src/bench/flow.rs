@@ -228,6 +228,7 @@ async fn run_cells(engine: &Arc<warden_engine::Engine>, caller: &Caller) -> anyh
             packages: Vec::new(),
             network: None,
             egress: None,
+            input: None,
         };
         let r = engine.execute(caller, &id, req, &mut |_| {}).await?;
         if let Some(e) = r.error {

@@ -1124,3 +1124,83 @@ async fn private_data_directories_run_code() {
         "{detail}"
     );
 }
+
+/// `input` goes in as `input_data` (Python) or `input` (JavaScript); `result` comes
+/// back as JSON on every one-shot run and on a cell given `input`; a failure says why
+/// in `error_code`.
+#[tokio::test]
+async fn input_goes_in_and_result_comes_back_with_the_error_code_of_a_failure() {
+    let mut s = Server::start(&[]);
+    let input = json!({"rows": [{"amount": 3}, {"amount": 4.5}], "name": "Ada"});
+    let (code, v) = one_shot(
+        &s,
+        json!({"code": "result = {'total': sum(r['amount'] for r in input_data['rows']), 'tags': {1}}\nprint(input_data['name'])",
+               "input": input}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["result"], json!({"total": 7.5, "tags": "{1}"}), "{v}");
+    assert_eq!(v["stdout"], "Ada\n", "{v}");
+    assert!(v.get("error_code").is_none(), "{v}");
+
+    let (_, v) = one_shot(
+        &s,
+        json!({"language": "javascript", "input": input,
+               "code": "const result = input.rows.map(r => r.amount * 2); console.log(input.name)"}),
+    )
+    .await;
+    assert_eq!(v["result"], json!([6, 9]), "{v}");
+    assert_eq!(v["stdout"], "Ada\n", "{v}");
+    // Without input, a one-shot run still sends back its result (null when none).
+    let (_, v) = one_shot(
+        &s,
+        json!({"language": "javascript", "code": "result = 'x'"}),
+    )
+    .await;
+    assert_eq!(v["result"], "x", "{v}");
+    let (_, v) = one_shot(&s, json!({"code": "x = 1"})).await;
+    assert_eq!(v["result"], Value::Null, "{v}");
+    assert!(v.as_object().unwrap().contains_key("result"), "{v}");
+
+    // Failures: the traceback, and the stable code of why.
+    let (_, v) = one_shot(&s, json!({"code": "input_data['missing']", "input": {}})).await;
+    assert_eq!(
+        (v["error"]["name"].as_str(), v["error_code"].as_str()),
+        (Some("KeyError"), Some("EXECUTION_ERROR")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["traceback"].to_string().contains("<cell-1>"),
+        "{v}"
+    );
+    let (_, v) = one_shot(
+        &s,
+        json!({"code": "import time\ntime.sleep(10)", "timeout": 1}),
+    )
+    .await;
+    assert_eq!(v["error_code"], "TIMEOUT", "{v}");
+    let (code, v) = one_shot(&s, json!({"language": "bash", "code": "echo", "input": 1})).await;
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_REQUEST")),
+        "{v}"
+    );
+
+    // A session's cell sends `result` back only when given `input`, and never one an
+    // earlier cell left.
+    let id = create(&s, json!({})).await;
+    let (_, v) = exec(&s, &id, "result = 5\nbase = 1").await;
+    assert!(v.get("result").is_none(), "{v}");
+    let post = |body: Value| {
+        let url = s.url(&format!("/v1/sessions/{id}/execute"));
+        async move {
+            let r = client().post(url).json(&body).send().await.unwrap();
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let v = post(json!({"code": "y = input_data", "input": 2})).await;
+    assert_eq!(v["result"], Value::Null, "{v}");
+    let v = post(json!({"code": "result = input_data + base + y", "input": 40})).await;
+    assert_eq!(v["result"], 43, "{v}");
+    s.stop();
+}
