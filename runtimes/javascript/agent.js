@@ -125,13 +125,15 @@ function compile(code, filename) {
 }
 
 const RESULT_LIMIT = 16 << 20;
+let resultScript = null;
 
 // The variable `result` (a global, or a top-level `let`/`const` of a cell) as JSON; what
 // JSON cannot encode becomes its String; an error when it is too large to send back.
 function jsonResult() {
   let value;
   try {
-    value = new vm.Script("typeof result === 'undefined' ? undefined : result").runInThisContext();
+    resultScript ??= new vm.Script("typeof result === 'undefined' ? undefined : result");
+    value = resultScript.runInThisContext();
   } catch (_) {
     value = undefined;
   }

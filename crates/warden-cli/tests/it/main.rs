@@ -14,6 +14,7 @@ mod serve;
 mod templates;
 mod tenancy;
 mod tools;
+mod typescript_sdk;
 mod workflows;
 
 use std::io::Write;
