@@ -12,6 +12,7 @@ pub mod installer;
 pub mod llm_tools;
 pub mod manager;
 pub mod metrics;
+pub mod notebook;
 pub mod packages;
 pub mod protocol;
 pub mod records;

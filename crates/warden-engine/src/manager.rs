@@ -168,6 +168,8 @@ struct Slot {
     session: tokio::sync::Mutex<Option<Session>>,
     /// The session's network rules and account (a restart keeps them).
     egress: Option<Arc<crate::egress::Gate>>,
+    /// The cells it ran, for its notebook (`GET /v1/sessions/{id}/notebook`).
+    history: Mutex<crate::notebook::History>,
 }
 
 fn unix(t: SystemTime) -> f64 {
@@ -197,6 +199,7 @@ impl Slot {
             expires_at: unix(self.created_at) + self.lifetime.as_secs_f64(),
             execution_count: self.execution_count.load(Ordering::Relaxed),
             egress: self.egress.as_ref().map(|g| g.rules.shown().to_vec()),
+            cells: None,
         }
     }
 
@@ -1055,9 +1058,65 @@ impl Engine {
         caller: &Caller,
         req: CreateSession,
     ) -> Result<SessionInfo, EngineError> {
+        let cells = match &req.notebook {
+            Some(nb) => Some(crate::notebook::code_cells(nb).map_err(EngineError::Invalid)?),
+            None => None,
+        };
         let r = self.create_session_inner(caller, req).await;
         self.audit_denial(caller, "session.create", &r).await;
-        r
+        let mut info = r?;
+        if let Some(cells) = cells {
+            info.cells = Some(self.replay(caller, &info.id, cells).await);
+            if let Ok(slot) = self.slot(caller, &info.id) {
+                info.execution_count = slot.execution_count.load(Ordering::Relaxed);
+            }
+        }
+        Ok(info)
+    }
+
+    /// Runs a notebook's code cells in a new session, in order, up to the first that
+    /// fails (an exception, or a refusal such as a syntax error, given as an error reply).
+    async fn replay(&self, caller: &Caller, id: &str, cells: Vec<String>) -> Vec<CellResponse> {
+        let mut replies = Vec::new();
+        for code in cells {
+            let req = ExecuteRequest {
+                code,
+                language: None,
+                timeout: None,
+                files: Default::default(),
+                memory_mb: None,
+                disk_mb: None,
+                template: None,
+                packages: Vec::new(),
+                network: None,
+                egress: None,
+                input: None,
+            };
+            match self.execute(caller, id, req, &mut |_| {}).await {
+                Ok(r) => {
+                    let failed = r.status != "ok";
+                    replies.push(r);
+                    if failed {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    replies.push(refused_cell(&e));
+                    break;
+                }
+            }
+        }
+        replies
+    }
+
+    /// A session's cells as a Jupyter notebook (nbformat 4.5).
+    pub fn notebook(&self, caller: &Caller, id: &str) -> Result<serde_json::Value, EngineError> {
+        let slot = self.slot(caller, id)?;
+        let history = slot
+            .history
+            .lock()
+            .map_err(|_| EngineError::Protocol("the session's history is poisoned".into()))?;
+        Ok(crate::notebook::export(&slot.id, slot.language, &history))
     }
 
     async fn create_session_inner(
@@ -1124,6 +1183,7 @@ impl Engine {
             workspace: Mutex::new(workspace_of(&session)),
             session: tokio::sync::Mutex::new(Some(session)),
             egress,
+            history: Mutex::default(),
         });
         let info = slot.info();
         let record = SessionRecord {
@@ -1333,6 +1393,11 @@ impl Engine {
             &guard,
         )
         .await;
+        if let (Ok(r), Ok(slot)) = (&result, self.slot(caller, id)) {
+            if let Ok(mut h) = slot.history.lock() {
+                h.push(code, r);
+            }
+        }
         result
     }
 
@@ -1755,6 +1820,9 @@ impl Engine {
             *d = None;
         }
         slot.execution_count.store(0, Ordering::Relaxed);
+        if let Ok(mut h) = slot.history.lock() {
+            h.clear();
+        }
         slot.touch();
         Ok(slot.info())
     }
@@ -2337,6 +2405,26 @@ fn died_response(
         result: None,
         error_code: None,
     }
+}
+
+/// The reply standing for a replayed cell that was refused before it ran: an error
+/// named after the refusal's stable code.
+fn refused_cell(e: &EngineError) -> CellResponse {
+    let mut r = died_response(
+        DeathReason::Exited,
+        StreamOutput::default(),
+        StreamOutput::default(),
+        Duration::ZERO,
+    );
+    let code = e.code().as_str();
+    r.execution_count = 0;
+    r.error = Some(CellErrorInfo {
+        name: code.to_string(),
+        value: e.to_string(),
+        traceback: vec![],
+    });
+    r.error_code = Some(code.to_string());
+    r
 }
 
 /// Code up to this size is parsed and analysed on the request's own thread (well under a

@@ -258,6 +258,12 @@ pub struct CreateSession {
     /// With `network`, a narrower allowlist than the policy's (never a wider one).
     #[serde(default)]
     pub egress: Option<EgressRequest>,
+    /// An `.ipynb` notebook (nbformat 4, as JSON): its code cells are replayed into the
+    /// new session, in order, stopping at the first that fails; the reply's `cells`
+    /// carries each result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub notebook: Option<serde_json::Value>,
 }
 
 /// The network a session or one-shot run asks for, within its policy's.
@@ -388,6 +394,10 @@ pub struct SessionInfo {
     /// With network: the allowlist its sandbox's egress proxy applies (docs/NETWORK.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<Vec<String>>,
+    /// A session created from a notebook: the reply of each code cell replayed, in
+    /// order, up to and including the first that failed (docs/API.md#notebooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cells: Option<Vec<CellResponse>>,
 }
 
 /// `POST /v1/sessions/{id}/execute` and `POST /v1/execute`.

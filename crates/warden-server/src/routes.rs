@@ -61,6 +61,7 @@ fn api(body_limit: usize) -> (Router<AppState>, Router<AppState>, utoipa::openap
         .routes(routes!(call_tool))
         .routes(routes!(create_session, list_sessions))
         .routes(routes!(get_session, delete_session))
+        .routes(routes!(notebook))
         .routes(routes!(execute))
         .routes(routes!(session_socket))
         .routes(routes!(interrupt))
@@ -298,6 +299,26 @@ async fn get_session(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(engine.get_session(&caller, &id)?).into_response())
+}
+
+/// The session's cells and their outputs as a Jupyter notebook (nbformat 4.5): save it
+/// as an `.ipynb` file.
+#[utoipa::path(get, path = "/v1/sessions/{id}/notebook", tag = "sessions", params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "An nbformat 4 notebook", body = Object), (status = 404, body = ErrorBody)))]
+async fn notebook(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let nb = engine.notebook(&caller, &id)?;
+    let name = format!("attachment; filename=\"{id}.ipynb\"");
+    let disposition = axum::http::HeaderValue::from_str(&name)
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("attachment"));
+    Ok((
+        [(axum::http::header::CONTENT_DISPOSITION, disposition)],
+        Json(nb),
+    )
+        .into_response())
 }
 
 /// Closes a session: its sandbox, processes and workspace are gone after.

@@ -6,6 +6,7 @@ mod egress;
 mod files;
 mod flows;
 mod mcp;
+mod notebooks;
 mod packages;
 mod python_clients;
 mod python_sdk;

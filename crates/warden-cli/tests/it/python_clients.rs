@@ -13,7 +13,7 @@ pub(crate) fn test_python(what: &str) -> Option<String> {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI must run {what}: set WARDEN_TEST_PYTHON to a Python with httpx, pytest, \
-                 pytest-asyncio, mcp and schemathesis"
+                 pytest-asyncio, mcp, schemathesis and nbformat"
             );
             eprintln!("WARDEN_TEST_PYTHON is not set: {what} skipped");
             None
