@@ -1,6 +1,7 @@
 //! warden's HTTP transport. Handlers parse, call one engine function and map the result;
 //! errors become HTTP statuses in one place ([`ApiError`]).
 
+mod console;
 mod error;
 mod flow_routes;
 mod routes;

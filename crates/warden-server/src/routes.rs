@@ -170,6 +170,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     let doc = Arc::new(doc);
     let v1 = v1.route_layer(middleware::from_fn_with_state(engine.clone(), authenticate));
     v1.merge(open)
+        .merge(crate::console::router())
         .route(
             "/openapi.json",
             get(move || {

@@ -1204,3 +1204,52 @@ async fn input_goes_in_and_result_comes_back_with_the_error_code_of_a_failure() 
     assert_eq!(v["result"], 43, "{v}");
     s.stop();
 }
+
+/// The console's files are served from the binary at `/` and `/ui/`, with a strict
+/// Content-Security-Policy and cache validators.
+#[tokio::test]
+async fn the_console_is_served_with_a_strict_policy_and_cache_headers() {
+    let mut s = Server::start(&[]);
+    for path in ["/", "/ui/", "/ui/sessions/ses_1"] {
+        let r = client().get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let h = r.headers().clone();
+        assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(h["cache-control"], "no-cache");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("/ui/assets/app.js"), "{body}");
+        assert!(!body.contains("<script>"), "no inline script: {body}");
+    }
+    let r = client()
+        .get(s.url("/ui/assets/app.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert_eq!(r.headers()["cache-control"], "public, max-age=3600");
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let r = client()
+        .get(s.url("/ui/assets/app.js"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    let r = client()
+        .get(s.url("/ui/assets/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    s.stop();
+}

@@ -1,0 +1,2 @@
+// The console's entry point (see console/README.md).
+document.getElementById('app').textContent = 'warden console';
