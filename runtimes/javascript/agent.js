@@ -54,7 +54,11 @@ function writeFrame(obj) {
 function userStack(stack) {
   return String(stack)
     .split('\n')
-    .filter((l) => !/\(node:|at node:|agent\.js|^\s+at new Script|^\s+at Script\./.test(l))
+    .filter(
+      (l) =>
+        !l.includes(__filename) &&
+        !/\(node:|at node:|agent\.js|^\s+at new Script|^\s+at Script\./.test(l),
+    )
     .map((l) => l + '\n');
 }
 

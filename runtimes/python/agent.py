@@ -129,11 +129,19 @@ def capture_figures(outputs):
 
 
 def user_traceback(exc):
-    """The traceback without the agent's own frames."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == AGENT_FILE:
-        tb = tb.tb_next
-    return traceback.format_exception(type(exc), exc, tb)
+    """The traceback without the agent's own frames (the cell's caller, and the SIGINT
+    handler that raises KeyboardInterrupt), chained exceptions included."""
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    seen = set()
+    todo = [te]
+    while todo:
+        t = todo.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        t.stack = traceback.StackSummary.from_list([f for f in t.stack if f.filename != AGENT_FILE])
+        todo.extend(x for x in (t.__cause__, t.__context__) if x is not None)
+    return list(te.format())
 
 
 class NoPackageInstall(RuntimeError):

@@ -1987,7 +1987,10 @@ impl Engine {
             let mut response = match outcome {
                 Ok(r) => to_response(r),
                 Err(EngineError::SessionDead(reason)) if reason != DeathReason::Closed => {
-                    died_response(reason, out, err, started.elapsed())
+                    let mut r = died_response(reason, out, err, started.elapsed());
+                    // A run that died assigned no result it could send back.
+                    r.result = io.result.then_some(serde_json::Value::Null);
+                    r
                 }
                 Err(e) => return Err(e),
             };

@@ -494,7 +494,24 @@ async fn execute_once(
     b: Result<Json<ExecuteRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let req = body(b)?;
-    Ok(Json(engine.execute_once(&caller, req, &mut |_| {}).await?).into_response())
+    let reply =
+        detached(async move { engine.execute_once(&caller, req, &mut |_| {}).await }).await?;
+    Ok(Json(reply).into_response())
+}
+
+/// Runs `work` (code that runs) in a task of its own and waits for it: a client that
+/// hangs up does not cut the run short, so the session, its record and its account
+/// stay consistent (the cell finishes, is recorded, and the session is busy until then).
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, warden_engine::EngineError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::spawn(work).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::Internal,
+            format!("the run's task failed: {e}"),
+        )),
+    }
 }
 
 /// Analyses code without running it: syntax, findings (`{rule, severity, line, col,
@@ -567,9 +584,12 @@ async fn call_tool(
     let q = query(q)?;
     let format = q.format()?;
     let call = body(b)?;
-    let messages = engine
-        .call_tool(&caller, format, q.session_id.as_deref(), &call)
-        .await?;
+    let messages = detached(async move {
+        engine
+            .call_tool(&caller, format, q.session_id.as_deref(), &call)
+            .await
+    })
+    .await?;
     Ok(Json(serde_json::json!({ "messages": messages })))
 }
 
@@ -608,7 +628,9 @@ async fn execute(
 ) -> Result<Response, ApiError> {
     let req = body(b)?;
     if !wants_events(&headers) {
-        return Ok(Json(engine.execute(&caller, &id, req, &mut |_| {}).await?).into_response());
+        let reply =
+            detached(async move { engine.execute(&caller, &id, req, &mut |_| {}).await }).await?;
+        return Ok(Json(reply).into_response());
     }
     // Refuse what can be refused up front with a status code, before the stream starts.
     let info = engine.get_session(&caller, &id)?;

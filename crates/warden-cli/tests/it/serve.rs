@@ -1179,6 +1179,32 @@ async fn input_goes_in_and_result_comes_back_with_the_error_code_of_a_failure() 
     )
     .await;
     assert_eq!(v["error_code"], "TIMEOUT", "{v}");
+    // Tracebacks leave warden's own frames out (here: the SIGINT handler's).
+    assert!(
+        !v["error"]["traceback"].to_string().contains("/run/warden"),
+        "{v}"
+    );
+    let (_, v) = one_shot(
+        &s,
+        json!({"language": "javascript", "code": "function f() { throw new Error('boom') }\nf()"}),
+    )
+    .await;
+    let tb = v["error"]["traceback"].to_string();
+    assert!(
+        tb.contains("<cell-1>:1") && !tb.contains("/run/warden"),
+        "{v}"
+    );
+    let (_, v) = one_shot(
+        &s,
+        json!({"code": "result = 1
+x = bytearray(400 << 20)", "memory_mb": 128}),
+    )
+    .await;
+    assert_eq!(v["error_code"], "MEMORY_LIMIT", "{v}");
+    assert!(
+        v.as_object().unwrap().contains_key("result") && v["result"].is_null(),
+        "{v}"
+    );
     let (code, v) = one_shot(&s, json!({"language": "bash", "code": "echo", "input": 1})).await;
     assert_eq!(
         (code, v["error"]["code"].as_str()),
@@ -1251,5 +1277,58 @@ async fn the_console_is_served_with_a_strict_policy_and_cache_headers() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    s.stop();
+}
+
+/// A client that hangs up on a cell does not cut it short: the cell runs to its end (the
+/// session is busy meanwhile), is counted and recorded, and its output stays its own.
+#[tokio::test]
+async fn a_cell_whose_client_hangs_up_still_finishes_and_keeps_its_output() {
+    let mut s = Server::start(&[]);
+    let id = create(&s, json!({})).await;
+    let url = s.url(&format!("/v1/sessions/{id}/execute"));
+    let abandoned = client()
+        .post(&url)
+        .timeout(std::time::Duration::from_millis(300))
+        .json(&json!({"code": "import time\ntime.sleep(1.5)\nprint('old')"}))
+        .send()
+        .await;
+    assert!(abandoned.is_err(), "the client gave up first");
+    let info: Value = client()
+        .get(s.url(&format!("/v1/sessions/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["state"], "busy", "{info}");
+    let (status, v) = exec(&s, &id, "print('next')").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "SESSION_BUSY", "{v}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let v = loop {
+        let (status, v) = exec(&s, &id, "print('next')").await;
+        if status == StatusCode::OK {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "still busy: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(v["stdout"], "next\n", "{v}");
+    assert_eq!(v["execution_count"], 2, "{v}");
+    let records: Value = client()
+        .get(s.url(&format!("/v1/executions?session_id={id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        records["executions"].as_array().map(Vec::len),
+        Some(2),
+        "the abandoned cell is recorded too: {records}"
+    );
     s.stop();
 }
