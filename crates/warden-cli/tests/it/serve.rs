@@ -865,6 +865,7 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "GET /v1/sessions/{id}",
         "DELETE /v1/sessions/{id}",
         "POST /v1/sessions/{id}/execute",
+        "GET /v1/sessions/{id}/notebook",
         "GET /v1/sessions/{id}/ws",
         "POST /v1/sessions/{id}/interrupt",
         "POST /v1/sessions/{id}/restart",
