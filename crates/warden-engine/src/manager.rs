@@ -1081,16 +1081,7 @@ impl Engine {
         for code in cells {
             let req = ExecuteRequest {
                 code,
-                language: None,
-                timeout: None,
-                files: Default::default(),
-                memory_mb: None,
-                disk_mb: None,
-                template: None,
-                packages: Vec::new(),
-                network: None,
-                egress: None,
-                input: None,
+                ..ExecuteRequest::default()
             };
             match self.execute(caller, id, req, &mut |_| {}).await {
                 Ok(r) => {

@@ -401,7 +401,7 @@ pub struct SessionInfo {
 }
 
 /// `POST /v1/sessions/{id}/execute` and `POST /v1/execute`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
     pub code: String,
