@@ -57,8 +57,39 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
+/// For work on the console itself: `WARDEN_CONSOLE_DIR=console/ui warden serve` serves
+/// the files of that directory, read at each request, instead of the embedded ones, so
+/// that a change shows without a rebuild. Nothing is cached then.
+const DEV_DIR_VAR: &str = "WARDEN_CONSOLE_DIR";
+
+/// A file of the console and its entity tag.
+fn load(path: &str) -> Option<(Vec<u8>, String)> {
+    if let Some(dir) = std::env::var_os(DEV_DIR_VAR) {
+        let rel = std::path::Path::new(path);
+        // Only plain names below the directory: no `..`, no root, no prefix.
+        if !rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            return None;
+        }
+        let full = std::path::Path::new(&dir).join(rel);
+        let meta = std::fs::metadata(&full).ok().filter(|m| m.is_file())?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let data = std::fs::read(&full).ok()?;
+        return Some((data, format!("\"dev-{:x}-{modified:x}\"", meta.len())));
+    }
+    let file = Assets::get(path)?;
+    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
+    Some((file.data.into_owned(), etag))
+}
+
 fn serve(path: &str, request: &HeaderMap, cacheable: bool) -> Response {
-    let Some(file) = Assets::get(path) else {
+    let Some((data, etag)) = load(path) else {
         return (
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -66,7 +97,7 @@ fn serve(path: &str, request: &HeaderMap, cacheable: bool) -> Response {
         )
             .into_response();
     };
-    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
+    let cacheable = cacheable && std::env::var_os(DEV_DIR_VAR).is_none();
     let mut response = if request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -74,11 +105,7 @@ fn serve(path: &str, request: &HeaderMap, cacheable: bool) -> Response {
     {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
-            [(header::CONTENT_TYPE, content_type(path))],
-            file.data.into_owned(),
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, content_type(path))], data).into_response()
     };
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&etag) {
