@@ -250,6 +250,7 @@ pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
         tools_dir: Some(data_dir.join("tools")),
         index_url: args.index_url.clone(),
         egress_test_resolve: args.egress_test_resolve.clone(),
+        data_dir: Some(data_dir.clone()),
         package_install_timeout: Duration::try_from_secs_f64(args.package_install_timeout)
             .ok()
             .filter(|d| !d.is_zero())

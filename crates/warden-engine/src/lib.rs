@@ -3,6 +3,7 @@
 //! and hold no logic of their own.
 
 pub mod agent;
+pub mod doctor;
 pub mod egress;
 pub mod error;
 pub mod files;

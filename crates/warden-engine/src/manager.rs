@@ -84,6 +84,10 @@ pub struct EngineConfig {
     /// `--egress-test-resolve NAME=ADDR:PORT` mappings (development mode only; see
     /// [`crate::egress::Resolver`]).
     pub egress_test_resolve: Vec<String>,
+    /// The data directory, for the isolation report's check that sandboxes can be
+    /// given what it holds (none: the report skips that check's directory and uses
+    /// the current one).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// How many idle sessions the pool keeps ready, per language.
@@ -144,6 +148,7 @@ impl Default for EngineConfig {
             tools_dir: None,
             flows: crate::workflows::FlowSettings::default(),
             egress_test_resolve: Vec::new(),
+            data_dir: None,
         }
     }
 }
@@ -240,6 +245,9 @@ pub struct Engine {
     /// How the egress proxy resolves names, and its totals for `/metrics`.
     egress_resolver: Arc<crate::egress::Resolver>,
     egress_totals: Arc<crate::egress::Totals>,
+    /// The last isolation report and when it was made; the lock is held while one is
+    /// made, so concurrent requests wait for that one.
+    isolation: tokio::sync::Mutex<Option<(std::time::Instant, warden_protocol::IsolationReport)>>,
 }
 
 /// What a cell used, read from its sandbox.
@@ -349,11 +357,92 @@ impl Engine {
             flows: crate::workflows::FlowState::new(Arc::clone(&egress_resolver)),
             rate: RateLimiter::default(),
             egress_resolver,
+            isolation: tokio::sync::Mutex::new(None),
         }))
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// `warden doctor`'s report for this server (admin keys): made at most once a
+    /// minute, since making it starts a sandbox.
+    pub async fn isolation_report(
+        &self,
+        caller: &Caller,
+    ) -> Result<warden_protocol::IsolationReport, EngineError> {
+        if !caller.admin {
+            return Err(EngineError::Forbidden(
+                "the isolation report needs an admin key (warden keys create --admin)".into(),
+            ));
+        }
+        let mut cached = self.isolation.lock().await;
+        if let Some((at, report)) = cached.as_ref() {
+            if at.elapsed() < Duration::from_secs(60) {
+                return Ok(report.clone());
+            }
+        }
+        let jail = Arc::clone(&self.jail);
+        let data_dir = self
+            .config
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from("."));
+        let report = tokio::task::spawn_blocking(move || {
+            crate::doctor::report(&data_dir, jail.config(), Some(&jail))
+        })
+        .await
+        .map_err(|e| {
+            EngineError::Io(std::io::Error::other(format!(
+                "the isolation checks failed: {e}"
+            )))
+        })?;
+        let report = crate::doctor::to_protocol(&report, unix(SystemTime::now()));
+        *cached = Some((std::time::Instant::now(), report.clone()));
+        Ok(report)
+    }
+
+    /// The limits in force for the caller: the server's, and the caller's policy.
+    pub fn limits(&self, caller: &Caller) -> warden_protocol::LimitsInfo {
+        let c = &self.config;
+        warden_protocol::LimitsInfo {
+            tenant: caller.tenant.clone(),
+            admin: caller.admin,
+            dev_mode: c.dev_mode,
+            server: warden_protocol::ServerLimits {
+                max_sessions: c.max_sessions,
+                max_code_bytes: c.max_code_bytes,
+                max_inline_file_bytes: c.max_inline_file_bytes,
+                inline_result_file_bytes: c.inline_result_file_bytes,
+                default_timeout_seconds: c.default_cell_timeout.as_secs_f64(),
+                max_timeout_seconds: c.max_cell_timeout.as_secs_f64(),
+                max_memory_mb: c.max_memory_mb,
+                max_disk_mb: c.max_disk_mb,
+                cell_output_bytes: c.session_limits.cell_output_bytes,
+                default_idle_ttl_seconds: c.default_idle_ttl.as_secs_f64(),
+                max_idle_ttl_seconds: c.max_idle_ttl.as_secs_f64(),
+                max_lifetime_seconds: c.max_lifetime.as_secs_f64(),
+                pools: [
+                    (Language::Python, c.pool.python),
+                    (Language::Javascript, c.pool.javascript),
+                    (Language::Bash, c.pool.bash),
+                ]
+                .into_iter()
+                .map(|(l, n)| (l.as_str().to_string(), n))
+                .collect(),
+                template_pools: c.template_pools.iter().cloned().collect(),
+                workflow_max_steps: c.flows.max_steps,
+                workflow_max_seconds: c.flows.max_duration.as_secs_f64(),
+            },
+            policy: match serde_json::to_value(&caller.policy) {
+                // Only what the policy sets: an unset field takes the server's limit.
+                Ok(serde_json::Value::Object(mut fields)) => {
+                    fields.retain(|_, v| !v.is_null());
+                    serde_json::Value::Object(fields)
+                }
+                _ => serde_json::Value::Object(Default::default()),
+            },
+        }
     }
 
     /// The metrics as OpenMetrics text (see [`crate::metrics::CONTENT_TYPE`]).
@@ -2152,26 +2241,36 @@ impl Engine {
         }))
     }
 
-    /// One execution record of the caller's tenant.
+    /// One execution record: of the caller's tenant, or of any tenant for an admin key.
     pub async fn get_execution(
         &self,
         caller: &Caller,
         id: &str,
     ) -> Result<warden_protocol::ExecutionInfo, EngineError> {
         self.records.flush().await?;
+        let tenant = (!caller.admin).then_some(caller.tenant.as_str());
         self.store
-            .get_execution(&caller.tenant, id)
+            .get_execution(tenant, id)
             .await?
             .ok_or_else(|| EngineError::ExecutionNotFound(id.to_string()))
     }
 
-    /// The caller's execution records, newest first.
+    /// Execution records, newest first: the caller's tenant's, or for an admin key every
+    /// tenant's (or the one `filter.tenant` names).
     pub async fn list_executions(
         &self,
         caller: &Caller,
         mut filter: ExecutionFilter,
     ) -> Result<warden_protocol::ExecutionList, EngineError> {
-        filter.tenant = caller.tenant.clone();
+        if !caller.admin {
+            if filter.tenant.as_ref().is_some_and(|t| *t != caller.tenant) {
+                return Err(EngineError::Forbidden(
+                    "records of another tenant need an admin key (warden keys create --admin)"
+                        .into(),
+                ));
+            }
+            filter.tenant = Some(caller.tenant.clone());
+        }
         self.records.flush().await?;
         let page = self
             .store

@@ -298,7 +298,7 @@ mod tests {
     async fn stored(store: &Arc<dyn Store>) -> Vec<String> {
         let page = store
             .list_executions(&warden_store::ExecutionFilter {
-                tenant: "acme".into(),
+                tenant: Some("acme".into()),
                 limit: 1000,
                 ..Default::default()
             })

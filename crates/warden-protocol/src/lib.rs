@@ -648,6 +648,85 @@ pub struct Health {
     pub pools: std::collections::BTreeMap<String, usize>,
 }
 
+/// One check of `warden doctor`'s isolation report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IsolationCheck {
+    /// What was checked (`user namespaces`, `seccomp`, `landlock`, `cgroup v2`, ...).
+    pub name: String,
+    pub ok: bool,
+    /// Whether sandboxes cannot start without it (a missing optional one is a warning).
+    pub required: bool,
+    /// What was found.
+    pub detail: String,
+    /// How to fix it, when it failed.
+    pub hint: Option<String>,
+}
+
+/// `GET /v1/doctor`: what `warden doctor --json` prints, for this server's host and data
+/// directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IsolationReport {
+    /// Every required check passed: sandboxes get full isolation.
+    pub full_isolation: bool,
+    pub checks: Vec<IsolationCheck>,
+    /// When the checks ran (Unix seconds); the report is kept for a minute.
+    pub checked_at: f64,
+}
+
+/// The server's limits (its flags), which bound what any request or policy may ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServerLimits {
+    /// Live sessions on this server (`--max-sessions`).
+    pub max_sessions: usize,
+    /// Largest code of one execution, bytes (`--max-code-bytes`).
+    pub max_code_bytes: usize,
+    /// Total decoded bytes of the `files` sent inline with one execute request.
+    pub max_inline_file_bytes: usize,
+    /// Changed files up to this size come back inline from a one-shot run.
+    pub inline_result_file_bytes: u64,
+    /// A cell's or one-shot run's timeout when the request gives none, seconds.
+    pub default_timeout_seconds: f64,
+    /// The longest timeout a request may ask for, seconds.
+    pub max_timeout_seconds: f64,
+    /// The most memory a request may ask for, MiB.
+    pub max_memory_mb: u64,
+    /// The largest workspace a request may ask for, MiB.
+    pub max_disk_mb: u64,
+    /// Bytes of stdout and of stderr kept per cell (the rest is cut, and said so).
+    pub cell_output_bytes: usize,
+    /// An idle session ends after this when it asks for no other, seconds (`--idle-ttl`).
+    pub default_idle_ttl_seconds: f64,
+    /// The longest idle time a session may ask for, seconds.
+    pub max_idle_ttl_seconds: f64,
+    /// How long a session may live at most, busy or not, seconds (`--max-lifetime`).
+    pub max_lifetime_seconds: f64,
+    /// Pre-started sessions kept ready per language (`--pool-size`, ...).
+    pub pools: std::collections::BTreeMap<String, usize>,
+    /// Pre-started sessions kept ready per template (`--template-pool`).
+    pub template_pools: std::collections::BTreeMap<String, usize>,
+    /// The most steps one workflow run may take.
+    pub workflow_max_steps: u64,
+    /// The longest one workflow run may take, seconds.
+    pub workflow_max_seconds: f64,
+}
+
+/// `GET /v1/limits`: the limits in force for the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LimitsInfo {
+    /// The caller's tenant.
+    pub tenant: String,
+    /// Whether the caller's key is an admin key (development mode: always).
+    pub admin: bool,
+    /// Development mode: no API keys.
+    pub dev_mode: bool,
+    pub server: ServerLimits,
+    /// The caller's policy as stored (its tenant's, or the server's default policy),
+    /// in the format of docs/POLICIES.md, with only the fields it sets: an absent one
+    /// takes the server's limit.
+    #[schema(value_type = Object)]
+    pub policy: serde_json::Value,
+}
+
 /// How serious one analysis finding is. The risk level of a piece of code is the highest
 /// severity among its findings (docs/ANALYSIS.md).
 #[derive(

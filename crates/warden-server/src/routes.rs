@@ -28,7 +28,8 @@ use warden_engine::{AuditFilter, Caller, Engine, ExecutionFilter};
 use warden_protocol::{
     AnalyzeRequest, AnalyzeResponse, AuditList, BuildTemplate, CellResponse, CreateSession,
     ErrorBody, ErrorCode, ExecuteRequest, ExecutionInfo, ExecutionList, FileEntry, FileList,
-    Health, Language, SessionInfo, SessionList, TemplateBuild, TemplateInfo, TemplateList,
+    Health, IsolationReport, Language, LimitsInfo, SessionInfo, SessionList, TemplateBuild,
+    TemplateInfo, TemplateList,
 };
 
 use crate::error::ApiError;
@@ -70,6 +71,8 @@ fn api(body_limit: usize) -> (Router<AppState>, Router<AppState>, utoipa::openap
         .routes(routes!(list_executions))
         .routes(routes!(get_execution))
         .routes(routes!(list_audit))
+        .routes(routes!(limits))
+        .routes(routes!(doctor))
         .routes(routes!(list_templates))
         .routes(routes!(get_template))
         .routes(routes!(build_template))
@@ -690,10 +693,17 @@ async fn session_socket(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ExecutionQuery {
+    /// Only this tenant's records. A key that is not an admin key sees only its own
+    /// tenant's (another tenant here is 403); an admin key sees every tenant's unless
+    /// this is given.
+    tenant: Option<String>,
     /// Only this session's cells.
     session_id: Option<String>,
     /// Only this status (`ok`, `error`, `timeout`, `memory_limit`, ...).
     status: Option<String>,
+    /// Only records whose code was analysed at this risk level or higher (`none`,
+    /// `low`, `medium`, `high`).
+    min_risk: Option<warden_protocol::RiskLevel>,
     /// Started at or after (Unix seconds).
     since: Option<f64>,
     /// Started before (Unix seconds).
@@ -704,9 +714,11 @@ struct ExecutionQuery {
     limit: Option<u32>,
 }
 
-/// The caller's execution records, newest first, a page at a time.
+/// Execution records, newest first, a page at a time: the caller's tenant's, or every
+/// tenant's for an admin key.
 #[utoipa::path(get, path = "/v1/executions", tag = "records", params(ExecutionQuery),
-    responses((status = 200, body = ExecutionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = ExecutionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: another tenant's records without an admin key", body = ErrorBody)))]
 async fn list_executions(
     State(engine): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -714,9 +726,10 @@ async fn list_executions(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
     let filter = ExecutionFilter {
-        tenant: String::new(),
+        tenant: q.tenant,
         session_id: q.session_id,
         status: q.status,
+        min_risk: q.min_risk,
         since: q.since,
         until: q.until,
         cursor: q.cursor,
@@ -725,7 +738,7 @@ async fn list_executions(
     Ok(Json(engine.list_executions(&caller, filter).await?).into_response())
 }
 
-/// One execution record of the caller's tenant.
+/// One execution record: of the caller's tenant, or of any tenant for an admin key.
 #[utoipa::path(get, path = "/v1/executions/{id}", tag = "records", params(("id" = String, Path, description = "Execution id")),
     responses((status = 200, body = ExecutionInfo), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn get_execution(
@@ -819,4 +832,26 @@ async fn list_audit(
         limit: q.limit.unwrap_or(100),
     };
     Ok(Json(engine.list_audit(&caller, filter).await?).into_response())
+}
+
+/// The limits in force for the caller: the server's flags and the caller's policy.
+#[utoipa::path(get, path = "/v1/limits", tag = "server",
+    responses((status = 200, body = LimitsInfo), (status = 401, body = ErrorBody)))]
+async fn limits(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<LimitsInfo> {
+    Json(engine.limits(&caller))
+}
+
+/// `warden doctor`'s isolation report for this server's host and data directory (admin
+/// keys only). It is made at most once a minute.
+#[utoipa::path(get, path = "/v1/doctor", tag = "server",
+    responses((status = 200, body = IsolationReport), (status = 401, body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: not an admin key", body = ErrorBody)))]
+async fn doctor(
+    State(engine): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    Ok(Json(engine.isolation_report(&caller).await?).into_response())
 }

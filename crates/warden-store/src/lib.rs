@@ -66,9 +66,10 @@ pub trait Store: Send + Sync {
     /// Inserts several records in one transaction: all or none. A record whose id is
     /// already stored is skipped (so a batch can be written again after a crash).
     async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError>;
+    /// One record by id; with a tenant, only if it is that tenant's.
     async fn get_execution(
         &self,
-        tenant: &str,
+        tenant: Option<&str>,
         id: &str,
     ) -> Result<Option<ExecutionRecord>, StoreError>;
     /// Records matching the filter, newest first, at most `filter.limit`; `next` is the

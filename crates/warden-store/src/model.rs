@@ -32,9 +32,12 @@ pub use warden_protocol::ExecutionInfo as ExecutionRecord;
 /// Which execution records to list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecutionFilter {
-    pub tenant: String,
+    /// Only this tenant's records; `None`: every tenant's.
+    pub tenant: Option<String>,
     pub session_id: Option<String>,
     pub status: Option<String>,
+    /// Only records whose risk level is this one or higher.
+    pub min_risk: Option<warden_protocol::RiskLevel>,
     /// `started_at >= since`.
     pub since: Option<f64>,
     /// `started_at < until`.

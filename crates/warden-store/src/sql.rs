@@ -25,6 +25,21 @@ impl Conditions {
             .push(format!("{column} {op} ${}", self.args.len()));
     }
 
+    /// Adds `column IN ($N, ...)`; no values gives a condition nothing matches.
+    pub fn push_in(&mut self, column: &str, values: Vec<Arg>) {
+        if values.is_empty() {
+            self.clauses.push("1 = 0".into());
+            return;
+        }
+        let mut slots = Vec::with_capacity(values.len());
+        for v in values {
+            self.args.push(v);
+            slots.push(format!("${}", self.args.len()));
+        }
+        self.clauses
+            .push(format!("{column} IN ({})", slots.join(", ")));
+    }
+
     pub fn sql(&self) -> String {
         if self.clauses.is_empty() {
             String::new()
@@ -243,22 +258,24 @@ macro_rules! impl_store {
 
             async fn get_execution(
                 &self,
-                tenant: &str,
+                tenant: Option<&str>,
                 id: &str,
             ) -> Result<Option<$crate::ExecutionRecord>, $crate::StoreError> {
+                use $crate::sql::Arg;
+                let mut c = $crate::sql::Conditions::default();
+                c.push("id", "=", Arg::Text(id.to_string()));
+                if let Some(t) = tenant {
+                    c.push("tenant", "=", Arg::Text(t.to_string()));
+                }
                 let sql = format!(
-                    "SELECT seq, {} FROM executions WHERE tenant = $1 AND id = $2",
-                    $crate::sql::EXECUTION_COLUMNS
+                    "SELECT seq, {} FROM executions {}",
+                    $crate::sql::EXECUTION_COLUMNS,
+                    c.sql()
                 );
                 let mut v = self
-                    .run_select(
-                        &sql,
-                        vec![
-                            $crate::sql::Arg::Text(tenant.to_string()),
-                            $crate::sql::Arg::Text(id.to_string()),
-                        ],
-                        |r| $crate::sql::execution_of(r).map(|(_, e)| e),
-                    )
+                    .run_select(&sql, c.args, |r| {
+                        $crate::sql::execution_of(r).map(|(_, e)| e)
+                    })
                     .await?;
                 Ok(v.pop())
             }
@@ -269,12 +286,22 @@ macro_rules! impl_store {
             ) -> Result<$crate::Page<$crate::ExecutionRecord>, $crate::StoreError> {
                 use $crate::sql::Arg;
                 let mut c = $crate::sql::Conditions::default();
-                c.push("tenant", "=", Arg::Text(f.tenant.clone()));
+                if let Some(t) = &f.tenant {
+                    c.push("tenant", "=", Arg::Text(t.clone()));
+                }
                 if let Some(s) = &f.session_id {
                     c.push("session_id", "=", Arg::Text(s.clone()));
                 }
                 if let Some(s) = &f.status {
                     c.push("status", "=", Arg::Text(s.clone()));
+                }
+                if let Some(min) = f.min_risk {
+                    let levels = warden_protocol::RiskLevel::ALL
+                        .into_iter()
+                        .filter(|r| *r >= min)
+                        .map(|r| Arg::Text(r.as_str().to_string()))
+                        .collect();
+                    c.push_in("risk", levels);
                 }
                 if let Some(t) = f.since {
                     c.push("started_at", ">=", Arg::Real(t));

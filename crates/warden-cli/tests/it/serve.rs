@@ -876,6 +876,8 @@ async fn openapi_document_covers_every_route_and_matches_replies() {
         "GET /v1/executions",
         "GET /v1/executions/{id}",
         "GET /v1/audit",
+        "GET /v1/limits",
+        "GET /v1/doctor",
         "GET /v1/templates",
         "POST /v1/templates",
         "GET /v1/templates/{name}",

@@ -721,3 +721,149 @@ async fn records_can_keep_only_the_hash_of_the_code() {
     );
     s.stop();
 }
+
+#[tokio::test]
+async fn admins_see_every_tenants_records_and_filter_them_by_tenant_and_risk() {
+    let data = tempfile::tempdir().unwrap();
+    let a = create_key(data.path(), "alpha", None, false);
+    let b = create_key(data.path(), "beta", None, false);
+    let admin = create_key(data.path(), "ops", Some(r#"{"max_timeout": 7}"#), true);
+    let mut s = keyed_server(data.path());
+    let mut ids = Vec::new();
+    for (key, code) in [(&a, "x = 1"), (&a, "import os"), (&b, "y = 2")] {
+        let (status, _, v) = call(
+            &s,
+            Some(key),
+            Method::POST,
+            "/v1/execute",
+            Some(json!({ "code": code })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        ids.push(v["execution_id"].as_str().unwrap().to_string());
+    }
+    let listed = |key: String, query: &'static str| {
+        let s = &s;
+        async move {
+            let (status, _, v) = call(
+                s,
+                Some(&key),
+                Method::GET,
+                &format!("/v1/executions{query}"),
+                None,
+            )
+            .await;
+            let ids: Vec<String> = v["executions"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|e| e["id"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (status, ids, v)
+        }
+    };
+    // A key that is not an admin key: its own tenant, and 403 for another one.
+    let (status, got, _) = listed(a.clone(), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got, [ids[1].clone(), ids[0].clone()]);
+    let (status, got, _) = listed(a.clone(), "?tenant=alpha").await;
+    assert_eq!((status, got.len()), (StatusCode::OK, 2));
+    let (status, _, v) = listed(a.clone(), "?tenant=beta").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["error"]["code"], "FORBIDDEN");
+    // Risk: `import os` is low (import.system), `x = 1` none.
+    let (_, got, _) = listed(a.clone(), "?min_risk=low").await;
+    assert_eq!(got, [ids[1].clone()]);
+    let (_, got, _) = listed(a.clone(), "?min_risk=medium").await;
+    assert!(got.is_empty(), "{got:?}");
+    let (_, got, _) = listed(a.clone(), "?min_risk=none").await;
+    assert_eq!(got.len(), 2);
+    let (status, _, v) = listed(a.clone(), "?min_risk=extreme").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    // An admin key: every tenant's, or one tenant's, and any record by id.
+    let (_, got, _) = listed(admin.clone(), "").await;
+    assert_eq!(got, [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    let (_, got, _) = listed(admin.clone(), "?tenant=beta").await;
+    assert_eq!(got, [ids[2].clone()]);
+    let (_, got, _) = listed(admin.clone(), "?tenant=alpha&min_risk=low").await;
+    assert_eq!(got, [ids[1].clone()]);
+    let (status, _, v) = call(
+        &s,
+        Some(&admin),
+        Method::GET,
+        &format!("/v1/executions/{}", ids[2]),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["tenant"], "beta");
+    s.stop();
+}
+
+#[tokio::test]
+async fn limits_and_the_isolation_report_are_served() {
+    let data = tempfile::tempdir().unwrap();
+    let user = create_key(
+        data.path(),
+        "alpha",
+        Some(r#"{"max_memory_mb": 300}"#),
+        false,
+    );
+    let admin = create_key(data.path(), "ops", None, true);
+    let mut s = Server::start_raw(&[
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--max-sessions",
+        "17",
+        "--pool-size",
+        "1",
+    ]);
+    let (status, _, v) = call(&s, Some(&user), Method::GET, "/v1/limits", None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["tenant"], "alpha");
+    assert_eq!(v["admin"], false);
+    assert_eq!(v["dev_mode"], false);
+    assert_eq!(v["server"]["max_sessions"], 17);
+    assert_eq!(v["server"]["pools"]["python"], 1);
+    assert_eq!(v["policy"], json!({"max_memory_mb": 300}));
+    let (_, _, v) = call(&s, Some(&admin), Method::GET, "/v1/limits", None).await;
+    assert_eq!((&v["admin"], &v["policy"]), (&json!(true), &json!({})));
+    // The isolation report: admin keys only; what `warden doctor --json` says.
+    let (status, _, v) = call(&s, Some(&user), Method::GET, "/v1/doctor", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, _, report) = call(&s, Some(&admin), Method::GET, "/v1/doctor", None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["full_isolation"], true, "{report}");
+    let check = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name:?} check in {report}"))
+    };
+    assert_eq!(check("data directory")["ok"], true);
+    assert_eq!(check("network egress")["ok"], true);
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["doctor", "--json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names = |v: &Value| -> Vec<String> {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&cli), names(&report));
+    // Kept for a minute: a second request gets the same report.
+    let (_, _, again) = call(&s, Some(&admin), Method::GET, "/v1/doctor", None).await;
+    assert_eq!(again["checked_at"], report["checked_at"]);
+    s.stop();
+}

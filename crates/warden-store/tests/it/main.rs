@@ -233,7 +233,7 @@ async fn execution_records(f: &Fresh) {
     s.insert_executions(&batch).await.unwrap();
     let dup = s
         .list_executions(&ExecutionFilter {
-            tenant: "dup".into(),
+            tenant: Some("dup".into()),
             limit: 10,
             ..ExecutionFilter::default()
         })
@@ -248,15 +248,18 @@ async fn execution_records(f: &Fresh) {
     ];
     s.insert_executions(&batch).await.unwrap();
     assert!(s
-        .get_execution("zed", "exe_zed_0102")
+        .get_execution(Some("zed"), "exe_zed_0102")
         .await
         .unwrap()
         .is_some());
     // Read back exactly, and only by its own tenant.
-    let e = s.get_execution("acme", "exe_acme_0007").await.unwrap();
+    let e = s
+        .get_execution(Some("acme"), "exe_acme_0007")
+        .await
+        .unwrap();
     assert_eq!(e, Some(execution(7, "acme", None, "ok")));
     assert!(s
-        .get_execution("other", "exe_acme_0007")
+        .get_execution(Some("other"), "exe_acme_0007")
         .await
         .unwrap()
         .is_none());
@@ -272,7 +275,7 @@ async fn execution_records(f: &Fresh) {
     loop {
         let page = s
             .list_executions(&ExecutionFilter {
-                tenant: "acme".into(),
+                tenant: Some("acme".into()),
                 cursor: cursor.clone(),
                 limit: 10,
                 ..ExecutionFilter::default()
@@ -295,7 +298,7 @@ async fn execution_records(f: &Fresh) {
         let s = s.clone();
         async move {
             s.list_executions(&ExecutionFilter {
-                tenant: "acme".into(),
+                tenant: Some("acme".into()),
                 limit: 100,
                 ..filter
             })
@@ -324,9 +327,41 @@ async fn execution_records(f: &Fresh) {
     })
     .await;
     assert_eq!(by_time, 10);
+    // Risk at or above a level: the odd records are medium, the even ones none.
+    for (min, n) in [
+        (warden_protocol::RiskLevel::None, 25),
+        (warden_protocol::RiskLevel::Low, 12),
+        (warden_protocol::RiskLevel::Medium, 12),
+        (warden_protocol::RiskLevel::High, 0),
+    ] {
+        let got = filtered(ExecutionFilter {
+            min_risk: Some(min),
+            ..ExecutionFilter::default()
+        })
+        .await;
+        assert_eq!(got, n, "at least {min:?}");
+    }
+    // No tenant: every tenant's records; a record by id alone.
+    let everyone = s
+        .list_executions(&ExecutionFilter {
+            limit: 1000,
+            ..ExecutionFilter::default()
+        })
+        .await
+        .unwrap();
+    let tenants: std::collections::BTreeSet<&str> =
+        everyone.items.iter().map(|e| e.tenant.as_str()).collect();
+    assert!(
+        tenants.contains("acme") && tenants.contains("dup") && tenants.contains("zed"),
+        "{tenants:?}"
+    );
+    assert_eq!(
+        s.get_execution(None, "exe_zed_0101").await.unwrap(),
+        Some(execution(101, "zed", None, "ok"))
+    );
     assert!(s
         .list_executions(&ExecutionFilter {
-            tenant: "acme".into(),
+            tenant: Some("acme".into()),
             cursor: Some("not-a-cursor".into()),
             ..ExecutionFilter::default()
         })
@@ -469,7 +504,7 @@ async fn data_survives_reopening(f: &Fresh) {
     // Opening again runs the migrations again (a no-op) and sees the same data.
     let again = warden_store::open(&f.url).await.unwrap();
     assert!(again
-        .get_execution("acme", "exe_acme_0001")
+        .get_execution(Some("acme"), "exe_acme_0001")
         .await
         .unwrap()
         .is_some());
