@@ -83,6 +83,8 @@ pub enum EngineError {
         message: String,
         risk: warden_protocol::RiskLevel,
         findings: Vec<warden_protocol::Finding>,
+        /// The record of the refusal (status `refused`), once stored.
+        execution_id: Option<String>,
     },
     #[error("{message}")]
     WorkflowInvalid {
@@ -157,13 +159,17 @@ impl EngineError {
                 col: Some(e.col),
                 ..Default::default()
             },
-            EngineError::SecurityViolation { risk, findings, .. } => {
-                warden_protocol::ErrorContext {
-                    risk: Some(*risk),
-                    findings: findings.clone(),
-                    ..Default::default()
-                }
-            }
+            EngineError::SecurityViolation {
+                risk,
+                findings,
+                execution_id,
+                ..
+            } => warden_protocol::ErrorContext {
+                risk: Some(*risk),
+                findings: findings.clone(),
+                execution_id: execution_id.clone(),
+                ..Default::default()
+            },
             EngineError::WorkflowInvalid { problems, .. } => warden_protocol::ErrorContext {
                 problems: problems.clone(),
                 ..Default::default()

@@ -1684,8 +1684,21 @@ impl Engine {
                 };
                 (code.to_ascii_lowercase(), Some(code), 0, 0)
             }
+            // Code the policy refused for its risk level is recorded too (nothing ran),
+            // with the findings behind the refusal, so that it can be looked at.
+            Err(EngineError::SecurityViolation { .. }) => {
+                ("refused".to_string(), Some("SECURITY_VIOLATION"), 0, 0)
+            }
             Err(_) => return,
         };
+        let (risk, findings) = match &*result {
+            Err(EngineError::SecurityViolation { risk, findings, .. }) => (*risk, findings.clone()),
+            _ => usage.analysis.as_ref().map_or_else(
+                || (RiskLevel::None, Vec::new()),
+                |a| (a.risk, a.findings.clone()),
+            ),
+        };
+        let refused = matches!(result, Err(EngineError::SecurityViolation { .. }));
         if let Ok(r) = result {
             r.error_code = error_code.map(str::to_string);
         }
@@ -1716,26 +1729,29 @@ impl Engine {
             stderr_bytes: err as i64,
             started_at,
             finished_at: warden_store::now(),
-            risk: usage.analysis.as_ref().map_or(RiskLevel::None, |a| a.risk),
-            findings: usage
-                .analysis
-                .as_ref()
-                .map_or_else(Vec::new, |a| a.findings.clone()),
+            risk,
+            findings,
             secrets,
             egress,
         };
         let id = record.id.clone();
-        let flagged = (record.risk > RiskLevel::None || !record.secrets.is_empty()).then(|| {
-            let rules: Vec<&str> = record.findings.iter().map(|f| f.rule.as_str()).collect();
-            serde_json::json!({
-                "execution_id": id, "kind": kind_str(kind), "risk": record.risk.as_str(),
-                "rules": rules, "secrets": record.secrets,
-            })
-        });
+        // A refusal is audited as `policy.denied` already.
+        let flagged = (!refused && (record.risk > RiskLevel::None || !record.secrets.is_empty()))
+            .then(|| {
+                let rules: Vec<&str> = record.findings.iter().map(|f| f.rule.as_str()).collect();
+                serde_json::json!({
+                    "execution_id": id, "kind": kind_str(kind), "risk": record.risk.as_str(),
+                    "rules": rules, "secrets": record.secrets,
+                })
+            });
         match self.records.write(record).await {
             Ok(()) => {
-                if let Ok(r) = result {
-                    r.execution_id = Some(id);
+                match result {
+                    Ok(r) => r.execution_id = Some(id),
+                    Err(EngineError::SecurityViolation { execution_id, .. }) => {
+                        *execution_id = Some(id)
+                    }
+                    Err(_) => {}
                 }
                 if let Some(detail) = flagged {
                     self.audit("execution.flagged", Some(caller), session_id, detail)

@@ -62,6 +62,7 @@ pub fn screen(policy: &Policy, language: Language, code: &str) -> Result<Screeni
             ),
             risk: report.risk,
             findings: report.findings,
+            execution_id: None,
         });
     }
     Ok(Screening {

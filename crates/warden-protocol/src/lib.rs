@@ -922,6 +922,10 @@ pub struct ErrorContext {
     /// `SECURITY_VIOLATION`: the findings that made it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// `SECURITY_VIOLATION` of an execution: the id of its record (status `refused`:
+    /// nothing ran), for `GET /v1/executions/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
     /// `WORKFLOW_INVALID`: every problem of the definition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<WorkflowProblem>,

@@ -195,6 +195,36 @@ async fn a_policy_allows_restricts_or_denies_by_risk_level() {
             && e["detail"]["code"] == "SECURITY_VIOLATION"),
         "{audit:?}"
     );
+    // The refusal has a record (nothing ran), with the findings behind it.
+    let refused = v["error"]["execution_id"]
+        .as_str()
+        .expect("a record id")
+        .to_string();
+    for k in [&key, &admin] {
+        let (code, _, r) = call(
+            &s,
+            Some(k),
+            Method::GET,
+            &format!("/v1/executions/{refused}"),
+            None,
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "{r}");
+        assert_eq!(r["status"], "refused", "{r}");
+        assert_eq!(r["error_code"], "SECURITY_VIOLATION");
+        assert_eq!(r["risk"], "high");
+        assert_eq!(r["code"], escape);
+        assert_eq!(r["findings"], v["error"]["findings"]);
+    }
+    let (_, _, listed) = call(
+        &s,
+        Some(&admin),
+        Method::GET,
+        "/v1/executions?status=refused&tenant=careful",
+        None,
+    )
+    .await;
+    assert_eq!(listed["executions"][0]["id"], refused.as_str(), "{listed}");
 
     // Medium: runs, with the restricted timeout (1 s rather than the default 30 s).
     let started = Instant::now();
