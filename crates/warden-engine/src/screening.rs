@@ -366,6 +366,7 @@ mod tests {
                 risk,
                 findings,
                 message,
+                ..
             }) => {
                 assert_eq!(risk, RiskLevel::Medium);
                 assert!(

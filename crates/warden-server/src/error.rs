@@ -13,8 +13,9 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (429 replies).
     pub retry_after: Option<u64>,
-    /// Where a syntax error is, the findings behind a security violation.
-    pub context: ErrorContext,
+    /// Where a syntax error is, the findings behind a security violation (boxed: most
+    /// errors have none, and the error travels in every handler's `Result`).
+    pub context: Box<ErrorContext>,
 }
 
 impl ApiError {
@@ -23,13 +24,13 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
-            context: ErrorContext::default(),
+            context: Box::default(),
         }
     }
 
     /// The error as it goes on the wire.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody::with_context(self.code, self.message.clone(), self.context.clone())
+        ErrorBody::with_context(self.code, self.message.clone(), (*self.context).clone())
     }
 
     pub fn status(&self) -> StatusCode {
@@ -89,7 +90,7 @@ impl From<EngineError> for ApiError {
             code,
             message,
             retry_after,
-            context: e.context(),
+            context: Box::new(e.context()),
         }
     }
 }
