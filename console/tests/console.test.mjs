@@ -25,6 +25,12 @@ const keys = {};
 const requested = []; // every URL the browser asked for, with its headers
 const consoleMessages = [];
 const pageErrors = [];
+// Chromium reports every CSP violation on the console. The tests cause some on purpose
+// (the blocked image in a sandboxed frame, the injected inline script): those are kept
+// here, and any other one fails the run.
+const cspMessages = () => consoleMessages.filter((m) => /Content Security Policy/.test(m.text));
+const expectedCsp = new Set();
+const unexpectedCsp = () => cspMessages().filter((m) => !expectedCsp.has(m)).map((m) => m.text);
 
 async function shot(name) {
   const path = join(shots, `${name}.png`);
@@ -45,6 +51,28 @@ async function signOut() {
   await page.getByTestId('sign-in-form').waitFor();
 }
 
+/**
+ * The text of a CodeMirror editor, read from its `.cm-content` (the element with the
+ * editor's test id): its lines, without the placeholder shown in an empty editor.
+ */
+function editorText(content) {
+  return content.evaluate((el) =>
+    [...el.querySelectorAll('.cm-line')]
+      .map((line) => {
+        const copy = line.cloneNode(true);
+        for (const p of copy.querySelectorAll('.cm-placeholder')) p.remove();
+        return copy.textContent;
+      })
+      .join('\n'),
+  );
+}
+
+/** Puts code into an editor as Playwright's fill does (select all, insert the text). */
+async function fillCode(content, code) {
+  await content.fill(code);
+  assert.equal(await editorText(content), code, 'the editor holds the code as given');
+}
+
 /** The last cell of the notebook (the empty one the page keeps at the end). */
 const lastCell = () => page.getByTestId('cell').last();
 
@@ -52,7 +80,7 @@ const lastCell = () => page.getByTestId('cell').last();
 async function runInNewCell(code, { wait = 'cell-result' } = {}) {
   // A fixed index: `.last()` would move on to the cell added below.
   const cell = page.getByTestId('cell').nth((await page.getByTestId('cell').count()) - 1);
-  await cell.getByTestId('cell-code').fill(code);
+  await fillCode(cell.getByTestId('cell-code'), code);
   await cell.getByTestId('run-cell').click();
   if (wait) await cell.getByTestId(wait).first().waitFor({ timeout: STEP });
   await page.getByTestId('add-cell').click();
@@ -147,16 +175,57 @@ test('a Python session: x = 41, then x + 1 shows 42', async () => {
   assert.equal((await cell.getByTestId('value').textContent()).replace(/\s+/g, ''), 'Out[2]:42');
   assert.equal(await cell.getByTestId('cell-count').textContent(), '[2]:');
   assert.equal(await page.getByTestId('cell').count(), n + 1);
-  // The editor indents after a colon and with Tab.
-  const next = page.getByTestId('cell').nth(n);
-  assert.equal(await next.getByTestId('cell-code').evaluate((el) => el === document.activeElement), true);
-  await page.keyboard.type('def f():');
+  // The editor is CodeMirror, in every cell.
+  const cells = page.getByTestId('cell');
+  for (let i = 0; i < (await cells.count()); i++) {
+    assert.equal(await cells.nth(i).locator('.cm-editor').count(), 1, `cell ${i} has a CodeMirror editor`);
+    assert.equal(await cells.nth(i).locator('.cm-editor .cm-gutters .cm-lineNumbers').count(), 1, `cell ${i} has line numbers`);
+  }
+  // The editor indents after a colon; Tab and Shift+Tab indent and dedent.
+  const next = cells.nth(n);
+  const code = next.getByTestId('cell-code');
+  assert.equal(await code.evaluate((el) => el === document.activeElement && el.classList.contains('cm-content')), true);
+  await page.keyboard.type('if x:');
   await page.keyboard.press('Enter');
-  await page.keyboard.type('return 1');
-  await page.keyboard.press('Enter');
+  assert.equal(await editorText(code), 'if x:\n    ');
+  await page.keyboard.type('y = 1');
   await page.keyboard.press('Tab');
-  assert.equal(await next.getByTestId('cell-code').inputValue(), 'def f():\n    return 1\n        ');
-  await next.getByTestId('cell-code').fill('');
+  assert.equal(await editorText(code), 'if x:\n        y = 1');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await editorText(code), 'if x:\n    y = 1');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await editorText(code), 'if x:\ny = 1');
+  // Undo and redo (Ctrl+Z, Ctrl+Y: the tests run on Linux).
+  await page.keyboard.press('Control+z');
+  assert.equal(await editorText(code), 'if x:\n    y = 1');
+  await page.keyboard.press('Control+y');
+  assert.equal(await editorText(code), 'if x:\ny = 1');
+  // Brackets close themselves and the pair under the cursor is marked.
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('print(');
+  assert.equal(await editorText(code), 'if x:\ny = 1\nprint()');
+  assert.equal(await next.locator('.cm-matchingBracket').count(), 2);
+  // Python is highlighted: `if` is a keyword, in style.css's colour.
+  const keyword = next.locator('.cm-line .tok-keyword').first();
+  assert.equal(await keyword.textContent(), 'if');
+  assert.equal(await keyword.evaluate((el) => getComputedStyle(el).color), 'rgb(122, 62, 175)');
+  // Typing over a selection that spans lines replaces it, and nothing more.
+  await page.keyboard.press('ControlOrMeta+a');
+  await page.keyboard.type('z');
+  assert.equal(await editorText(code), 'z');
+  await page.keyboard.type(' = 2');
+  // Escape, then Tab moves the focus out of the editor (to the cell's Run button).
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'run-cell');
+  await code.fill('');
+  assert.equal(await editorText(code), '');
+  // CodeMirror's style rules are a constructable style sheet, not a <style> (the CSP
+  // allows no inline style element), and they apply.
+  assert.equal(await page.locator('style').count(), 0, 'no <style> element');
+  assert.ok((await page.evaluate(() => document.adoptedStyleSheets.length)) >= 1, 'an adopted style sheet');
+  assert.equal(await next.locator('.cm-editor').evaluate((el) => getComputedStyle(el).display), 'flex');
+  assert.deepEqual(unexpectedCsp(), [], 'no CSP violation');
 });
 
 test('a matplotlib figure shows as a PNG <img>', async () => {
@@ -187,7 +256,7 @@ test('export the notebook, open it again and see the replayed cells', async () =
   assert.notEqual(page.url(), sessionUrl, 'a new session');
   const replayed = page.getByTestId('replayed-cell');
   assert.equal(await replayed.count(), 3);
-  assert.equal(await replayed.nth(0).getByTestId('cell-code').inputValue(), 'x = 41');
+  assert.equal(await editorText(replayed.nth(0).getByTestId('cell-code')), 'x = 41');
   assert.equal((await replayed.nth(1).getByTestId('value').textContent()).replace(/\s+/g, ''), 'Out[2]:42');
   assert.match(await replayed.nth(2).getByTestId('image-output').getAttribute('src'), /^data:image\/png;base64,/);
   await shot('notebook-opened');
@@ -225,7 +294,7 @@ test('download a CSV the code wrote (the bytes are the file)', async () => {
 
 test('interrupt `while True: pass` and see KeyboardInterrupt', async () => {
   const cell = page.getByTestId('cell').nth((await page.getByTestId('cell').count()) - 1);
-  await cell.getByTestId('cell-code').fill("print('spinning', flush=True)\nwhile True:\n    pass");
+  await fillCode(cell.getByTestId('cell-code'), "print('spinning', flush=True)\nwhile True:\n    pass");
   await cell.getByTestId('run-cell').click();
   await cell.getByTestId('stdout').filter({ hasText: 'spinning' }).waitFor();
   assert.equal(await page.getByTestId('session-info').getByTestId('status').textContent(), 'busy');
@@ -278,10 +347,13 @@ test('HTML output cannot run script, read the key or reach out; printed markup i
   const asked = requested.filter((r) => r.url.startsWith(target));
   for (const r of asked) assert.ok(r.url.endsWith('/plain-img') && r.failure === 'csp', `${r.url}: ${r.failure}`);
   assert.ok(page.url().startsWith(server.url), 'the page was not navigated away');
+  for (const m of cspMessages()) if (m.text.includes(target)) expectedCsp.add(m);
   await shot('html-output-sandboxed');
 });
 
 test('the page CSP blocks an injected inline script', async () => {
+  assert.deepEqual(unexpectedCsp(), [], 'no CSP violation before this test');
+  const seen = new Set(cspMessages());
   const result = await page.evaluate(
     () =>
       new Promise((resolve) => {
@@ -301,6 +373,8 @@ test('the page CSP blocks an injected inline script', async () => {
   assert.equal(result.handler, false, 'the inline handler did not run');
   assert.ok(result.violations.some((v) => v.startsWith('script-src')), `violations: ${result.violations}`);
   assert.ok(consoleMessages.some((m) => /Content Security Policy/.test(m.text)), 'Chromium reported the violation');
+  await page.waitForTimeout(200);
+  for (const m of cspMessages()) if (!seen.has(m)) expectedCsp.add(m);
 });
 
 test('a syntax error shows its code and line; Restart starts afresh', async () => {
@@ -318,10 +392,17 @@ test('a syntax error shows its code and line; Restart starts afresh', async () =
 
 test('run once: a card with stdout, the value and the files it created', async () => {
   await page.goto(`${server.url}/ui/#/run`);
+  // The editor follows the language: an untouched sample is swapped, and highlighted.
+  const runCode = page.getByTestId('run-code');
+  await page.getByTestId('run-language').selectOption('bash');
+  assert.match(await editorText(runCode), /^echo "hello from/);
+  assert.match(await runCode.locator('.tok-string').first().textContent(), /^"hello from/);
   await page.getByTestId('run-language').selectOption('python');
+  assert.match(await editorText(runCode), /^import csv/);
+  assert.ok((await runCode.locator('.tok-keyword').count()) > 0);
   await page.getByTestId('run-timeout').fill('20');
   await page.getByTestId('run-memory').fill('256');
-  await page.getByTestId('run-code').fill("open('report.txt', 'w').write('made in a fresh sandbox\\n')\nprint('one-shot', input_data['n'])\n6 * 7");
+  await fillCode(page.getByTestId('run-code'), "open('report.txt', 'w').write('made in a fresh sandbox\\n')\nprint('one-shot', input_data['n'])\n6 * 7");
   await page.getByTestId('run-input').fill('{"n": 7}');
   await page.getByTestId('run-submit').click();
   const card = page.getByTestId('run-result').first();
@@ -365,7 +446,7 @@ test('a policy that denies medium risk refuses subprocess, with its findings', a
   await signOut();
   await signIn(keys.strict);
   await page.goto(`${server.url}/ui/#/run`);
-  await page.getByTestId('run-code').fill("import subprocess\nsubprocess.run(['id'])");
+  await fillCode(page.getByTestId('run-code'), "import subprocess\nsubprocess.run(['id'])");
   await page.getByTestId('run-submit').click();
   const err = page.locator('main').getByTestId('error').first();
   await err.waitFor();
@@ -373,7 +454,7 @@ test('a policy that denies medium risk refuses subprocess, with its findings', a
   const rules = await err.getByTestId('finding-rule').allTextContents();
   assert.deepEqual(rules, ['import.process', 'process.spawn']);
   // Low risk runs, and its record keeps its finding.
-  await page.getByTestId('run-code').fill("import os\nprint(os.getcwd())");
+  await fillCode(page.getByTestId('run-code'), "import os\nprint(os.getcwd())");
   await page.getByTestId('run-submit').click();
   await page.getByTestId('run-result').first().waitFor();
   assert.match(await page.getByTestId('run-result').first().getByTestId('stdout').textContent(), /\/workspace/);
@@ -436,6 +517,7 @@ test('the key only ever travelled in the Authorization header', async () => {
   const metrics = requested.filter((r) => new URL(r.url).pathname === '/metrics');
   for (const r of metrics) assert.equal(r.headers.authorization, undefined, 'no key where none is needed');
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+  assert.deepEqual(unexpectedCsp(), [], 'no CSP violation but the ones the tests cause');
 });
 
 test('development mode needs no key', async () => {

@@ -30,8 +30,14 @@ export function runPage(main) {
   const results = h('div.results', { testid: 'run-results', 'aria-live': 'polite' });
   const submit = h('button', { type: 'submit', testid: 'run-submit' }, 'Run');
   let touched = false;
-  const editor = codeEditor({ value: SAMPLES.python, label: 'Code', testid: 'run-code', onRun: () => form.requestSubmit(), onRunAndAdvance: () => form.requestSubmit() });
-  editor.textarea.addEventListener('input', () => (touched = true));
+  const editor = codeEditor({
+    value: SAMPLES.python,
+    label: 'Code',
+    testid: 'run-code',
+    onRun: () => form.requestSubmit(),
+    onRunAndAdvance: () => form.requestSubmit(),
+    onChange: () => (touched = true),
+  });
   lang.addEventListener('change', () => {
     editor.setLanguage(lang.value);
     if (!touched) editor.value = SAMPLES[lang.value];
