@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { createKey, startServer, tempDir, removeDir, launchBrowser } from './harness.mjs';
 
-const out = process.argv[2] || 'screenshot-notebook.png';
+const out = process.argv[2] || '../../docs/console-notebook.png';
 const dir = tempDir('warden-console-shot-');
 const key = createKey(dir, 'acme');
 const server = await startServer(dir, ['--js-pool-size', '0', '--bash-pool-size', '0']);

@@ -1406,7 +1406,8 @@ impl Engine {
         }
     }
 
-    /// Audits a refusal by policy, rate or quota.
+    /// Audits a refusal by policy, rate or quota (with the id of its record, for a
+    /// `SECURITY_VIOLATION` that has one).
     async fn audit_denial<T>(&self, caller: &Caller, what: &str, r: &Result<T, EngineError>) {
         if let Err(
             e @ (EngineError::PolicyDenied(_)
@@ -1415,13 +1416,16 @@ impl Engine {
             | EngineError::QuotaExceeded { .. }),
         ) = r
         {
-            self.audit(
-                "policy.denied",
-                Some(caller),
-                None,
-                serde_json::json!({"operation": what, "code": e.code().as_str(), "message": e.to_string()}),
-            )
-            .await;
+            let mut detail = serde_json::json!({"operation": what, "code": e.code().as_str(), "message": e.to_string()});
+            if let EngineError::SecurityViolation {
+                execution_id: Some(id),
+                ..
+            } = e
+            {
+                detail["execution_id"] = id.as_str().into();
+            }
+            self.audit("policy.denied", Some(caller), None, detail)
+                .await;
         }
     }
 
@@ -1611,7 +1615,10 @@ impl Engine {
         usage: Usage,
         guard: &OutputGuard,
     ) {
-        self.audit_denial(caller, "execute", result).await;
+        // A refusal for the code's risk is audited once its record is stored.
+        if !matches!(result, Err(EngineError::SecurityViolation { .. })) {
+            self.audit_denial(caller, "execute", result).await;
+        }
         let egress = usage.egress.clone();
         if let Some(report) = &egress {
             for c in report
@@ -1753,6 +1760,9 @@ impl Engine {
                     }
                     Err(_) => {}
                 }
+                if refused {
+                    self.audit_denial(caller, "execute", result).await;
+                }
                 if let Some(detail) = flagged {
                     self.audit("execution.flagged", Some(caller), session_id, detail)
                         .await;
@@ -1760,6 +1770,9 @@ impl Engine {
             }
             Err(e) => {
                 eprintln!("warden: {e}");
+                if refused {
+                    self.audit_denial(caller, "execute", result).await;
+                }
                 *result = Err(e.into());
             }
         }

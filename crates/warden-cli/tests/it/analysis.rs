@@ -195,11 +195,19 @@ async fn a_policy_allows_restricts_or_denies_by_risk_level() {
             && e["detail"]["code"] == "SECURITY_VIOLATION"),
         "{audit:?}"
     );
-    // The refusal has a record (nothing ran), with the findings behind it.
+    // The refusal has a record (nothing ran), with the findings behind it, which its
+    // audit entry names.
     let refused = v["error"]["execution_id"]
         .as_str()
         .expect("a record id")
         .to_string();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "policy.denied"
+                && e["detail"]["execution_id"] == refused.as_str()),
+        "{audit:?}"
+    );
     for k in [&key, &admin] {
         let (code, _, r) = call(
             &s,

@@ -2,6 +2,7 @@
 //! and `warden serve`.
 
 mod analysis;
+mod console;
 mod egress;
 mod files;
 mod flows;
