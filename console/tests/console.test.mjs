@@ -467,16 +467,38 @@ test('as admin: the records show the run and its finding, the audit log the refu
   await page.getByTestId('nav-records').click();
   const table = page.getByTestId('executions-table');
   await table.waitFor();
+  // An admin key sees every tenant's records; the tenant filter narrows them.
+  const tenants = async () => [...new Set(await table.locator('tbody tr td:nth-child(2)').allTextContents())].sort();
+  assert.deepEqual(await tenants(), ['acme', 'strict']);
+  await page.getByTestId('filter-tenant').fill('strict');
+  await page.getByTestId('apply-filters').click();
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=executions-table] tbody tr td:nth-child(2)')].every((td) => td.textContent === 'strict'));
   const row = table.locator('tbody tr').first();
   assert.equal(await row.getAttribute('data-risk'), 'low');
+  assert.equal(await row.getAttribute('data-status'), 'ok');
+  // Medium or higher (asked of the server): the refused subprocess run, and nothing else.
   await page.getByTestId('filter-risk').selectOption('medium');
-  await page.getByTestId('executions-table-empty').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=executions-table] tbody tr[data-risk=low]').length === 0);
+  const refused = table.locator('tbody tr').first();
+  assert.equal(await refused.getAttribute('data-status'), 'refused');
+  assert.equal(await refused.getAttribute('data-risk'), 'medium');
+  assert.equal(await table.locator('tbody tr').count(), 1);
+  await refused.locator('a').first().click();
+  let detail = page.getByTestId('execution-detail');
+  await detail.getByTestId('execution-code').waitFor();
+  assert.match(await detail.getByTestId('refused-note').textContent(), /nothing ran/);
+  assert.match(await detail.getByTestId('execution-code').textContent(), /import subprocess/);
+  assert.deepEqual(await detail.getByTestId('finding-rule').allTextContents(), ['import.process', 'process.spawn']);
+  await shot('refused-record');
+  await page.goBack();
   await page.getByTestId('filter-risk').selectOption('');
-  await row.locator('a').first().click();
-  const detail = page.getByTestId('execution-detail');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=executions-table] tbody tr[data-risk=low]').length > 0);
+  await table.locator('tbody tr[data-risk=low] a').first().click();
+  detail = page.getByTestId('execution-detail');
   await detail.getByTestId('execution-code').waitFor();
   assert.match(await detail.getByTestId('execution-code').textContent(), /import os/);
   assert.deepEqual(await detail.getByTestId('finding-rule').allTextContents(), ['import.system']);
+  assert.equal(await detail.getByTestId('refused-note').count(), 0);
   await shot('execution-record');
 
   await page.getByTestId('tab-audit').click();
@@ -488,6 +510,9 @@ test('as admin: the records show the run and its finding, the audit log the refu
   assert.deepEqual(await denied.getByTestId('denied-rule').allTextContents(), ['import.process', 'process.spawn']);
   assert.match(await denied.getByTestId('denied-message').textContent(), /denies code of risk level medium/);
   await shot('audit');
+  // The refusal's audit entry links to its record.
+  await denied.getByTestId('denied-record').click();
+  await page.getByTestId('refused-note').waitFor();
 });
 
 test('health: status, pools, templates and the policy in force', async () => {
@@ -501,7 +526,24 @@ test('health: status, pools, templates and the policy in force', async () => {
   assert.equal(await page.getByTestId('policy-medium').textContent(), 'deny');
   assert.equal(await page.getByTestId('policy-high').textContent(), 'deny');
   await page.getByTestId('templates').locator('p, table').first().waitFor();
+  // The limits in force: the server's flags and the caller's policy.
+  await page.getByTestId('server-limits').waitFor();
+  assert.match(await page.getByTestId('server-limits').textContent(), /Live sessions \(--max-sessions\)256/);
+  assert.match(await page.getByTestId('policy-tenant').textContent(), /strict · admin key/);
+  assert.deepEqual(JSON.parse(await page.getByTestId('policy-json').textContent()), { risk: { low: 'allow', medium: 'deny', high: 'deny' } });
+  // warden doctor's report, for an admin key.
+  await page.getByTestId('full-isolation').waitFor();
+  assert.equal(await page.getByTestId('full-isolation').textContent(), 'full isolation');
+  for (const check of ['data directory', 'network egress']) {
+    assert.equal(await page.locator(`[data-testid=isolation-checks] tbody tr[data-check="${check}"]`).getAttribute('data-ok'), 'true', check);
+  }
   await shot('health');
+  // A key that is not an admin key sees the limits but not the host's report.
+  await signOut();
+  await signIn(keys.strict);
+  await page.getByTestId('nav-health').click();
+  await page.getByTestId('isolation-forbidden').waitFor();
+  assert.match(await page.getByTestId('policy-tenant').textContent(), /^Tenant strict$/);
 });
 
 test('the key only ever travelled in the Authorization header', async () => {

@@ -177,6 +177,18 @@ struct Slot {
     history: Mutex<crate::notebook::History>,
 }
 
+/// Removes the fields whose value is null, at every depth.
+fn drop_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(fields) => {
+            fields.retain(|_, f| !f.is_null());
+            fields.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -436,9 +448,9 @@ impl Engine {
             },
             policy: match serde_json::to_value(&caller.policy) {
                 // Only what the policy sets: an unset field takes the server's limit.
-                Ok(serde_json::Value::Object(mut fields)) => {
-                    fields.retain(|_, v| !v.is_null());
-                    serde_json::Value::Object(fields)
+                Ok(mut v @ serde_json::Value::Object(_)) => {
+                    drop_nulls(&mut v);
+                    v
                 }
                 _ => serde_json::Value::Object(Default::default()),
             },

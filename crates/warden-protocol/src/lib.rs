@@ -721,8 +721,8 @@ pub struct LimitsInfo {
     pub dev_mode: bool,
     pub server: ServerLimits,
     /// The caller's policy as stored (its tenant's, or the server's default policy),
-    /// in the format of docs/POLICIES.md, with only the fields it sets: an absent one
-    /// takes the server's limit.
+    /// in the format of docs/POLICIES.md: the fields it sets (risk actions it leaves
+    /// out filled in), and no others: an absent one takes the server's limit.
     #[schema(value_type = Object)]
     pub policy: serde_json::Value,
 }

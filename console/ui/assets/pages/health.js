@@ -1,25 +1,33 @@
-// Health: the server's /healthz, its pools and templates, the limits in force as far as
-// the API tells them, and what is known of the isolation (warden doctor's report is not
-// served over HTTP: see console/README.md).
+// Health: the server's /healthz, its pools and templates, the limits in force
+// (GET /v1/limits: the server's flags and the caller's policy), and warden doctor's
+// isolation report (GET /v1/doctor, admin keys).
 
-import { h, fmtBytes, fmtTime, button } from '../dom.js';
+import { h, fmtBytes, fmtTime, button, pretty } from '../dom.js';
 import { get, post, api } from '../api.js';
 import { errorBox, table } from '../render.js';
 
-// The documented maximums of `warden serve` (docs/API.md "Errors", docs/LIMITS.md). The
-// API does not expose the values a server was started with, nor a tenant's policy.
-const DOCUMENTED = [
-  ['Cell / one-shot timeout', '30 s default, 600 s maximum (a policy’s max_timeout lowers it)'],
-  ['Session memory', '512 MiB default, 4096 MiB maximum'],
-  ['Session /workspace', '512 MiB default, 8192 MiB maximum'],
-  ['Processes and threads', '64 per sandbox'],
-  ['Session idle time', '1 h default (--idle-ttl), 24 h maximum'],
-  ['Session lifetime', '24 h (--max-lifetime)'],
-  ['stdout / stderr', '1 MiB each per cell'],
-  ['Code size', '1 MiB (--max-code-bytes)'],
-  ['Inline files', '10 MiB per request'],
-  ['Workflow runs', '10,000 steps, 600 s (--flow-max-steps, --flow-max-duration)'],
-];
+const seconds = (v) => (v >= 3600 && v % 3600 === 0 ? `${v / 3600} h` : v >= 60 && v % 60 === 0 ? `${v / 60} min` : `${v} s`);
+
+/** The server's limits, as rows of [label, value]. */
+function serverRows(l) {
+  const pools = Object.entries(l.pools || {}).map(([k, v]) => `${k} ${v}`).join(', ');
+  const templatePools = Object.entries(l.template_pools || {}).map(([k, v]) => `${k} ${v}`).join(', ');
+  return [
+    ['Live sessions (--max-sessions)', String(l.max_sessions)],
+    ['Cell / one-shot timeout', `${seconds(l.default_timeout_seconds)} default, ${seconds(l.max_timeout_seconds)} maximum`],
+    ['Memory per sandbox', `${l.max_memory_mb} MiB maximum`],
+    ['Workspace per sandbox', `${l.max_disk_mb} MiB maximum`],
+    ['Session idle time (--idle-ttl)', `${seconds(l.default_idle_ttl_seconds)} default, ${seconds(l.max_idle_ttl_seconds)} maximum`],
+    ['Session lifetime (--max-lifetime)', seconds(l.max_lifetime_seconds)],
+    ['stdout / stderr kept per cell', `${fmtBytes(l.cell_output_bytes)} each`],
+    ['Code size (--max-code-bytes)', fmtBytes(l.max_code_bytes)],
+    ['Inline files per request', fmtBytes(l.max_inline_file_bytes)],
+    ['Files returned inline by a one-shot', `up to ${fmtBytes(l.inline_result_file_bytes)} each`],
+    ['Pools (ready sandboxes kept)', pools || 'none'],
+    ['Template pools', templatePools || 'none'],
+    ['Workflow runs', `${l.workflow_max_steps.toLocaleString('en')} steps, ${seconds(l.workflow_max_seconds)}`],
+  ];
+}
 
 // Code of each risk level, to ask the caller's policy what it does with it.
 const PROBES = [
@@ -45,6 +53,8 @@ export function healthPage(main) {
   const templatesBox = h('div', { testid: 'templates' });
   const policyBox = h('div', { testid: 'policy-probe' });
   const metricsBox = h('div', { testid: 'metrics' });
+  const limitsBox = h('div', { testid: 'limits' });
+  const isolationBox = h('div', { testid: 'isolation' }, h('p.muted', 'Loading…'));
   main.append(
     h('div.page-head', h('h1', 'Health'), button('Refresh', { class: 'secondary', testid: 'refresh-health' }, () => load())),
     h(
@@ -60,9 +70,7 @@ export function healthPage(main) {
       h('h3', 'Your policy on risky code'),
       h('p.muted', 'Asked of the server with POST /v1/analyze (nothing runs): what your key’s policy does with code of each risk level.'),
       policyBox,
-      h('h3', 'Server limits (documented defaults)'),
-      h('p.muted', 'The API does not report the limits this server was started with, nor your tenant’s policy; these are the documented defaults and maximums (docs/LIMITS.md). Asking beyond your policy answers 403 POLICY_DENIED naming the field.'),
-      h('dl.facts', { testid: 'documented-limits' }, DOCUMENTED.flatMap(([k, v]) => [h('dt', k), h('dd', v)])),
+      limitsBox,
     ),
     h(
       'section.card',
@@ -73,16 +81,53 @@ export function healthPage(main) {
         { testid: 'isolation-note' },
         'Every sandbox gets user, pid, mount, network, ipc, uts and cgroup namespaces, a read-only root, seccomp, landlock (when the kernel has it), cgroup and rlimit limits, and no capabilities; if any of it cannot be set up, warden refuses to run code (SANDBOX_SETUP_FAILED) rather than run it with less.',
       ),
-      h(
-        'p.muted',
-        'The detailed report of what this kernel offers is printed by ',
-        h('code', 'warden doctor'),
-        ' on the server’s machine; the HTTP API does not serve it yet. Pools with ready sandboxes (above) mean sandboxes are being built on this machine.',
-      ),
+      isolationBox,
     ),
   );
 
   async function load() {
+    try {
+      const l = await get('/v1/limits');
+      const policy = l.policy && Object.keys(l.policy).length ? l.policy : null;
+      limitsBox.replaceChildren(
+        h('h3', 'This server'),
+        h('p.muted', 'What it was started with (GET /v1/limits). A request may ask for at most the smaller of these and your policy; beyond that it gets 400 or 403 POLICY_DENIED naming the field.'),
+        h('dl.facts', { testid: 'server-limits' }, serverRows(l.server).flatMap(([k, v]) => [h('dt', k), h('dd', v)])),
+        h('h3', 'Your policy'),
+        h('p', { testid: 'policy-tenant' }, 'Tenant ', h('code', l.tenant), l.admin ? ' · admin key' : '', l.dev_mode ? ' · development mode' : ''),
+        policy
+          ? h('pre.code-view', { testid: 'policy-json' }, pretty(policy))
+          : h('p.muted', { testid: 'policy-json' }, 'The server’s default policy: nothing beyond the server’s limits.'),
+      );
+    } catch (err) {
+      limitsBox.replaceChildren(errorBox(err));
+    }
+    try {
+      const r = await get('/v1/doctor');
+      const mark = (c) => (c.ok ? ['ok', 'check-ok'] : c.required ? ['FAIL', 'check-fail'] : ['warn', 'check-warn']);
+      isolationBox.replaceChildren(
+        h(
+          'p',
+          h('span.badge', { class: r.full_isolation ? 'status-ok' : 'status-error', testid: 'full-isolation' }, r.full_isolation ? 'full isolation' : 'full isolation NOT available'),
+          h('span.muted', ` warden doctor’s checks, run ${fmtTime(r.checked_at)} (kept a minute)`),
+        ),
+        table(
+          [
+            { title: '', cell: (c) => h('span', { class: mark(c)[1] }, mark(c)[0]) },
+            { title: 'Check', cell: (c) => c.name },
+            { title: 'Found', cell: (c) => h('span', c.detail, c.hint ? h('div.muted', `hint: ${c.hint}`) : '') },
+          ],
+          r.checks,
+          { testid: 'isolation-checks', rowProps: (c) => ({ dataset: { check: c.name, ok: String(c.ok) } }) },
+        ),
+      );
+    } catch (err) {
+      isolationBox.replaceChildren(
+        err.code === 'FORBIDDEN'
+          ? h('p.muted', { testid: 'isolation-forbidden' }, 'The detailed report of what this host offers (warden doctor) is shown to admin keys only.')
+          : errorBox(err),
+      );
+    }
     try {
       const hz = await get('/healthz');
       const pools = Object.entries(hz.pools || {}).sort();

@@ -1,13 +1,13 @@
-// Records and audit (admin keys): the tenant's execution records with filters, one
-// record in detail, and the audit log with filters (refusals by policy included).
+// Records and audit (admin keys): every tenant's execution records with filters (tenant,
+// session, status, risk, time), one record in detail (refusals by policy included), and
+// the audit log with filters.
 
 import { h, field, select, button, fmtTime, fmtMs, fmtBytes, pretty } from '../dom.js';
 import { get, withQuery } from '../api.js';
 import { errorBox, table, statusBadge, riskBadge, findingsList, egressView } from '../render.js';
 
-const STATUSES = ['', 'ok', 'error', 'timeout', 'memory_limit', 'cpu_limit', 'session_dead', 'killed'];
+const STATUSES = ['', 'ok', 'error', 'refused', 'timeout', 'memory_limit', 'cpu_limit', 'session_dead', 'killed'];
 const RISKS = ['', 'none', 'low', 'medium', 'high'];
-const RISK_ORDER = { none: 0, low: 1, medium: 2, high: 3 };
 const ACTIONS = [
   '',
   'policy.denied',
@@ -46,22 +46,21 @@ export function recordsPage(main, [sub], query) {
 function executionsView(main, query) {
   const session = h('input', { type: 'text', testid: 'filter-session', placeholder: 'ses_…', value: query.get('session_id') || '' });
   const status = select(STATUSES.map((s) => [s, s || '(any)']), { testid: 'filter-status', value: query.get('status') || '' });
-  const risk = select(RISKS.map((s) => [s, s ? `${s} or higher` : '(any)']), { testid: 'filter-risk', value: query.get('risk') || '' });
+  const risk = select(RISKS.map((s) => [s, s ? `${s} or higher` : '(any)']), { testid: 'filter-risk', value: query.get('min_risk') || '' });
   const since = h('input', { type: 'datetime-local', testid: 'filter-since', step: '1' });
   const until = h('input', { type: 'datetime-local', testid: 'filter-until', step: '1' });
-  const tenant = h('input', { type: 'text', testid: 'filter-tenant', disabled: true, placeholder: 'your key’s tenant', title: 'The API answers with the records of the key’s own tenant only' });
+  const tenant = h('input', { type: 'text', testid: 'filter-tenant', placeholder: 'every tenant', value: query.get('tenant') || '' });
   const listBox = h('div', { testid: 'executions-list', 'aria-live': 'polite' });
   const more = button('Load more', { class: 'secondary', testid: 'load-more', hidden: true });
   let cursor = null;
   let rows = [];
 
   const render = () => {
-    const minRisk = risk.value ? RISK_ORDER[risk.value] : -1;
-    const shown = rows.filter((r) => (RISK_ORDER[r.risk] ?? 0) >= minRisk);
     listBox.replaceChildren(
       table(
         [
           { title: 'Record', cell: (r) => h('a', { href: `#/records/${encodeURIComponent(r.id)}`, testid: `exe-${r.id}` }, h('code', r.id)) },
+          { title: 'Tenant', cell: (r) => r.tenant },
           { title: 'Started', cell: (r) => fmtTime(r.started_at) },
           { title: 'Kind', cell: (r) => `${r.kind} · ${r.language}` },
           { title: 'Status', cell: (r) => h('span', statusBadge(r.status), r.error_code ? h('span.muted', ` ${r.error_code}`) : '') },
@@ -70,7 +69,7 @@ function executionsView(main, query) {
           { title: 'Wall', cell: (r) => fmtMs(r.wall_ms) },
           { title: 'Session', cell: (r) => (r.session_id ? h('code.muted', r.session_id) : h('span.muted', 'one-shot')) },
         ],
-        shown,
+        rows,
         { testid: 'executions-table', empty: 'No records match.', rowProps: (r) => ({ dataset: { id: r.id, status: r.status, risk: r.risk } }) },
       ),
     );
@@ -81,8 +80,10 @@ function executionsView(main, query) {
     try {
       const page = await get(
         withQuery('/v1/executions', {
+          tenant: tenant.value.trim(),
           session_id: session.value.trim(),
           status: status.value,
+          min_risk: risk.value,
           since: toUnix(since.value),
           until: toUnix(until.value),
           cursor: append ? cursor : undefined,
@@ -97,7 +98,7 @@ function executionsView(main, query) {
     }
   };
   more.addEventListener('click', () => load(true));
-  risk.addEventListener('change', render);
+  for (const s of [status, risk]) s.addEventListener('change', () => load(false));
 
   main.append(
     h(
@@ -108,7 +109,7 @@ function executionsView(main, query) {
         field('Tenant', tenant),
         field('Session', session),
         field('Status', status),
-        field('Risk', risk, 'filtered here: the API has no risk filter'),
+        field('Risk', risk),
         field('Since', since),
         field('Until', until),
       ),
@@ -145,6 +146,9 @@ function executionView(main, id) {
       ];
       box.replaceChildren(
         h('h2', 'Execution ', h('code', { testid: 'execution-id' }, r.id)),
+        r.status === 'refused'
+          ? h('p.refused', { testid: 'refused-note' }, 'Refused by the policy for its risk level before it ran: nothing ran. The findings below are why.')
+          : null,
         h('dl.facts', facts.flatMap(([k, v]) => [h('dt', k), h('dd', v)])),
         h('h3', 'Code'),
         r.code === null ? h('p.muted', 'Not kept: the server records hashes only (--record-code hash).') : h('pre.code-view', { testid: 'execution-code' }, r.code),
@@ -224,6 +228,7 @@ function auditDetail(e) {
       h('strong.error-code', { testid: 'denied-code' }, d.code || ''),
       d.operation ? h('span.muted', ` on ${d.operation}`) : '',
       h('div', { testid: 'denied-message' }, d.message || ''),
+      d.execution_id ? h('a', { href: `#/records/${encodeURIComponent(d.execution_id)}`, testid: 'denied-record' }, 'the refused code’s record') : null,
       d.code === 'SECURITY_VIOLATION' && rules ? h('div', rules[1].split(/,\s*/).map((r) => h('code.badge.sev-medium', { testid: 'denied-rule' }, r))) : null,
     );
   }

@@ -808,7 +808,7 @@ async fn limits_and_the_isolation_report_are_served() {
     let user = create_key(
         data.path(),
         "alpha",
-        Some(r#"{"max_memory_mb": 300}"#),
+        Some(r#"{"max_memory_mb": 300, "risk": {"high": "deny"}}"#),
         false,
     );
     let admin = create_key(data.path(), "ops", None, true);
@@ -827,7 +827,10 @@ async fn limits_and_the_isolation_report_are_served() {
     assert_eq!(v["dev_mode"], false);
     assert_eq!(v["server"]["max_sessions"], 17);
     assert_eq!(v["server"]["pools"]["python"], 1);
-    assert_eq!(v["policy"], json!({"max_memory_mb": 300}));
+    assert_eq!(
+        v["policy"],
+        json!({"max_memory_mb": 300, "risk": {"low": "allow", "medium": "allow", "high": "deny"}})
+    );
     let (_, _, v) = call(&s, Some(&admin), Method::GET, "/v1/limits", None).await;
     assert_eq!((&v["admin"], &v["policy"]), (&json!(true), &json!({})));
     // The isolation report: admin keys only; what `warden doctor --json` says.
