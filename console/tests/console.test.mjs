@@ -250,6 +250,11 @@ test('export the notebook, open it again and see the replayed cells', async () =
 
   await page.goto(`${server.url}/ui/#/sessions`);
   await page.getByTestId('sessions-table').waitFor();
+  // The list: language, template, state, age and the memory the sandbox uses now.
+  const listed = page.locator(`[data-testid=sessions-table] tbody tr[data-session="${sessionUrl.split('/').pop()}"]`);
+  await listed.waitFor();
+  assert.match(await listed.textContent(), /python\s*base\s*idle/);
+  assert.match(await listed.getByTestId('session-memory').textContent(), /^\d+(\.\d+)? MiB$/);
   await shot('sessions');
   await page.getByTestId('open-notebook-file').setInputFiles({ name, mimeType: 'application/x-ipynb+json', buffer: bytes });
   await page.getByTestId('replay-summary').waitFor({ timeout: STEP });

@@ -198,7 +198,10 @@ fn unix(t: SystemTime) -> f64 {
 impl Slot {
     fn info(&self) -> SessionInfo {
         let dead = self.dead.lock().map(|d| d.is_some()).unwrap_or(false);
-        let busy = self.session.try_lock().is_err();
+        let (busy, memory_bytes) = match self.session.try_lock() {
+            Ok(s) => (false, s.as_ref().and_then(Session::current_memory)),
+            Err(_) => (true, None),
+        };
         SessionInfo {
             id: self.id.clone(),
             language: self.language,
@@ -216,6 +219,8 @@ impl Slot {
             expires_at: unix(self.created_at) + self.lifetime.as_secs_f64(),
             execution_count: self.execution_count.load(Ordering::Relaxed),
             egress: self.egress.as_ref().map(|g| g.rules.shown().to_vec()),
+            template: self.env.template.as_ref().map(|t| t.name.clone()),
+            memory_bytes,
             cells: None,
         }
     }

@@ -418,6 +418,11 @@ impl Session {
         self.sandbox.as_ref()?.peak_memory()
     }
 
+    /// The session's memory use now, in bytes.
+    pub fn current_memory(&self) -> Option<u64> {
+        self.sandbox.as_ref()?.current_memory()
+    }
+
     /// The host pid of the interpreter (for tests and diagnostics).
     pub fn agent_pid(&self) -> Option<i32> {
         self.sandbox.as_ref().and_then(|s| s.program_pid())

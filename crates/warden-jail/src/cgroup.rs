@@ -470,6 +470,17 @@ impl Cgroup {
         fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
     }
 
+    /// The memory the cgroup uses now, in bytes (page cache and kernel memory
+    /// included), when the kernel reports it.
+    pub fn current_memory(&self) -> Option<u64> {
+        let (dir, v) = self.memory_dir()?;
+        let file = match v {
+            Version::V1 => "memory.usage_in_bytes",
+            Version::V2 => "memory.current",
+        };
+        fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
+    }
+
     /// Kills every process left in the cgroup (normally none: the pid namespace's end
     /// already took them).
     pub fn kill_all(&self) {

@@ -986,6 +986,11 @@ impl Sandbox {
         cgroup::read_number(file.as_ref()?)
     }
 
+    /// The sandbox's memory use now, in bytes (from its cgroup).
+    pub fn current_memory(&self) -> Option<u64> {
+        self.res.as_ref()?.cgroup.as_ref()?.current_memory()
+    }
+
     /// A handle that can signal the program while someone else holds the sandbox (to
     /// interrupt a running cell).
     pub fn signaller(&self) -> Result<Signaller, JailError> {

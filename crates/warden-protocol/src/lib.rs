@@ -394,6 +394,13 @@ pub struct SessionInfo {
     /// With network: the allowlist its sandbox's egress proxy applies (docs/NETWORK.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<Vec<String>>,
+    /// The template its sandbox carries, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The memory its sandbox uses now, in bytes (its cgroup's count, page cache
+    /// included); absent while a cell runs or where the kernel does not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
     /// A session created from a notebook: the reply of each code cell replayed, in
     /// order, up to and including the first that failed (docs/API.md#notebooks).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,7 @@
 // Sessions: the tenant's live sessions, creating one (language, template, packages),
 // deleting, and opening a Jupyter notebook as a new session.
 
-import { h, field, select, button, fmtAge } from '../dom.js';
+import { h, field, select, button, fmtAge, fmtBytes } from '../dom.js';
 import { get, post, del } from '../api.js';
 import { errorBox, table, statusBadge } from '../render.js';
 import { stashReplay } from './notebook.js';
@@ -126,9 +126,11 @@ export function sessionsPage(main) {
           [
             { title: 'Session', cell: (s) => h('a', { href: `#/sessions/${encodeURIComponent(s.id)}`, testid: `open-${s.id}` }, h('code', s.id)) },
             { title: 'Language', cell: (s) => s.language },
+            { title: 'Template', cell: (s) => (s.template ? h('code', s.template) : h('span.muted', 'base')) },
             { title: 'State', cell: (s) => statusBadge(s.state) },
             { title: 'Age', cell: (s) => h('span', { title: new Date(s.created_at * 1000).toISOString() }, fmtAge(s.created_at, now)) },
             { title: 'Cells run', cell: (s) => String(s.execution_count) },
+            { title: 'Memory', cell: (s) => (s.memory_bytes == null ? h('span.muted', '—') : h('span', { testid: 'session-memory' }, fmtBytes(s.memory_bytes))) },
             {
               title: h('span.sr-only', 'Actions'),
               cell: (s) =>

@@ -73,6 +73,18 @@ async fn a_template_built_from_pypi_is_used_read_only_by_sessions_and_one_shots(
     assert_eq!(v["templates"][0]["preload"], json!(["tabulate"]));
 
     let id = create(&s, json!({"template": "tiny"})).await;
+    // The session says which template it carries and how much memory it uses.
+    let info: Value = client()
+        .get(s.url(&format!("/v1/sessions/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["template"], "tiny", "{info}");
+    let memory = info["memory_bytes"].as_u64().expect("memory_bytes");
+    assert!((1 << 20..512 << 20).contains(&memory), "{info}");
     // Preloaded before the session was handed out, importable, and the right version.
     let (_, v) = exec(&s, &id, "import sys\n'tabulate' in sys.modules").await;
     assert_eq!(plain(&v), "True", "{v}");
