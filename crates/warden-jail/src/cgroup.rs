@@ -402,6 +402,14 @@ impl Cgroup {
         self.dirs.iter().map(|(d, _)| d.as_path())
     }
 
+    /// The `cgroup.procs` file of each directory (to move a process into them all).
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|(d, _)| d.join("cgroup.procs"))
+            .collect()
+    }
+
     /// Moves a process into every directory of this cgroup.
     pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
         for (dir, _) in &self.dirs {

@@ -18,6 +18,39 @@ pub enum LandlockMode {
     Off,
 }
 
+/// Which isolation runs a sandbox: the host kernel's namespaces, seccomp and landlock, or
+/// gVisor's user-space kernel (`runsc`) on top of namespaces of its own.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, PartialOrd, Ord,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    #[default]
+    Namespaces,
+    Gvisor,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 2] = [Tier::Namespaces, Tier::Gvisor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Namespaces => "namespaces",
+            Tier::Gvisor => "gvisor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Settings that hold for every sandbox a [`crate::Jail`] starts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]

@@ -17,6 +17,7 @@
 pub mod cgroup;
 pub mod config;
 mod error;
+pub mod gvisor;
 pub mod plan;
 pub mod probe;
 mod runtime;
@@ -24,7 +25,7 @@ mod sandbox;
 pub mod seccomp;
 mod sys;
 
-pub use config::{JailConfig, LandlockMode, Limits};
+pub use config::{JailConfig, LandlockMode, Limits, Tier};
 pub use error::{CgroupError, JailError, Stage};
 pub use runtime::Runtime;
 pub use sandbox::{

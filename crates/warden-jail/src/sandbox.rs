@@ -75,6 +75,8 @@ pub struct Command {
     /// is the supervisor's, and the only way a connection leaves the namespace is
     /// through what the supervisor does with it (warden's egress proxy).
     pub listen_inside: Option<u16>,
+    /// The isolation that runs it (see [`crate::gvisor`] for what differs under gVisor).
+    pub tier: crate::Tier,
 }
 
 /// When each step of a sandbox's life was done: `(step, CLOCK_MONOTONIC ns)`, in time
@@ -290,6 +292,8 @@ pub struct Jail {
     open_tree: bool,
     /// When [`Jail::new`] started and ended (monotonic ns).
     created: (u64, u64),
+    /// The gVisor tier's `runsc`, looked for on first use.
+    runsc: OnceLock<Result<crate::gvisor::Runsc, String>>,
 }
 
 static SANDBOX_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -387,6 +391,184 @@ impl Jail {
             base_ro_ops,
             base_rw_ops,
             new_root,
+            runsc: OnceLock::new(),
+        })
+    }
+
+    /// Whether this host can run the gVisor tier, or why not.
+    pub fn gvisor(&self) -> Result<&crate::gvisor::Runsc, String> {
+        self.runsc
+            .get_or_init(|| crate::gvisor::Runsc::detect(&self.config.run_root))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Starts a command under gVisor (see [`crate::gvisor`]): the same plan as the
+    /// namespace tier, written as an OCI bundle and run by `runsc`.
+    fn spawn_gvisor(&self, cmd: Command) -> Result<Sandbox, JailError> {
+        let runsc = self
+            .gvisor()
+            .map_err(|why| JailError::Invalid(format!("the gvisor tier is not available: {why}")))?
+            .clone();
+        if cmd.listen_inside.is_some() {
+            return Err(JailError::Invalid(
+                "network egress is not available on the gvisor tier yet".into(),
+            ));
+        }
+        let limits = cmd.limits.clone();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let id = format!(
+            "{}-{}-{:x}",
+            std::process::id(),
+            SANDBOX_COUNTER.fetch_add(1, Ordering::Relaxed),
+            nanos
+        );
+        let mut res = Resources {
+            run_dir: self.config.run_root.join(&id),
+            workspace_mounted: false,
+            cgroup: None,
+            container: None,
+        };
+        make_private_dir(&res.run_dir, 0o711)?;
+        let workspace = res.run_dir.join("workspace");
+        make_private_dir(&workspace, 0o700)?;
+        let ws_c = c_path(&workspace)?;
+        let ws_opts = CString::new(format!(
+            "size={},nr_inodes=65536,mode=0700,uid={},gid={}",
+            limits.workspace_bytes, self.config.host_uid, self.config.host_gid
+        ))
+        .map_err(|_| JailError::Invalid("workspace options".into()))?;
+        sys::mount_tmpfs(&ws_c, &ws_opts)
+            .map_err(|e| JailError::io("cannot mount the workspace tmpfs on", &workspace, e))?;
+        res.workspace_mounted = true;
+        let cgroup = self.cgroups.create(
+            &id,
+            &CgroupLimits {
+                memory_bytes: limits.memory_bytes + crate::gvisor::MEMORY_OVERHEAD,
+                pids: crate::gvisor::host_pids(limits.pids),
+                cpus: limits.cpus,
+            },
+        )?;
+        let procs: Vec<CString> = cgroup
+            .procs_files()
+            .iter()
+            .map(|p| c_path(p))
+            .collect::<Result<_, _>>()?;
+        res.cgroup = Some(cgroup);
+
+        // The plan of the namespace tier, but for the user the program runs as here.
+        let user = (self.config.host_uid, self.config.host_gid);
+        let gconfig = JailConfig {
+            sandbox_uid: user.0,
+            sandbox_gid: user.1,
+            ..self.config.clone()
+        };
+        let base = plan::base_plan(&gconfig);
+        let files: Vec<(PathBuf, Vec<u8>, u32)> = cmd
+            .files
+            .iter()
+            .map(|(name, data)| (Path::new("/run/warden").join(name), data.clone(), 0o444))
+            .collect();
+        let run_plan = plan::run_plan(&workspace, limits.tmp_bytes, &files, &cmd.binds, false);
+        let steps: Vec<&plan::Step> = plan::ordered(&base, &run_plan).collect();
+        let channels =
+            crate::gvisor::make_channels(&res.run_dir.join("chan"), &cmd.extra_fds, user)?;
+        let mut env: Vec<(String, String)> = BASE_ENV
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in &cmd.env {
+            match env.iter_mut().find(|(ek, _)| ek == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => env.push((k.clone(), v.clone())),
+            }
+        }
+        let bundle = res.run_dir.join("bundle");
+        crate::gvisor::write_bundle(
+            &bundle,
+            &steps,
+            &cmd.program,
+            &cmd.args,
+            &env,
+            &channels
+                .iter()
+                .map(|(p, reads, _)| (p.clone(), *reads))
+                .collect::<Vec<_>>(),
+            &limits,
+            user,
+            &self.config.hostname,
+        )?;
+
+        let (out_r, out_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
+        let (err_r, err_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
+        let stdin_src: OwnedFd = match &cmd.stdin {
+            Stdin::Null => fs::File::open("/dev/null")
+                .map_err(|e| JailError::io("cannot open", "/dev/null", e))?
+                .into(),
+            Stdin::Inherit => sys::dup_above(0, 3)
+                .map_err(|e| JailError::supervise("duplicate standard input", e))?,
+            Stdin::Fd(fd) => fd
+                .try_clone()
+                .map_err(|e| JailError::supervise("duplicate standard input", e))?,
+        };
+        let started = Instant::now();
+        let child = runsc
+            .run(
+                &bundle,
+                &id,
+                &res.run_dir.join("panic.log"),
+                [stdin_src, out_w, err_w],
+                procs,
+            )
+            .map_err(|e| JailError::supervise("start runsc", e))?;
+        let pid = child.id() as libc::pid_t;
+        // The child is reaped by `wait4` in [`Sandbox::wait`], as the namespace tier's init.
+        drop(child);
+        res.container = Some(crate::gvisor::Container {
+            runsc,
+            id: id.clone(),
+        });
+        let pidfd = match sys::pidfd_open(pid) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = sys::kill(pid, libc::SIGKILL);
+                let _ = sys::wait4(pid);
+                return Err(JailError::supervise("open a pidfd for runsc", e));
+            }
+        };
+        // A relay per channel, each ending with the sandbox.
+        for ((_, program_reads, host), caller) in channels.into_iter().zip(cmd.extra_fds) {
+            let ended = pidfd
+                .try_clone()
+                .map_err(|e| JailError::supervise("duplicate the pidfd", e))?;
+            let (from, to) = if program_reads {
+                (caller, host)
+            } else {
+                (host, caller)
+            };
+            std::thread::Builder::new()
+                .name("warden-gvisor-relay".into())
+                .spawn(move || crate::gvisor::relay(from, to, ended))
+                .map_err(|e| JailError::supervise("start a channel relay", e))?;
+        }
+        Ok(Sandbox {
+            pid,
+            pidfd,
+            stdout: Some(out_r),
+            stderr: Some(err_r),
+            status: None,
+            started,
+            limits,
+            keep_workspace: cmd.keep_workspace,
+            workspace,
+            res: Some(res),
+            finished: false,
+            meter: Meter::default(),
+            timings: None,
+            listener: None,
         })
     }
 
@@ -418,6 +600,9 @@ impl Jail {
     /// with the step that failed).
     pub fn spawn(&self, cmd: Command) -> Result<Sandbox, JailError> {
         cmd.validate()?;
+        if cmd.tier == crate::Tier::Gvisor {
+            return self.spawn_gvisor(cmd);
+        }
         let mut timings = cmd.record_timings.then(|| {
             let mut t = Timings::default();
             t.mark("spawn: start");
@@ -449,6 +634,7 @@ impl Jail {
             run_dir: self.config.run_root.join(&id),
             workspace_mounted: false,
             cgroup: None,
+            container: None,
         };
 
         // Per-sandbox host directory and its size-capped workspace.
@@ -668,7 +854,7 @@ impl Jail {
             pidfd,
             stdout: Some(out_r),
             stderr: Some(err_r),
-            status: status_r,
+            status: Some(status_r),
             started,
             limits,
             keep_workspace: cmd.keep_workspace,
@@ -775,6 +961,8 @@ struct Resources {
     run_dir: PathBuf,
     workspace_mounted: bool,
     cgroup: Option<Cgroup>,
+    /// A gVisor sandbox's container, whose state `runsc delete` removes.
+    container: Option<crate::gvisor::Container>,
 }
 
 /// Dropping the resources tears them down, so that a sandbox whose start fails half way
@@ -783,7 +971,11 @@ impl Drop for Resources {
     fn drop(&mut self) {
         if let Some(mut cg) = self.cgroup.take() {
             cg.kill_all();
+            // (remove waits for exiting processes, the Sentry's and the Gofer's too.)
             cg.remove();
+        }
+        if let Some(c) = self.container.take() {
+            c.runsc.delete(&c.id);
         }
         let ws = self.run_dir.join("workspace");
         if self.workspace_mounted {
@@ -803,6 +995,7 @@ impl Drop for Resources {
 pub struct Signaller {
     init: libc::pid_t,
     pidfd: OwnedFd,
+    container: Option<crate::gvisor::Container>,
 }
 
 impl Signaller {
@@ -821,6 +1014,9 @@ impl Signaller {
         if ended {
             return Err(gone());
         }
+        if let Some(c) = &self.container {
+            return c.runsc.signal(&c.id, sig, false);
+        }
         let pid = *sys::children_of(self.init).first().ok_or_else(gone)?;
         sys::kill(pid, sig).map_err(|e| JailError::supervise("signal the program", e))
     }
@@ -836,6 +1032,9 @@ impl Signaller {
                 "signal the program",
                 io::Error::from_raw_os_error(libc::ESRCH),
             ));
+        }
+        if let Some(c) = &self.container {
+            return c.runsc.signal(&c.id, sig, true);
         }
         signal_tree(self.init, sig)
     }
@@ -903,7 +1102,9 @@ pub struct Sandbox {
     pidfd: OwnedFd,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
-    status: OwnedFd,
+    /// The program's wait status, from the namespace tier's init (none under gVisor,
+    /// where `runsc`'s own exit status is the program's).
+    status: Option<OwnedFd>,
     started: Instant,
     limits: Limits,
     keep_workspace: Option<PathBuf>,
@@ -933,13 +1134,37 @@ impl Sandbox {
         &self.workspace
     }
 
-    /// The host pid of the program (the init's child), once it runs.
+    /// The host pid of the program (the init's child), once it runs; none under gVisor,
+    /// whose processes are the Sentry's, not the host's.
     pub fn program_pid(&self) -> Option<i32> {
+        if self.is_gvisor() {
+            return None;
+        }
         sys::children_of(self.pid).first().copied()
+    }
+
+    /// Which isolation runs it.
+    pub fn tier(&self) -> crate::Tier {
+        if self.is_gvisor() {
+            crate::Tier::Gvisor
+        } else {
+            crate::Tier::Namespaces
+        }
+    }
+
+    fn is_gvisor(&self) -> bool {
+        self.container().is_some()
+    }
+
+    fn container(&self) -> Option<&crate::gvisor::Container> {
+        self.res.as_ref()?.container.as_ref()
     }
 
     /// Sends a signal to the program (e.g. SIGINT to interrupt a cell).
     pub fn signal_program(&self, sig: i32) -> Result<(), JailError> {
+        if let Some(c) = self.container() {
+            return c.runsc.signal(&c.id, sig, false);
+        }
         let pid = self.program_pid().ok_or_else(|| {
             JailError::supervise(
                 "find the program",
@@ -952,6 +1177,9 @@ impl Sandbox {
     /// Sends a signal to the program and every process it started (see
     /// [`Signaller::signal_program_tree`]).
     pub fn signal_program_tree(&self, sig: i32) -> Result<(), JailError> {
+        if let Some(c) = self.container() {
+            return c.runsc.signal(&c.id, sig, true);
+        }
         signal_tree(self.pid, sig)
     }
 
@@ -1000,6 +1228,7 @@ impl Sandbox {
                 .pidfd
                 .try_clone()
                 .map_err(|e| JailError::supervise("duplicate the pidfd", e))?,
+            container: self.container().cloned(),
         })
     }
 
@@ -1030,6 +1259,12 @@ impl Sandbox {
     /// Kills every process of the sandbox.
     pub fn kill(&self) {
         let _ = sys::pidfd_kill(self.pidfd.as_raw_fd(), libc::SIGKILL);
+        if self.is_gvisor() {
+            // runsc's Sentry and Gofer are not its children's children: kill them all.
+            if let Some(cg) = self.res.as_ref().and_then(|r| r.cgroup.as_ref()) {
+                cg.kill_all();
+            }
+        }
     }
 
     fn mark(&mut self, step: &'static str) {
@@ -1116,15 +1351,29 @@ impl Sandbox {
 
         // The program's own status, as its init saw it; init's status if init was killed.
         let mut sbuf = [0u8; 4];
-        let program_status = match sys::read(self.status.as_raw_fd(), &mut sbuf) {
-            Ok(4) => Some(i32::from_ne_bytes(sbuf)),
-            _ => None,
+        let gvisor = self.is_gvisor();
+        let program_status = match &self.status {
+            Some(fd) => match sys::read(fd.as_raw_fd(), &mut sbuf) {
+                Ok(4) => Some(i32::from_ne_bytes(sbuf)),
+                _ => None,
+            },
+            // runsc exits with the program's code, or 128 + the signal that ended it.
+            None if !libc::WIFSIGNALED(wstatus) => Some(wstatus),
+            None => None,
         };
         let status = program_status.unwrap_or(wstatus);
         let exit = if libc::WIFSIGNALED(status) {
             Exit::Signal(libc::WTERMSIG(status))
         } else {
-            Exit::Code(libc::WEXITSTATUS(status))
+            match libc::WEXITSTATUS(status) {
+                c if gvisor && (129..160).contains(&c) => Exit::Signal(c - 128),
+                c => Exit::Code(c),
+            }
+        };
+        let program_status = if gvisor && matches!(exit, Exit::Signal(libc::SIGKILL)) {
+            None
+        } else {
+            program_status
         };
         let tv = |t: libc::timeval| {
             Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
@@ -1298,6 +1547,17 @@ fn reap_stale(run_root: &Path, cgroups: &CgroupLayout) {
                 }
                 let _ = fs::remove_dir_all(entry.path());
                 reaped += 1;
+            }
+        }
+    }
+    // gVisor containers' state files (`ID_sandbox:ID.state`, `.lock`) of dead supervisors.
+    if let Ok(entries) = fs::read_dir(run_root.join(".runsc")) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let id = name.to_string_lossy();
+            let id = id.split('_').next().unwrap_or("");
+            if dead(OsStr::new(id)) {
+                let _ = fs::remove_file(entry.path());
             }
         }
     }

@@ -362,6 +362,48 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// Creates a named pipe (a FIFO) at `path`.
+pub(crate) fn mkfifo(path: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    cvt(unsafe { libc::mkfifo(path.as_ptr(), mode as libc::mode_t) }).map(drop)
+}
+
+/// Whether a descriptor was opened for reading only (`O_RDONLY`), writing only
+/// (`O_WRONLY`) or both (`O_RDWR`): its `O_ACCMODE` bits.
+pub(crate) fn access_mode(fd: RawFd) -> io::Result<libc::c_int> {
+    // SAFETY: F_GETFL on a caller-owned fd; no memory is passed.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    Ok(flags & libc::O_ACCMODE)
+}
+
+/// Makes the process `cmd` starts join cgroups before it executes its program: it writes
+/// `0` (itself) to each `cgroup.procs` file, so that every process it starts later is
+/// in them from its first instruction.
+pub(crate) fn join_cgroups_before_exec(cmd: &mut std::process::Command, procs: Vec<CString>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec. It makes only
+    // async-signal-safe system calls (open, write, close) and touches only memory
+    // allocated before the fork (`procs`); it does not allocate. io::Error's OS variant
+    // holds the errno without allocating.
+    unsafe {
+        cmd.pre_exec(move || {
+            for path in &procs {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let err = io::Error::last_os_error();
+                libc::close(fd);
+                if written != 1 {
+                    return Err(err);
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: F_GETFL/F_SETFL on a caller-owned fd; no memory is passed.
     unsafe {
