@@ -116,7 +116,9 @@ async fn run(args: KeysArgs) -> anyhow::Result<i32> {
                 Some(path) => {
                     let text = std::fs::read_to_string(path)
                         .with_context(|| format!("cannot read {}", path.display()))?;
-                    Policy::from_json(&text)
+                    let parsed = Policy::from_json(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    crate::serve::check_policy_tiers(&parsed)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                     Some(text)
                 }

@@ -179,6 +179,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Refuses a policy that names an isolation tier this host lacks (rather than run its
+/// code on a weaker one).
+pub(crate) fn check_policy_tiers(policy: &Policy) -> anyhow::Result<()> {
+    if policy.tiers().contains(&warden_protocol::Tier::Gvisor) {
+        let run_root = warden_jail::JailConfig::default().run_root;
+        std::fs::create_dir_all(&run_root).ok();
+        if let Err(why) = warden_jail::gvisor::Runsc::detect(&run_root) {
+            anyhow::bail!(
+                "the policy's isolation names the gvisor tier, which this host lacks: {why} \
+                 (see `warden doctor`)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// What an engine is built from, by `warden serve` and `warden mcp` alike.
 pub(crate) struct EngineSetup {
     pub(crate) data_dir: PathBuf,
@@ -238,6 +254,7 @@ pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
         }
         None => Policy::default(),
     };
+    check_policy_tiers(&default_policy).map_err(|e| anyhow::anyhow!("--default-policy: {e}"))?;
     let config = EngineConfig {
         default_policy,
         dev_mode: args.dev,

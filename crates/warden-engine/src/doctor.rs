@@ -26,8 +26,61 @@ pub fn report(data_dir: &Path, config: &JailConfig, jail: Option<&Jail>) -> Repo
             },
         };
         report.checks.push(check);
+        report.checks.push(match jail {
+            Some(jail) => gvisor_check(jail),
+            None => match Jail::new(config.clone()) {
+                Ok(jail) => gvisor_check(&jail),
+                Err(e) => gvisor_missing(format!("cannot set up sandboxing: {e}")),
+            },
+        });
     }
     report
+}
+
+const GVISOR: &str = "gvisor tier";
+
+/// The gVisor tier: runsc is there and a sandbox starts on it.
+fn gvisor_check(jail: &Jail) -> Check {
+    let runsc = match jail.gvisor() {
+        Ok(r) => r.clone(),
+        Err(why) => return gvisor_missing(why),
+    };
+    let mut cmd = Command::for_runtime(&Runtime::bash(), "echo gvisor-ok");
+    cmd.tier = warden_jail::Tier::Gvisor;
+    cmd.limits.timeout = Duration::from_secs(20);
+    match jail.run(cmd, &mut Discard) {
+        Ok(o) if o.stdout.bytes == b"gvisor-ok\n" => Check {
+            name: GVISOR.into(),
+            ok: true,
+            detail: format!(
+                "{} ({}), ptrace platform: policies may ask for \"isolation\": \"gvisor\"",
+                runsc.path.display(),
+                runsc.version
+            ),
+            hint: None,
+            required: false,
+        },
+        Ok(o) => gvisor_missing(format!(
+            "a sandbox on gVisor did not run ({:?}): {}",
+            o.exit,
+            String::from_utf8_lossy(&o.stderr.bytes).trim()
+        )),
+        Err(e) => gvisor_missing(format!("a sandbox on gVisor could not start: {e}")),
+    }
+}
+
+fn gvisor_missing(detail: String) -> Check {
+    Check {
+        name: GVISOR.into(),
+        ok: false,
+        detail,
+        hint: Some(
+            "the gVisor tier needs runsc (Debian: apt-get install runsc); without it only the \
+             namespace tier runs, and policies that name gvisor are refused"
+                .into(),
+        ),
+        required: false,
+    }
 }
 
 /// The report in the API's shape.

@@ -93,6 +93,7 @@ impl SessionCodeRunner {
         let id = self.session(language, request).map_err(engine_error)?;
         let screened = screened(language, request.code);
         let execute = ExecuteRequest {
+            isolation: None,
             code: wrap(language, request.code, request.input),
             language: None,
             timeout: request.timeout,

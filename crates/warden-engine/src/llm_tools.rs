@@ -465,6 +465,7 @@ impl Engine {
         };
         if let Some(language) = language {
             let req = ExecuteRequest {
+                isolation: None,
                 code: string_arg(call, "code")?.to_string(),
                 language: Some(language),
                 timeout: call.arguments.get("timeout").and_then(Value::as_f64),

@@ -220,6 +220,7 @@ impl Slot {
             execution_count: self.execution_count.load(Ordering::Relaxed),
             egress: self.egress.as_ref().map(|g| g.rules.shown().to_vec()),
             template: self.env.template.as_ref().map(|t| t.name.clone()),
+            tier: self.env.tier,
             memory_bytes,
             cells: None,
         }
@@ -270,6 +271,8 @@ pub struct Engine {
 /// What a cell used, read from its sandbox.
 #[derive(Debug, Default, Clone)]
 struct Usage {
+    /// The tier that ran it.
+    tier: warden_protocol::Tier,
     /// The execution's network account, when its sandbox has egress.
     egress: Option<warden_protocol::EgressReport>,
     cpu: Option<Duration>,
@@ -532,8 +535,15 @@ impl Engine {
         egress: Option<Arc<crate::egress::Gate>>,
     ) -> Result<Session, EngineError> {
         // Pooled sandboxes have no network: a session with egress gets a fresh one,
-        // listening for its proxy before the agent starts.
-        if limits.is_none() && egress.is_none() {
+        // listening for its proxy before the agent starts. The pools are the namespace
+        // tier's.
+        self.check_tier(env.tier)?;
+        if egress.is_some() && env.tier == warden_protocol::Tier::Gvisor {
+            return Err(EngineError::Invalid(
+                "network egress is not available on the gvisor tier yet".into(),
+            ));
+        }
+        if limits.is_none() && egress.is_none() && env.tier == warden_protocol::Tier::Namespaces {
             let key = (language, env.build().map(str::to_string));
             loop {
                 let pooled = self
@@ -552,6 +562,32 @@ impl Engine {
         let limits = limits.unwrap_or_else(|| self.config.session_limits.clone());
         self.metrics.sandbox_started();
         Session::start(self.jail.clone(), language, limits, env, egress).await
+    }
+
+    /// Whether this server can run sandboxes on `tier`.
+    pub fn check_tier(&self, tier: warden_protocol::Tier) -> Result<(), EngineError> {
+        match tier {
+            warden_protocol::Tier::Namespaces => Ok(()),
+            warden_protocol::Tier::Gvisor => self.jail.gvisor().map(drop).map_err(|why| {
+                EngineError::Unavailable(format!("the gvisor tier is not available here: {why}"))
+            }),
+        }
+    }
+
+    /// The isolation tiers this host offers, each with why it is missing if it is.
+    pub fn tiers(&self) -> Vec<(warden_protocol::Tier, Result<String, String>)> {
+        vec![
+            (
+                warden_protocol::Tier::Namespaces,
+                Ok("the host kernel's namespaces, seccomp, landlock and cgroups".into()),
+            ),
+            (
+                warden_protocol::Tier::Gvisor,
+                self.jail
+                    .gvisor()
+                    .map(|r| format!("{} ({}), ptrace platform", r.path.display(), r.version)),
+            ),
+        ]
     }
 
     /// The egress gate of a sandbox asked for with `network` / `egress`: `None` without
@@ -1257,9 +1293,13 @@ impl Engine {
         }
         let egress = self.egress_gate(caller, req.network, req.egress.as_ref())?;
         let egress_allow = egress.as_ref().map(|g| g.rules.shown().to_vec());
-        let (env, paths) = self
+        let (mut env, paths) = self
             .environment(caller, req.language, req.template.as_deref(), &req.packages)
             .await?;
+        // A session's tier is fixed when it is made: the policy's for code of no risk, or
+        // the stronger one asked for; a cell whose risk needs more is refused later.
+        let analysed = (req.language != Language::Bash).then_some(RiskLevel::None);
+        env.tier = caller.policy.tier(req.isolation, analysed)?;
         let session = self
             .obtain(req.language, limits, &env, &paths, egress.clone())
             .await?;
@@ -1536,10 +1576,27 @@ impl Engine {
                         .into(),
                 ));
             }
+            if req.isolation.is_some_and(|t| t != slot.env.tier) {
+                return Err(EngineError::Invalid(format!(
+                    "session {id} runs on the {} tier; isolation is set when a session is created",
+                    slot.env.tier
+                )));
+            }
             let files = self.decode_files(&req.files)?;
             let screening = self
                 .admit_execution(caller, slot.language, screened)
                 .await?;
+            // Code whose risk the policy runs on a stronger tier than the session's.
+            let risk = screening.report.as_ref().map(|r| r.risk);
+            let needed = caller.policy.tier(None, risk)?;
+            if needed > slot.env.tier {
+                return Err(EngineError::PolicyDenied(format!(
+                    "the policy runs code of risk level {} on the {needed} tier, and session \
+                     {id} runs on {} (create it with \"isolation\": \"{needed}\")",
+                    risk.map_or("unanalysed", RiskLevel::as_str),
+                    slot.env.tier
+                )));
+            }
             let timeout = match screening.action {
                 RiskAction::Restrict => {
                     timeout.min(caller.policy.risk_policy().restricted_timeout())
@@ -1564,6 +1621,7 @@ impl Engine {
         };
         let none = Usage {
             analysis: screening.report,
+            tier: slot.env.tier,
             ..Usage::default()
         };
         let Ok(mut guard) = slot.session.try_lock() else {
@@ -1594,6 +1652,7 @@ impl Engine {
             },
             peak_memory: session.peak_memory(),
             analysis: none.analysis,
+            tier: slot.env.tier,
         };
         slot.touch();
         let result = match result {
@@ -1659,6 +1718,7 @@ impl Engine {
         let secrets = match result {
             Ok(r) => {
                 r.egress = egress.clone();
+                r.tier = Some(usage.tier);
                 let secrets = guard.apply(r);
                 if let Some(report) = &usage.analysis {
                     r.risk = Some(report.risk);
@@ -1757,6 +1817,7 @@ impl Engine {
             findings,
             secrets,
             egress,
+            tier: usage.tier,
         };
         let id = record.id.clone();
         // A refusal is audited as `policy.denied` already.
@@ -2064,9 +2125,12 @@ impl Engine {
         }
         let limits = self.limits_for(caller, memory_mb, req.disk_mb)?;
         let egress = self.egress_gate(caller, req.network, req.egress.as_ref())?;
-        let (env, paths) = self
+        let (mut env, paths) = self
             .environment(caller, language, req.template.as_deref(), &req.packages)
             .await?;
+        // A one-shot's tier follows its code's risk.
+        let risk = screening.report.as_ref().map(|r| r.risk);
+        env.tier = caller.policy.tier(req.isolation, risk)?;
         let session = self.obtain(language, limits, &env, &paths, egress).await?;
         Ok((session, req.code, files, timeout, screening.report))
     }
@@ -2083,7 +2147,10 @@ impl Engine {
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> (Result<CellResponse, EngineError>, Usage) {
         let ws = workspace_of(&session);
-        let mut usage = Usage::default();
+        let mut usage = Usage {
+            tier: session.tier(),
+            ..Usage::default()
+        };
         let result = async {
             if let Some(ws) = &ws {
                 place_files(ws, files).await?;
@@ -2109,6 +2176,7 @@ impl Engine {
                 cpu: session.cpu_usage(),
                 peak_memory: session.peak_memory(),
                 analysis: None,
+                tier: session.tier(),
             };
             let mut response = match outcome {
                 Ok(r) => to_response(r),
@@ -2520,6 +2588,7 @@ fn died_response(
         DeathReason::Exited | DeathReason::Closed => "Exited",
     };
     CellResponse {
+        tier: None,
         status: "error".into(),
         execution_count: 1,
         value: None,
@@ -2581,6 +2650,7 @@ async fn off_thread<T: Send + 'static>(
 
 fn to_response(r: CellResult) -> CellResponse {
     CellResponse {
+        tier: None,
         status: match r.status {
             CellStatus::Ok => "ok",
             CellStatus::Error => "error",

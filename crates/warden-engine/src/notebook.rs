@@ -210,6 +210,7 @@ mod tests {
 
     fn reply(stdout: &str, value: Option<&str>) -> CellResponse {
         CellResponse {
+            tier: None,
             status: "ok".into(),
             execution_count: 1,
             value: value.map(|v| [("text/plain".to_string(), v.to_string())].into()),

@@ -266,6 +266,7 @@ mod tests {
 
     fn record(n: u32) -> ExecutionRecord {
         ExecutionRecord {
+            tier: Default::default(),
             id: format!("exe_{n:04}"),
             tenant: "acme".into(),
             session_id: None,

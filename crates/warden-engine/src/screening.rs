@@ -222,6 +222,7 @@ mod tests {
 
     fn response(stdout: &str) -> CellResponse {
         CellResponse {
+            tier: None,
             status: "ok".into(),
             execution_count: 1,
             value: Some([("text/plain".to_string(), format!("'{KEY}'"))].into()),

@@ -107,6 +107,7 @@ pub struct CellResult {
 /// A live session.
 pub struct Session {
     language: Language,
+    tier: warden_protocol::Tier,
     sandbox: Option<Sandbox>,
     requests: pipe::Sender,
     replies: pipe::Receiver,
@@ -180,6 +181,8 @@ pub struct Environment {
     pub cache: Option<std::path::PathBuf>,
     /// The host directory of the stand-ins for pip (see [`crate::tools`]).
     pub tools: Option<std::path::PathBuf>,
+    /// The isolation tier the sandbox runs on.
+    pub tier: warden_protocol::Tier,
 }
 
 /// What a cell exchanges with its code besides output: `input` bound before it runs,
@@ -218,6 +221,10 @@ impl Environment {
     /// Sets `cmd` up for this environment. With `network`, pip is the real one (its
     /// downloads go through the egress proxy), not the stand-in that says there is none.
     fn apply(&self, cmd: &mut warden_jail::Command, network: bool) {
+        cmd.tier = match self.tier {
+            warden_protocol::Tier::Namespaces => warden_jail::Tier::Namespaces,
+            warden_protocol::Tier::Gvisor => warden_jail::Tier::Gvisor,
+        };
         let mut path = vec!["/workspace".to_string()];
         if let Some(tools) = self.tools.as_ref().filter(|_| !network) {
             use crate::tools::TOOLS_INSIDE;
@@ -303,6 +310,7 @@ impl Session {
         };
         let mut session = Session {
             language,
+            tier: env.tier,
             requests: pipe::Sender::from_owned_fd(OwnedFd::from(req_w))?,
             replies: receiver(OwnedFd::from(rep_r))?,
             stdout: receiver(stdout)?,
@@ -332,6 +340,11 @@ impl Session {
 
     pub fn language(&self) -> Language {
         self.language
+    }
+
+    /// The isolation tier its sandbox runs on.
+    pub fn tier(&self) -> warden_protocol::Tier {
+        self.tier
     }
 
     /// The sandbox's egress gate, when it has network.

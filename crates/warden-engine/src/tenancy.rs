@@ -11,6 +11,8 @@ use subtle::ConstantTimeEq;
 pub use warden_protocol::RiskAction;
 use warden_protocol::{Language, RiskLevel};
 
+use crate::EngineError;
+
 /// The tenant of development mode (no keys, loopback only).
 pub const DEV_TENANT: &str = "dev";
 
@@ -77,6 +79,62 @@ pub struct Policy {
     pub risk: Option<RiskPolicy>,
     /// Secrets in outputs. Absent: redact them.
     pub redaction: Option<RedactionPolicy>,
+    /// Which isolation tier runs the tenant's code: one for all of it (`"gvisor"`), or
+    /// one per risk level (`{"none": "namespaces", "high": "gvisor"}`; a level left out
+    /// gets `namespaces`). Absent: `namespaces`. A request may ask for a stronger tier,
+    /// never a weaker one (docs/SECURITY.md#isolation-tiers).
+    pub isolation: Option<IsolationPolicy>,
+}
+
+/// See [`Policy::isolation`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IsolationPolicy {
+    All(warden_protocol::Tier),
+    ByRisk(std::collections::BTreeMap<RiskLevel, warden_protocol::Tier>),
+}
+
+impl Policy {
+    /// The tier code of this risk level must run on, at least.
+    pub fn tier_for(&self, risk: RiskLevel) -> warden_protocol::Tier {
+        match &self.isolation {
+            None => warden_protocol::Tier::Namespaces,
+            Some(IsolationPolicy::All(t)) => *t,
+            Some(IsolationPolicy::ByRisk(m)) => m.get(&risk).copied().unwrap_or_default(),
+        }
+    }
+
+    /// Every tier the policy may ask for.
+    pub fn tiers(&self) -> std::collections::BTreeSet<warden_protocol::Tier> {
+        RiskLevel::ALL
+            .into_iter()
+            .map(|r| self.tier_for(r))
+            .collect()
+    }
+
+    /// The tier of code static analysis does not cover (bash): the strongest the
+    /// policy names.
+    pub fn tier_unanalysed(&self) -> warden_protocol::Tier {
+        self.tiers().into_iter().max().unwrap_or_default()
+    }
+
+    /// The tier of a run asking for `requested` whose code is of `risk` (`None`: not
+    /// analysed): the policy's, or the stronger one asked for; a weaker one is refused.
+    pub fn tier(
+        &self,
+        requested: Option<warden_protocol::Tier>,
+        risk: Option<RiskLevel>,
+    ) -> Result<warden_protocol::Tier, EngineError> {
+        let floor = risk.map_or_else(|| self.tier_unanalysed(), |r| self.tier_for(r));
+        let risk = risk.map_or("unanalysed", RiskLevel::as_str);
+        match requested {
+            Some(t) if t < floor => Err(EngineError::PolicyDenied(format!(
+                "the policy runs code of risk level {risk} on the {floor} tier; {t} is weaker (isolation)"
+            ))),
+            Some(t) => Ok(t),
+            None => Ok(floor),
+        }
+    }
 }
 
 /// The policy's decision per risk level (code of level `none` is always allowed).

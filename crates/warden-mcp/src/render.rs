@@ -176,6 +176,7 @@ mod tests {
 
     fn response() -> CellResponse {
         CellResponse {
+            tier: None,
             status: "ok".into(),
             execution_count: 1,
             value: None,

@@ -273,6 +273,7 @@ impl WardenMcp {
         let outcome = async {
             let caller = self.caller(&ctx).await?;
             let req = ExecuteRequest {
+                isolation: None,
                 code: args.code,
                 language: args.language.map(Language::from),
                 timeout: args.timeout,
@@ -516,6 +517,7 @@ impl WardenMcp {
             }
             // A session takes packages with a cell: an empty one asks for them alone.
             let req = ExecuteRequest {
+                isolation: None,
                 code: String::new(),
                 language: None,
                 timeout: None,

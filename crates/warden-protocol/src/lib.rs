@@ -255,6 +255,10 @@ pub struct CreateSession {
     /// (docs/NETWORK.md). Default: no network.
     #[serde(default)]
     pub network: Option<bool>,
+    /// The isolation tier to run on: at least the one the tenant's policy gives, never
+    /// a weaker one (`403 POLICY_DENIED`). Default: the policy's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Tier>,
     /// With `network`, a narrower allowlist than the policy's (never a wider one).
     #[serde(default)]
     pub egress: Option<EgressRequest>,
@@ -397,6 +401,9 @@ pub struct SessionInfo {
     /// The template its sandbox carries, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// The isolation tier its sandbox runs on.
+    #[serde(default)]
+    pub tier: Tier,
     /// The memory its sandbox uses now, in bytes (its cgroup's count, page cache
     /// included); absent while a cell runs or where the kernel does not report it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -433,6 +440,10 @@ pub struct ExecuteRequest {
     /// Only for one-shot: network egress (see [`CreateSession::network`]).
     #[serde(default)]
     pub network: Option<bool>,
+    /// The isolation tier to run on: at least the one the tenant's policy gives, never
+    /// a weaker one (`403 POLICY_DENIED`). Default: the policy's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Tier>,
     /// Only for one-shot: a narrower allowlist (see [`CreateSession::egress`]).
     #[serde(default)]
     pub egress: Option<EgressRequest>,
@@ -525,6 +536,9 @@ pub struct CellResponse {
     /// `KILLED`, `EGRESS_LIMIT` (docs/ERRORS.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// The isolation tier that ran the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
 }
 
 /// The stored record of one execution (`GET /v1/executions/{id}`).
@@ -567,6 +581,10 @@ pub struct ExecutionInfo {
     /// The execution's network connections, when its sandbox had egress.
     #[serde(default)]
     pub egress: Option<EgressReport>,
+    /// The isolation tier that ran the code (`namespaces` for records from before
+    /// tiers existed).
+    #[serde(default)]
+    pub tier: Tier,
 }
 
 /// `GET /v1/executions`.
@@ -653,6 +671,52 @@ pub struct Health {
     /// The same, per language (`python`, `javascript`, `bash`).
     #[serde(default)]
     pub pools: std::collections::BTreeMap<String, usize>,
+}
+
+/// The isolation that runs a sandbox (docs/SECURITY.md#isolation-tiers): `namespaces`
+/// (the host kernel's namespaces, seccomp, landlock and cgroups; the default) or `gvisor`
+/// (gVisor's user-space kernel, `runsc`, on top of namespaces of its own: stronger,
+/// slower). Ordered weakest first.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    #[default]
+    Namespaces,
+    Gvisor,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 2] = [Tier::Namespaces, Tier::Gvisor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Namespaces => "namespaces",
+            Tier::Gvisor => "gvisor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One check of `warden doctor`'s isolation report.

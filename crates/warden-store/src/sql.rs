@@ -223,9 +223,9 @@ macro_rules! impl_store {
                     sqlx::query(
                         "INSERT INTO executions (id, tenant, session_id, kind, language, code_sha256, code, \
                          status, error_code, exit_code, wall_ms, cpu_ms, peak_memory_bytes, stdout_bytes, \
-                         stderr_bytes, started_at, finished_at, risk, findings, secrets, egress) \
+                         stderr_bytes, started_at, finished_at, risk, findings, secrets, egress, tier) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                         $18, $19, $20, $21) \
+                         $18, $19, $20, $21, $22) \
                          ON CONFLICT (id) DO NOTHING",
                     )
                     .bind(&e.id)
@@ -249,6 +249,7 @@ macro_rules! impl_store {
                     .bind($crate::sql::json_unless_empty(&e.findings, e.findings.is_empty()))
                     .bind($crate::sql::json_unless_empty(&e.secrets, e.secrets.is_empty()))
                     .bind($crate::sql::json_unless_empty(&e.egress, e.egress.is_none()))
+                    .bind(e.tier.as_str())
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -828,7 +829,7 @@ pub(crate) use impl_store;
 
 /// The columns of an execution record, after `seq`.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, tenant, session_id, kind, language, code_sha256, code, status, \
-     error_code, exit_code, wall_ms, cpu_ms, peak_memory_bytes, stdout_bytes, stderr_bytes, started_at, finished_at, risk, findings, secrets, egress";
+     error_code, exit_code, wall_ms, cpu_ms, peak_memory_bytes, stdout_bytes, stderr_bytes, started_at, finished_at, risk, findings, secrets, egress, tier";
 
 /// The columns of a workflow run, after `seq`.
 pub(crate) const RUN_COLUMNS: &str =
@@ -936,6 +937,10 @@ where
             findings: json_or_default(r.try_get("findings")?),
             secrets: json_or_default(r.try_get("secrets")?),
             egress: json_or_default(r.try_get("egress")?),
+            tier: r
+                .try_get::<Option<String>, _>("tier")?
+                .and_then(|t| warden_protocol::Tier::parse(&t))
+                .unwrap_or_default(),
         },
     ))
 }

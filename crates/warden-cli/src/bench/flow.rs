@@ -218,6 +218,7 @@ async fn run_cells(engine: &Arc<warden_engine::Engine>, caller: &Caller) -> anyh
             if i == 1 { "\nxs = result" } else { "" }
         );
         let req = ExecuteRequest {
+            isolation: None,
             code,
             language: None,
             timeout: None,

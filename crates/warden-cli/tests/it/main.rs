@@ -15,6 +15,7 @@ mod schemathesis;
 mod serve;
 mod templates;
 mod tenancy;
+mod tiers;
 mod tools;
 mod typescript_sdk;
 mod workflows;

@@ -95,6 +95,12 @@ fn key(id: &str, tenant: &str, at: f64) -> ApiKey {
 
 fn execution(n: u32, tenant: &str, session: Option<&str>, status: &str) -> ExecutionRecord {
     ExecutionRecord {
+        // Every third ran on gVisor, so that the tier round-trips.
+        tier: if n.is_multiple_of(3) {
+            warden_protocol::Tier::Gvisor
+        } else {
+            warden_protocol::Tier::Namespaces
+        },
         id: format!("exe_{tenant}_{n:04}"),
         tenant: tenant.into(),
         session_id: session.map(str::to_string),
