@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// bash sessions kept started and idle.
     #[arg(long, default_value_t = 1)]
     bash_pool_size: usize,
+    /// Python sessions kept started and idle on the gVisor tier (needs runsc).
+    #[arg(long, default_value_t = 0)]
+    gvisor_pool_size: usize,
     /// Python sessions of a template kept started, with its preload modules imported:
     /// `NAME=SIZE` (repeat for several templates).
     #[arg(long, value_parser = parse_template_pool)]
@@ -235,6 +238,7 @@ pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
             python: args.pool_size,
             javascript: args.js_pool_size,
             bash: args.bash_pool_size,
+            gvisor_python: args.gvisor_pool_size,
         },
         ..EngineConfig::default()
     };
@@ -255,6 +259,11 @@ pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
         None => Policy::default(),
     };
     check_policy_tiers(&default_policy).map_err(|e| anyhow::anyhow!("--default-policy: {e}"))?;
+    if args.gvisor_pool_size > 0 {
+        if let Err(why) = jail.gvisor() {
+            anyhow::bail!("--gvisor-pool-size needs the gvisor tier, which this host lacks: {why}");
+        }
+    }
     let config = EngineConfig {
         default_policy,
         dev_mode: args.dev,

@@ -23,7 +23,12 @@ use crate::session::{
 };
 
 /// A pool: a language and the template build its sandboxes carry.
-type PoolKey = (Language, Option<String>);
+/// A pool: its language, its template build, its tier.
+type PoolKey = (Language, Option<String>, warden_protocol::Tier);
+
+fn pool_key(language: Language, env: &Environment) -> PoolKey {
+    (language, env.build().map(str::to_string), env.tier)
+}
 use crate::screening::{self, OutputGuard, Screening};
 use crate::tenancy::{self, Caller, Policy, RateLimiter, RiskAction};
 use warden_store::{
@@ -96,6 +101,8 @@ pub struct PoolSizes {
     pub python: usize,
     pub javascript: usize,
     pub bash: usize,
+    /// Python sessions kept ready on the gVisor tier.
+    pub gvisor_python: usize,
 }
 
 impl Default for PoolSizes {
@@ -104,6 +111,7 @@ impl Default for PoolSizes {
             python: 2,
             javascript: 1,
             bash: 1,
+            gvisor_python: 0,
         }
     }
 }
@@ -543,8 +551,8 @@ impl Engine {
                 "network egress is not available on the gvisor tier yet".into(),
             ));
         }
-        if limits.is_none() && egress.is_none() && env.tier == warden_protocol::Tier::Namespaces {
-            let key = (language, env.build().map(str::to_string));
+        if limits.is_none() && egress.is_none() {
+            let key = pool_key(language, env);
             loop {
                 let pooled = self
                     .pool
@@ -917,7 +925,7 @@ impl Engine {
             .lock()
             .map(|p| {
                 p.iter()
-                    .filter(|((l, _), _)| *l == language)
+                    .filter(|((l, _, _), _)| *l == language)
                     .map(|(_, q)| q.len())
                     .sum()
             })
@@ -942,6 +950,18 @@ impl Engine {
                 Some((l, env, self.config.pool.get(l)))
             })
             .collect();
+        if self.config.pool.gvisor_python > 0 {
+            if let Ok(env) = self.template_environment(Language::Python, None) {
+                wanted.push((
+                    Language::Python,
+                    Environment {
+                        tier: warden_protocol::Tier::Gvisor,
+                        ..env
+                    },
+                    self.config.pool.gvisor_python,
+                ));
+            }
+        }
         for (name, size) in &self.config.template_pools {
             let env = self.template_environment(Language::Python, Some(name));
             // Said once while the template is missing, not on every refill round.
@@ -975,19 +995,14 @@ impl Engine {
             .map(|mut p| {
                 let keys: Vec<PoolKey> = p
                     .keys()
-                    .filter(|k| {
-                        !wanted
-                            .iter()
-                            .any(|(l, e, _)| **k == (*l, e.build().map(str::to_string)))
-                    })
+                    .filter(|k| !wanted.iter().any(|(l, e, _)| **k == pool_key(*l, e)))
                     .cloned()
                     .collect();
                 keys.iter().filter_map(|k| p.remove(k)).flatten().collect()
             })
             .unwrap_or_default();
         let short = wanted.into_iter().find_map(|(l, env, size)| {
-            let key = (l, env.build().map(str::to_string));
-            (self.pool_len_key(&key) < size).then_some((l, env))
+            (self.pool_len_key(&pool_key(l, &env)) < size).then_some((l, env))
         });
         (short, stale)
     }
@@ -1011,7 +1026,7 @@ impl Engine {
                                 break;
                             }
                             if let Ok(mut p) = engine.pool.lock() {
-                                p.entry((language, env.build().map(str::to_string)))
+                                p.entry(pool_key(language, &env))
                                     .or_default()
                                     .push_back(session);
                             }

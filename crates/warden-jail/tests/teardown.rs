@@ -41,6 +41,11 @@ fn snapshot(jail: &Jail) -> HostState {
         let uid = field("Uid:").unwrap_or_default();
         let ppid = field("PPid:").unwrap_or_default();
         let state = field("State:").unwrap_or_default();
+        // Exited processes that init has yet to reap hold nothing (gVisor's Sentry
+        // helpers, whose parent `runsc` was killed, end up there; some inits reap late).
+        if state == "Z" && ppid == "1" {
+            continue;
+        }
         // A thread of this very process is not a child; everything else parented here is.
         if uid == jail.config().host_uid.to_string() || (ppid == me && name != me) {
             sandbox_processes.insert(format!("{name} uid={uid} ppid={ppid} state={state}"));

@@ -254,3 +254,70 @@ fn a_policy_naming_a_missing_tier_is_refused_at_start_and_upload() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid policy"));
 }
+
+#[tokio::test]
+async fn a_gvisor_session_comes_from_its_pool() {
+    need_runsc();
+    let mut s = crate::serve::Server::start(&[
+        "--pool-size",
+        "0",
+        "--js-pool-size",
+        "0",
+        "--bash-pool-size",
+        "0",
+        "--gvisor-pool-size",
+        "1",
+    ]);
+    let pooled = || {
+        let s = &s;
+        async move {
+            let v: Value = crate::serve::client()
+                .get(s.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["pool"].as_u64().unwrap()
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pooled().await < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gVisor pool did not fill"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (code, _, info) = call(
+        &s,
+        None,
+        Method::POST,
+        "/v1/sessions",
+        Some(json!({"isolation": "gvisor"})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{info}");
+    assert_eq!(info["tier"], "gvisor");
+    // Taken from the pool: it is empty until the refill (half a second or more) is done.
+    assert_eq!(pooled().await, 0);
+    let id = info["id"].as_str().unwrap();
+    let (_, _, r) = call(
+        &s,
+        None,
+        Method::POST,
+        &format!("/v1/sessions/{id}/execute"),
+        Some(json!({"code": "6 * 7"})),
+    )
+    .await;
+    assert_eq!(
+        (r["value"]["text/plain"].as_str(), r["tier"].as_str()),
+        (Some("42"), Some("gvisor")),
+        "{r}"
+    );
+    // A namespace-tier session does not take it.
+    let (_, _, info) = call(&s, None, Method::POST, "/v1/sessions", Some(json!({}))).await;
+    assert_eq!(info["tier"], "namespaces");
+    s.stop();
+}
