@@ -12,6 +12,7 @@ mod flow;
 mod packages;
 mod serve;
 mod startup;
+mod tiers;
 
 use clap::{Args, Subcommand};
 
@@ -47,6 +48,10 @@ enum BenchCommand {
     /// HTTPS through the egress proxy (`warden run --allow-host`) against the same
     /// requests made directly from the host: added latency and throughput.
     Egress(egress::EgressBenchArgs),
+    /// The namespace tier and the gVisor tier side by side: a cold one-shot (against plain
+    /// `runsc run` and a bare interpreter), a session from the pool, a warm `x + 1`, and
+    /// memory per idle session.
+    Tiers(tiers::TiersBenchArgs),
 }
 
 pub fn main(args: BenchArgs) -> i32 {
@@ -58,5 +63,6 @@ pub fn main(args: BenchArgs) -> i32 {
         Some(BenchCommand::Analysis(a)) => analysis::main(a),
         Some(BenchCommand::Flow(a)) => flow::main(a),
         Some(BenchCommand::Egress(a)) => egress::main(a),
+        Some(BenchCommand::Tiers(a)) => tiers::main(a),
     }
 }

@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// Print exactly one JSON object with the result instead of streaming the output.
     #[arg(long)]
     json: bool,
+    /// The isolation tier: namespaces (the default) or gvisor (needs runsc;
+    /// docs/SECURITY.md#isolation-tiers).
+    #[arg(long, default_value = "namespaces", value_parser = ["namespaces", "gvisor"])]
+    isolation: String,
     /// Apply a policy (JSON, as for `warden keys create --policy`): its languages and
     /// limits cap this run's, the code is checked and analysed first (a syntax error or
     /// a denied risk level refuses it, `restrict` lowers the limits), and secrets in the
@@ -312,6 +316,7 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool, Option<EgressReport>), Failu
         .and_then(|a| a.redactor.as_ref().map(|r| (a.redaction, r)));
     let mut cmd = Command::for_runtime(&runtime, code);
     cmd.limits = limits;
+    cmd.tier = warden_jail::Tier::parse(&args.isolation).unwrap_or_default();
     let gate = if args.allow_host.is_empty() {
         None
     } else {
