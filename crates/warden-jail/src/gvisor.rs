@@ -252,6 +252,14 @@ pub(crate) fn write_bundle(
                 if inside.starts_with("/dev") {
                     continue;
                 }
+                // A read-only file (the loader cache, the time zone, ...) is copied into
+                // the read-only root: every mount is work for the Gofer at each start.
+                if !*dir && !*writable {
+                    let p = at(inside);
+                    ensure_parent(&p)?;
+                    fs::copy(host, &p).map_err(|e| io_err("cannot copy", host, e))?;
+                    continue;
+                }
                 mount_point(&at(inside), *dir)?;
                 let mut options = vec![
                     "rbind",
