@@ -416,34 +416,7 @@ impl Jail {
             ));
         }
         let limits = cmd.limits.clone();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let id = format!(
-            "{}-{}-{:x}",
-            std::process::id(),
-            SANDBOX_COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos
-        );
-        let mut res = Resources {
-            run_dir: self.config.run_root.join(&id),
-            workspace_mounted: false,
-            cgroup: None,
-            container: None,
-        };
-        make_private_dir(&res.run_dir, 0o711)?;
-        let workspace = res.run_dir.join("workspace");
-        make_private_dir(&workspace, 0o700)?;
-        let ws_c = c_path(&workspace)?;
-        let ws_opts = CString::new(format!(
-            "size={},nr_inodes=65536,mode=0700,uid={},gid={}",
-            limits.workspace_bytes, self.config.host_uid, self.config.host_gid
-        ))
-        .map_err(|_| JailError::Invalid("workspace options".into()))?;
-        sys::mount_tmpfs(&ws_c, &ws_opts)
-            .map_err(|e| JailError::io("cannot mount the workspace tmpfs on", &workspace, e))?;
-        res.workspace_mounted = true;
+        let (id, mut res, workspace) = self.run_directory(limits.workspace_bytes)?;
         let cgroup = self.cgroups.create(
             &id,
             &CgroupLimits {
@@ -476,16 +449,7 @@ impl Jail {
         let steps: Vec<&plan::Step> = plan::ordered(&base, &run_plan).collect();
         let channels =
             crate::gvisor::make_channels(&res.run_dir.join("chan"), &cmd.extra_fds, user)?;
-        let mut env: Vec<(String, String)> = BASE_ENV
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        for (k, v) in &cmd.env {
-            match env.iter_mut().find(|(ek, _)| ek == k) {
-                Some(slot) => slot.1 = v.clone(),
-                None => env.push((k.clone(), v.clone())),
-            }
-        }
+        let env = program_env(&cmd.env);
         let bundle = res.run_dir.join("bundle");
         crate::gvisor::write_bundle(
             &bundle,
@@ -504,16 +468,7 @@ impl Jail {
 
         let (out_r, out_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
         let (err_r, err_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
-        let stdin_src: OwnedFd = match &cmd.stdin {
-            Stdin::Null => fs::File::open("/dev/null")
-                .map_err(|e| JailError::io("cannot open", "/dev/null", e))?
-                .into(),
-            Stdin::Inherit => sys::dup_above(0, 3)
-                .map_err(|e| JailError::supervise("duplicate standard input", e))?,
-            Stdin::Fd(fd) => fd
-                .try_clone()
-                .map_err(|e| JailError::supervise("duplicate standard input", e))?,
-        };
+        let stdin_src = stdin_source(&cmd.stdin)?;
         let started = Instant::now();
         let child = runsc
             .run(
@@ -620,36 +575,7 @@ impl Jail {
             }
         };
         let limits = cmd.limits.clone();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let id = format!(
-            "{}-{}-{:x}",
-            std::process::id(),
-            SANDBOX_COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos
-        );
-        let mut res = Resources {
-            run_dir: self.config.run_root.join(&id),
-            workspace_mounted: false,
-            cgroup: None,
-            container: None,
-        };
-
-        // Per-sandbox host directory and its size-capped workspace.
-        make_private_dir(&res.run_dir, 0o711)?;
-        let workspace = res.run_dir.join("workspace");
-        make_private_dir(&workspace, 0o700)?;
-        let ws_c = c_path(&workspace)?;
-        let ws_opts = CString::new(format!(
-            "size={},nr_inodes=65536,mode=0700,uid={},gid={}",
-            limits.workspace_bytes, self.config.host_uid, self.config.host_gid
-        ))
-        .map_err(|_| JailError::Invalid("workspace options".into()))?;
-        sys::mount_tmpfs(&ws_c, &ws_opts)
-            .map_err(|e| JailError::io("cannot mount the workspace tmpfs on", &workspace, e))?;
-        res.workspace_mounted = true;
+        let (id, mut res, workspace) = self.run_directory(limits.workspace_bytes)?;
         mark("spawn: run directory, workspace tmpfs");
 
         res.cgroup = Some(self.cgroups.create(
@@ -708,16 +634,7 @@ impl Jail {
                     .map_err(|_| JailError::Invalid("argument contains NUL".into()))?,
             );
         }
-        let mut env: Vec<(String, String)> = BASE_ENV
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        for (k, v) in &cmd.env {
-            match env.iter_mut().find(|(ek, _)| ek == k) {
-                Some(slot) => slot.1 = v.clone(),
-                None => env.push((k.clone(), v.clone())),
-            }
-        }
+        let env = program_env(&cmd.env);
         let envp_owned: Vec<CString> = env
             .iter()
             .map(|(k, v)| {
@@ -758,16 +675,7 @@ impl Jail {
         let (fail_r, fail_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
         let (status_r, status_w) =
             sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
-        let stdin_src: OwnedFd = match &cmd.stdin {
-            Stdin::Null => fs::File::open("/dev/null")
-                .map_err(|e| JailError::io("cannot open", "/dev/null", e))?
-                .into(),
-            Stdin::Inherit => sys::dup_above(0, 3)
-                .map_err(|e| JailError::supervise("duplicate standard input", e))?,
-            Stdin::Fd(fd) => fd
-                .try_clone()
-                .map_err(|e| JailError::supervise("duplicate standard input", e))?,
-        };
+        let stdin_src = stdin_source(&cmd.stdin)?;
         // With extra descriptors to place at 3, 4, ..., every descriptor the child uses is
         // first moved out of their way.
         let lift = |fd: OwnedFd| -> Result<OwnedFd, JailError> {
@@ -918,6 +826,43 @@ impl Jail {
         mark("spawn: program executed (seen by the supervisor)");
         sandbox.timings = timings.zip(stamps);
         Ok(sandbox)
+    }
+
+    /// A new sandbox's id, its run directory and its size-capped workspace tmpfs (owned
+    /// by the host user), as resources that tear themselves down if the start fails.
+    fn run_directory(
+        &self,
+        workspace_bytes: u64,
+    ) -> Result<(String, Resources, PathBuf), JailError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let id = format!(
+            "{}-{}-{:x}",
+            std::process::id(),
+            SANDBOX_COUNTER.fetch_add(1, Ordering::Relaxed),
+            nanos
+        );
+        let mut res = Resources {
+            run_dir: self.config.run_root.join(&id),
+            workspace_mounted: false,
+            cgroup: None,
+            container: None,
+        };
+        make_private_dir(&res.run_dir, 0o711)?;
+        let workspace = res.run_dir.join("workspace");
+        make_private_dir(&workspace, 0o700)?;
+        let ws_c = c_path(&workspace)?;
+        let ws_opts = CString::new(format!(
+            "size={workspace_bytes},nr_inodes=65536,mode=0700,uid={},gid={}",
+            self.config.host_uid, self.config.host_gid
+        ))
+        .map_err(|_| JailError::Invalid("workspace options".into()))?;
+        sys::mount_tmpfs(&ws_c, &ws_opts)
+            .map_err(|e| JailError::io("cannot mount the workspace tmpfs on", &workspace, e))?;
+        res.workspace_mounted = true;
+        Ok((id, res, workspace))
     }
 
     fn setup_error(&self, f: SetupFailure, run: &RunPlan, program: &Path) -> JailError {
@@ -1586,6 +1531,36 @@ pub fn is_run_dir_name(name: &OsStr) -> bool {
     let s = name.to_string_lossy();
     let mut parts = s.split('-');
     matches!((parts.next(), parts.next(), parts.next(), parts.next()), (Some(a), Some(b), Some(_), None) if a.parse::<u32>().is_ok() && b.parse::<u64>().is_ok())
+}
+
+/// [`BASE_ENV`] with the command's variables added or overriding.
+fn program_env(extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = BASE_ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in extra {
+        match env.iter_mut().find(|(ek, _)| ek == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    env
+}
+
+/// The descriptor the program gets as its standard input.
+fn stdin_source(stdin: &Stdin) -> Result<OwnedFd, JailError> {
+    Ok(match stdin {
+        Stdin::Null => fs::File::open("/dev/null")
+            .map_err(|e| JailError::io("cannot open", "/dev/null", e))?
+            .into(),
+        Stdin::Inherit => {
+            sys::dup_above(0, 3).map_err(|e| JailError::supervise("duplicate standard input", e))?
+        }
+        Stdin::Fd(fd) => fd
+            .try_clone()
+            .map_err(|e| JailError::supervise("duplicate standard input", e))?,
+    })
 }
 
 #[cfg(test)]
