@@ -504,6 +504,25 @@ impl Cgroup {
         }
     }
 
+    /// The CPU time of the processes in the cgroup now, summed from `/proc` (with the
+    /// time of the children they waited for): for a v1 host whose `cpuacct` hierarchy is
+    /// not one of the sandbox's, where no cgroup file reports it.
+    pub fn processes_cpu_time(&self) -> Option<std::time::Duration> {
+        let (dir, _) = self.dirs.first()?;
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+        let mut total = std::time::Duration::ZERO;
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            if let Ok(file) = fs::File::open(format!("/proc/{pid}/stat")) {
+                let f = CpuFile {
+                    file,
+                    format: CpuFormat::ProcStat,
+                };
+                total += f.read().unwrap_or_default();
+            }
+        }
+        Some(total)
+    }
+
     /// Removes the directories, waiting briefly for exiting tasks to leave.
     pub fn remove(&mut self) {
         for (dir, _) in self.dirs.drain(..) {

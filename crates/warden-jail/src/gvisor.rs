@@ -164,6 +164,20 @@ impl Runsc {
         }
     }
 
+    /// Removes an ended container's state files (`ID_sandbox:ID.state`, `.lock`) once
+    /// every process of its sandbox is gone: what `runsc delete` does, without the second
+    /// and a half it spends looking for the dead sandbox.
+    pub(crate) fn forget(&self, id: &str) {
+        let prefix = format!("{id}_");
+        if let Ok(entries) = fs::read_dir(&self.state_root) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+
     /// `runsc delete --force ID`: the container's state, once it has ended.
     pub(crate) fn delete(&self, id: &str) {
         let _ = self
@@ -315,6 +329,11 @@ pub(crate) fn write_bundle(
     }
     argv.push(program.to_string_lossy().into_owned());
     argv.extend(args.iter().cloned());
+    // Python's unbuffered streams and gVisor's partial writes: see the file.
+    let site = at(Path::new(PYTHON_SITE_INSIDE)).join("sitecustomize.py");
+    ensure_parent(&site)?;
+    fs::write(&site, PYTHON_SITECUSTOMIZE).map_err(|e| io_err("cannot write", &site, e))?;
+    let env = python_path_first(env, PYTHON_SITE_INSIDE);
     let cpu = limits.effective_cpu_time().as_secs_f64().ceil() as u64;
     let namespaces: Vec<Value> = ["pid", "network", "ipc", "uts", "mount"]
         .iter()
@@ -353,6 +372,21 @@ pub(crate) fn write_bundle(
     let text = serde_json::to_vec_pretty(&config)
         .map_err(|e| JailError::Invalid(format!("the OCI configuration: {e}")))?;
     fs::write(&path, text).map_err(|e| io_err("cannot write", &path, e))
+}
+
+/// Where the gVisor tier's `sitecustomize` goes inside the sandbox.
+const PYTHON_SITE_INSIDE: &str = "/run/warden/gvisor";
+const PYTHON_SITECUSTOMIZE: &str = include_str!("gvisor_sitecustomize.py");
+
+/// `env` with `dir` first on `PYTHONPATH`.
+fn python_path_first(env: &[(String, String)], dir: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = env.to_vec();
+    match out.iter_mut().rev().find(|(k, _)| k == "PYTHONPATH") {
+        Some((_, v)) if !v.is_empty() => *v = format!("{dir}:{v}"),
+        Some((_, v)) => *v = dir.to_string(),
+        None => out.push(("PYTHONPATH".into(), dir.into())),
+    }
+    out
 }
 
 /// An empty directory or file where a mount goes (runsc would create it in the shared

@@ -910,17 +910,77 @@ struct Resources {
     container: Option<crate::gvisor::Container>,
 }
 
+/// The CPU-time limit of a gVisor sandbox, which the Sentry does not enforce
+/// (`RLIMIT_CPU`): the wait loop reads the cgroup's CPU use and does what the kernel does
+/// for a namespace sandbox. SIGXCPU to the program at the limit, SIGKILL to the whole
+/// sandbox a second of CPU later.
+struct CpuWatch {
+    /// The limit, for gVisor sandboxes only.
+    limit: Option<Duration>,
+    warned: bool,
+    killed: bool,
+    /// The most CPU time seen (the Sentry's processes are gone when it is reported).
+    seen: Duration,
+}
+
+impl CpuWatch {
+    /// How often the CPU use is read at most, and at least.
+    const MIN_TICK: Duration = Duration::from_millis(20);
+    const MAX_TICK: Duration = Duration::from_millis(250);
+
+    fn new(gvisor: bool, limit: Duration) -> CpuWatch {
+        CpuWatch {
+            limit: gvisor.then_some(limit),
+            warned: false,
+            killed: false,
+            seen: Duration::ZERO,
+        }
+    }
+
+    /// Acts on the CPU used so far; returns when to look again.
+    fn check(&mut self, sandbox: &Sandbox) -> Option<Duration> {
+        let limit = self.limit.filter(|_| !self.killed)?;
+        let used = sandbox.cpu_usage()?;
+        self.seen = self.seen.max(used);
+        if !self.warned && used >= limit {
+            self.warned = true;
+            let _ = sandbox.signal_program(libc::SIGXCPU);
+        }
+        let hard = limit + Duration::from_secs(1);
+        if used >= hard {
+            self.killed = true;
+            sandbox.kill();
+            return None;
+        }
+        let left = if self.warned {
+            hard - used
+        } else {
+            limit - used
+        };
+        // CPU time grows at most as fast as wall time times the cores in use; this reads
+        // it again a little before the next limit could be reached on one core.
+        Some((left / 2).clamp(Self::MIN_TICK, Self::MAX_TICK))
+    }
+}
+
 /// Dropping the resources tears them down, so that a sandbox whose start fails half way
 /// leaves nothing behind either.
 impl Drop for Resources {
     fn drop(&mut self) {
-        if let Some(mut cg) = self.cgroup.take() {
+        let emptied = if let Some(mut cg) = self.cgroup.take() {
             cg.kill_all();
             // (remove waits for exiting processes, the Sentry's and the Gofer's too.)
             cg.remove();
-        }
+            true
+        } else {
+            false
+        };
         if let Some(c) = self.container.take() {
-            c.runsc.delete(&c.id);
+            if emptied {
+                c.runsc.forget(&c.id);
+            } else {
+                c.runsc.delete(&c.id);
+            }
         }
         let ws = self.run_dir.join("workspace");
         if self.workspace_mounted {
@@ -1139,6 +1199,8 @@ impl Sandbox {
         let cgroup = self.res.as_ref().and_then(|r| r.cgroup.as_ref());
         let file = match cgroup.and_then(Cgroup::open_cpu_usage) {
             Some(f) => f,
+            // The Sentry's processes are not the program's children.
+            None if self.is_gvisor() => return cgroup?.processes_cpu_time(),
             // Nothing cached while the program is not running yet.
             None => CpuFile {
                 file: fs::File::open(format!("/proc/{}/stat", self.program_pid()?)).ok()?,
@@ -1244,17 +1306,23 @@ impl Sandbox {
 
         // Phase 1: until init exits (or the deadline passes).
         let mut init_done = false;
+        let mut cpu = CpuWatch::new(self.is_gvisor(), self.limits.effective_cpu_time());
         while !init_done {
             let now = Instant::now();
             if !timed_out && now >= deadline {
                 timed_out = true;
                 self.kill();
             }
-            let wait = if timed_out {
+            let mut wait = if timed_out {
                 None
             } else {
                 Some(deadline - now + Duration::from_millis(1))
             };
+            if !timed_out {
+                if let Some(next) = cpu.check(&self) {
+                    wait = Some(wait.map_or(next, |w| w.min(next)));
+                }
+            }
             let mut fds = vec![self.pidfd.as_raw_fd()];
             fds.extend(
                 self.stdout
@@ -1323,7 +1391,15 @@ impl Sandbox {
         let tv = |t: libc::timeval| {
             Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
         };
-        let cpu_time = tv(usage.ru_utime) + tv(usage.ru_stime);
+        let mut cpu_time = tv(usage.ru_utime) + tv(usage.ru_stime);
+        if gvisor {
+            // runsc's own use is a sliver: the Sentry's, the Gofer's and the program's is
+            // the cgroup's.
+            cpu_time = cpu_time.max(cpu.seen);
+            if let Some(used) = self.cpu_usage() {
+                cpu_time = cpu_time.max(used);
+            }
+        }
 
         let res = self.res.as_ref();
         let cgroup = res.and_then(|r| r.cgroup.as_ref());
@@ -1334,7 +1410,8 @@ impl Sandbox {
             Some(LimitHit::Timeout)
         } else if oom_kills > 0 && killed {
             Some(LimitHit::Memory)
-        } else if matches!(exit, Exit::Signal(libc::SIGXCPU))
+        } else if cpu.killed
+            || matches!(exit, Exit::Signal(libc::SIGXCPU))
             || (matches!(exit, Exit::Signal(libc::SIGKILL))
                 && cpu_time >= self.limits.effective_cpu_time())
         {
