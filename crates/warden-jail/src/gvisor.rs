@@ -374,6 +374,47 @@ pub(crate) fn write_bundle(
     fs::write(&path, text).map_err(|e| io_err("cannot write", &path, e))
 }
 
+/// Whether `program` exists in the sandbox the plan makes: under a directory bound from
+/// the host, or in the bundle's root.
+pub(crate) fn exists_inside(steps: &[&Step], rootfs: &Path, program: &Path) -> bool {
+    // The plan's symlinks first (`/bin` -> `usr/bin`), as the sandbox would follow them.
+    let mut program = program.to_path_buf();
+    for _ in 0..8 {
+        let link = steps.iter().find_map(|s| match s {
+            Step::Symlink { target, inside } => {
+                Some((target, inside, program.strip_prefix(inside).ok()?))
+            }
+            _ => None,
+        });
+        let Some((target, inside, rest)) = link else {
+            break;
+        };
+        let base = inside.parent().unwrap_or(Path::new("/"));
+        program = base.join(target).join(rest);
+    }
+    let program = program.as_path();
+    let bound = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Bind {
+                host,
+                inside,
+                dir: true,
+                ..
+            }
+            | Step::BindOpened { host, inside } => Some((host, program.strip_prefix(inside).ok()?)),
+            _ => None,
+        })
+        .max_by_key(|(_, rest)| std::cmp::Reverse(rest.components().count()));
+    match bound {
+        Some((host, rest)) => host.join(rest).exists(),
+        None => {
+            let p = rootfs.join(program.strip_prefix("/").unwrap_or(program));
+            p.exists() || fs::symlink_metadata(&p).is_ok()
+        }
+    }
+}
+
 /// Where the gVisor tier's `sitecustomize` goes inside the sandbox.
 const PYTHON_SITE_INSIDE: &str = "/run/warden/gvisor";
 const PYTHON_SITECUSTOMIZE: &str = include_str!("gvisor_sitecustomize.py");

@@ -415,6 +415,21 @@ impl Jail {
                 "network egress is not available on the gvisor tier yet".into(),
             ));
         }
+        let mut timings = match cmd.record_timings {
+            true => {
+                let mut t = Timings::default();
+                t.mark("spawn: start");
+                let page =
+                    sys::StampPage::new().map_err(|e| JailError::supervise("map a page", e))?;
+                Some((t, page))
+            }
+            false => None,
+        };
+        let mut mark = |step: &'static str| {
+            if let Some((t, _)) = timings.as_mut() {
+                t.mark(step);
+            }
+        };
         let limits = cmd.limits.clone();
         let (id, mut res, workspace) = self.run_directory(limits.workspace_bytes)?;
         let cgroup = self.cgroups.create(
@@ -465,6 +480,14 @@ impl Jail {
             user,
             &self.config.hostname,
         )?;
+        // runsc would start and then fail to load it: say so before anything starts.
+        if !crate::gvisor::exists_inside(&steps, &bundle.join("rootfs"), &cmd.program) {
+            return Err(JailError::RuntimeNotFound {
+                path: cmd.program.clone(),
+                hint: "the program does not exist inside the sandbox".into(),
+            });
+        }
+        mark("spawn: bundle written");
 
         let (out_r, out_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
         let (err_r, err_w) = sys::pipe().map_err(|e| JailError::supervise("create a pipe", e))?;
@@ -482,6 +505,7 @@ impl Jail {
         let pid = child.id() as libc::pid_t;
         // The child is reaped by `wait4` in [`Sandbox::wait`], as the namespace tier's init.
         drop(child);
+        mark("spawn: runsc started");
         res.container = Some(crate::gvisor::Container {
             runsc,
             id: id.clone(),
@@ -522,7 +546,7 @@ impl Jail {
             res: Some(res),
             finished: false,
             meter: Meter::default(),
-            timings: None,
+            timings,
             listener: None,
         })
     }
