@@ -8,7 +8,7 @@ use crate::serve::{client, create, exec, one_shot, plain, Server};
 use crate::warden;
 
 /// Builds template `tiny` (tabulate 0.9.0, preloaded) in `data`.
-fn build_tiny(data: &str) {
+pub(crate) fn build_tiny(data: &str) {
     let out = warden(&[
         "template",
         "build",

@@ -321,3 +321,80 @@ async fn a_gvisor_session_comes_from_its_pool() {
     assert_eq!(info["tier"], "namespaces");
     s.stop();
 }
+
+/// A template session and a workflow's code node, on a server whose policy puts all code
+/// on gVisor: the template's packages are there and preloaded, the code node's output
+/// comes back through the mapping, and both ran under gVisor's kernel.
+#[tokio::test]
+async fn a_template_session_and_a_code_node_run_on_gvisor() {
+    need_runsc();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap().to_string();
+    crate::templates::build_tiny(&dir);
+    let policy = data.path().join("gvisor.json");
+    std::fs::write(&policy, r#"{"isolation": "gvisor"}"#).unwrap();
+    let mut s = crate::serve::Server::start_raw(&[
+        "--dev",
+        "--data-dir",
+        &dir,
+        "--default-policy",
+        policy.to_str().unwrap(),
+        "--pool-size",
+        "0",
+    ]);
+    let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let host = host.trim();
+
+    let id = crate::serve::create(&s, json!({"template": "tiny"})).await;
+    let (_, _, info) = call(&s, None, Method::GET, &format!("/v1/sessions/{id}"), None).await;
+    assert_eq!(
+        (info["tier"].as_str(), info["template"].as_str()),
+        (Some("gvisor"), Some("tiny")),
+        "{info}"
+    );
+    let (code, r) = crate::serve::exec(
+        &s,
+        &id,
+        "import sys, platform\n('tabulate' in sys.modules, platform.release())",
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{r}");
+    let text = r["value"]["text/plain"].as_str().unwrap_or_default();
+    assert!(text.starts_with("(True, '"), "preloaded: {r}");
+    assert!(!text.contains(host), "gVisor's kernel answers: {r}");
+    let (_, r) = crate::serve::exec(&s, &id, "import tabulate\ntabulate.__version__").await;
+    assert_eq!(r["value"]["text/plain"], "'0.9.0'", "{r}");
+    assert_eq!(r["tier"], "gvisor", "{r}");
+
+    // A workflow whose code node reports the kernel it ran on.
+    let flow = crate::workflows::DOUBLE_V1.replace(
+        "result = input_data['x'] * 2",
+        "import platform\\nresult = {'y': input_data['x'] * 2, 'kernel': platform.release()}",
+    );
+    let flow = flow
+        .replace("output_mapping: {y: result}", "output_mapping: {out: result}")
+        .replace("output: {y: y}", "output: {out: out}");
+    let (code, _, stored) = call(
+        &s,
+        None,
+        Method::POST,
+        "/v1/workflows",
+        Some(json!({ "definition": flow })),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{stored}");
+    let (code, _, run) = call(
+        &s,
+        None,
+        Method::POST,
+        "/v1/workflows/double/runs",
+        Some(json!({"input": {"x": 21}})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "ok", "{run}");
+    assert_eq!(run["output"]["out"]["y"], 42, "{run}");
+    let kernel = run["output"]["out"]["kernel"].as_str().unwrap_or_default();
+    assert!(!kernel.is_empty() && kernel != host, "{run}");
+    s.stop();
+}

@@ -373,7 +373,7 @@ async fn every_fixture_ends_in_its_expected_state_and_trace() {
     );
 }
 
-const DOUBLE_V1: &str = r#"
+pub(crate) const DOUBLE_V1: &str = r#"
 name: double
 inputs: [x]
 nodes:
