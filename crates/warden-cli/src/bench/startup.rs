@@ -19,6 +19,32 @@ pub struct StartupArgs {
     /// in extra runs after the table's): median time per step.
     #[arg(long)]
     breakdown: bool,
+    /// Which isolation tiers' `warden run` to time, side by side in the same run:
+    /// `namespaces`, `gvisor` (needs runsc) or `both`; `warden bench tiers` times the
+    /// gVisor tier against plain `runsc run` of the same program.
+    #[arg(long, value_enum, default_value_t = TierChoice::Namespaces)]
+    tier: TierChoice,
+}
+
+/// The tiers `--tier` selects.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TierChoice {
+    Namespaces,
+    Gvisor,
+    Both,
+}
+
+impl TierChoice {
+    /// The `--isolation` value of each selected tier, with its launcher's name.
+    fn launchers(self) -> Vec<(&'static str, &'static str)> {
+        let ns = ("namespaces", "warden run");
+        let gv = ("gvisor", "warden run --isolation gvisor");
+        match self {
+            TierChoice::Namespaces => vec![ns],
+            TierChoice::Gvisor => vec![gv],
+            TierChoice::Both => vec![ns, gv],
+        }
+    }
 }
 
 struct Case {
@@ -69,7 +95,7 @@ fn bwrap_argv(inner: &[&str]) -> Vec<String> {
     v
 }
 
-fn cases() -> Vec<Case> {
+fn cases(tier: TierChoice) -> Vec<Case> {
     let warden = std::env::current_exe()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "warden".into());
@@ -102,18 +128,22 @@ fn cases() -> Vec<Case> {
             launcher: "bare",
             argv: bare.iter().map(|s| s.to_string()).collect(),
         });
-        out.push(Case {
-            lang,
-            launcher: "warden run",
-            argv: vec![
-                warden.clone(),
-                "run".into(),
-                "--lang".into(),
-                lang.into(),
-                "-c".into(),
-                code.into(),
-            ],
-        });
+        for (isolation, launcher) in tier.launchers() {
+            out.push(Case {
+                lang,
+                launcher,
+                argv: vec![
+                    warden.clone(),
+                    "run".into(),
+                    "--isolation".into(),
+                    isolation.into(),
+                    "--lang".into(),
+                    lang.into(),
+                    "-c".into(),
+                    code.into(),
+                ],
+            });
+        }
         if have_bwrap {
             out.push(Case {
                 lang,
@@ -259,7 +289,7 @@ struct Row {
 }
 
 pub fn main(args: StartupArgs) -> i32 {
-    let cases = cases();
+    let cases = cases(args.tier);
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     // Warm the page cache and check every launcher works before timing.
     for (i, c) in cases.iter().enumerate() {
@@ -311,7 +341,7 @@ pub fn main(args: StartupArgs) -> i32 {
         true => {
             let case = cases
                 .iter()
-                .find(|c| c.lang == "python" && c.launcher == "warden run");
+                .find(|c| c.lang == "python" && c.launcher.starts_with("warden run"));
             match case.and_then(|c| breakdown(c, args.runs)) {
                 Some(steps) => Some(steps),
                 None => {
