@@ -72,6 +72,11 @@ pub struct ServeBenchArgs {
     /// Print JSON instead of Markdown tables.
     #[arg(long)]
     json: bool,
+    /// The isolation tier of every session and one-shot run: `namespaces`, `gvisor`
+    /// (needs runsc; the server gets a default policy of `"isolation": "gvisor"` and a
+    /// gVisor pool of `--pool-size`) or `both`, one after the other in the same run.
+    #[arg(long, value_enum, default_value_t = super::startup::TierChoice::Namespaces)]
+    tier: super::startup::TierChoice,
 }
 
 /// Latency of one kind of request.
@@ -134,6 +139,7 @@ struct Load {
 
 #[derive(serde::Serialize, Default)]
 struct Report {
+    tier: &'static str,
     rows: Vec<Row>,
     memory: Option<Memory>,
     load: Option<Load>,
@@ -141,35 +147,50 @@ struct Report {
 }
 
 pub fn main(args: ServeBenchArgs) -> i32 {
-    match run(&args) {
-        Ok(report) => {
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
-            } else {
-                print_markdown(&args, &report);
+    let mut reports = Vec::new();
+    for (tier, _) in args.tier.launchers() {
+        match run(&args, tier) {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                eprintln!("warden bench serve ({tier}): {e:#}");
+                return 1;
             }
-            0
-        }
-        Err(e) => {
-            eprintln!("warden bench serve: {e:#}");
-            1
         }
     }
+    if args.json {
+        let doc = match reports.len() {
+            1 => serde_json::to_value(&reports[0]),
+            _ => serde_json::to_value(&reports),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc.unwrap_or_default()).unwrap_or_default()
+        );
+    } else {
+        for (i, report) in reports.iter().enumerate() {
+            if reports.len() > 1 || report.tier != "namespaces" {
+                println!(
+                    "{}### Tier: {}\n",
+                    if i > 0 { "\n" } else { "" },
+                    report.tier
+                );
+            }
+            print_markdown(&args, report);
+        }
+    }
+    0
 }
 
-fn run(args: &ServeBenchArgs) -> anyhow::Result<Report> {
+fn run(args: &ServeBenchArgs, tier: &'static str) -> anyhow::Result<Report> {
     if args.runs == 0 {
         bail!("--runs must be at least 1");
     }
-    let data_dir = std::env::temp_dir().join(format!("warden-bench-{}", std::process::id()));
-    let mut server = Server::start(args, &data_dir)?;
+    let data_dir = std::env::temp_dir().join(format!("warden-bench-{}-{tier}", std::process::id()));
+    let mut server = Server::start(args, &data_dir, tier)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(measure(args, &server));
+    let result = runtime.block_on(measure(args, &server, tier));
     drop(runtime);
     let stopped = server.stop();
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -178,9 +199,19 @@ fn run(args: &ServeBenchArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-async fn measure(args: &ServeBenchArgs, server: &Server) -> anyhow::Result<Report> {
+async fn measure(
+    args: &ServeBenchArgs,
+    server: &Server,
+    tier: &'static str,
+) -> anyhow::Result<Report> {
     let api = Api::new(&server.base, args.sessions.max(8))?;
-    let mut report = Report::default();
+    let mut report = Report {
+        tier,
+        ..Report::default()
+    };
+    // The targets: gVisor's warm round trip is allowed 2 ms, its one-shot is
+    // compared with plain `runsc run` by `warden bench tiers` instead.
+    let gvisor = tier == "gvisor";
     api.wait_pool_full(args.pool_size).await?;
     // Warm the connection and the server's code paths before timing anything.
     for _ in 0..3 {
@@ -269,7 +300,11 @@ async fn measure(args: &ServeBenchArgs, server: &Server) -> anyhow::Result<Repor
     }
     drop(jupyter.take());
     api.delete(&id).await?;
-    hot.report(&mut report, "warm x + 1", Some(0.5));
+    hot.report(
+        &mut report,
+        "warm x + 1",
+        Some(if gvisor { 2.0 } else { 0.5 }),
+    );
     idle.report(&mut report, "warm x + 1 after 10 ms idle", None);
 
     // 3. One-shot `print(1)`, paced, interleaved with a bare interpreter start.
@@ -293,7 +328,8 @@ async fn measure(args: &ServeBenchArgs, server: &Server) -> anyhow::Result<Repor
         api.settle(args.pool_size).await?;
         bare.push(time_once(&bare_argv).ok_or_else(|| anyhow!("a bare python3 run failed"))?);
     }
-    let mut one_row = row("one-shot print(1)", "warden", &mut oneshot, 0, Some(5.0));
+    let one_target = (!gvisor).then_some(5.0);
+    let mut one_row = row("one-shot print(1)", "warden", &mut oneshot, 0, one_target);
     one_row.cell_duration_p50_ms = Some(median(&mut oneshot_cell));
     let bare_row = row("one-shot print(1)", "bare python3", &mut bare, 0, None);
     one_row.baseline = Some("bare python3");
@@ -661,25 +697,45 @@ pub(super) struct Server {
 }
 
 impl Server {
-    fn start(args: &ServeBenchArgs, data_dir: &std::path::Path) -> anyhow::Result<Server> {
+    fn start(
+        args: &ServeBenchArgs,
+        data_dir: &std::path::Path,
+        tier: &str,
+    ) -> anyhow::Result<Server> {
         let max_sessions = args.sessions.max(args.idle_sessions) + 16;
         let pool_size = args.pool_size.to_string();
         let max_sessions = max_sessions.to_string();
-        Server::start_with(
-            data_dir,
-            &[
-                "--pool-size",
-                &pool_size,
-                // Python only: other languages' pooled sandboxes would count in the memory
-                // figures and their refills would disturb the timings.
-                "--js-pool-size",
-                "0",
-                "--bash-pool-size",
-                "0",
-                "--max-sessions",
-                &max_sessions,
-            ],
-        )
+        let (namespaces_pool, gvisor_pool) = match tier {
+            "gvisor" => ("0", pool_size.as_str()),
+            _ => (pool_size.as_str(), "0"),
+        };
+        // gVisor through the default policy, so that the requests are the same.
+        let mut policy_args = Vec::new();
+        if tier == "gvisor" {
+            std::fs::create_dir_all(data_dir)?;
+            let policy = data_dir.join("bench-policy.json");
+            std::fs::write(&policy, json!({ "isolation": tier }).to_string())?;
+            policy_args = vec![
+                "--default-policy".to_string(),
+                policy.to_string_lossy().into_owned(),
+            ];
+        }
+        let mut server_args: Vec<&str> = policy_args.iter().map(String::as_str).collect();
+        server_args.extend([
+            "--gvisor-pool-size",
+            gvisor_pool,
+            "--pool-size",
+            namespaces_pool,
+            // Python only: other languages' pooled sandboxes would count in the memory
+            // figures and their refills would disturb the timings.
+            "--js-pool-size",
+            "0",
+            "--bash-pool-size",
+            "0",
+            "--max-sessions",
+            &max_sessions,
+        ]);
+        Server::start_with(data_dir, &server_args)
     }
 
     /// Starts `warden serve --listen 127.0.0.1:0 --dev --data-dir DATA_DIR` with

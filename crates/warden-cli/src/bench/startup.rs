@@ -36,7 +36,7 @@ pub enum TierChoice {
 
 impl TierChoice {
     /// The `--isolation` value of each selected tier, with its launcher's name.
-    fn launchers(self) -> Vec<(&'static str, &'static str)> {
+    pub(super) fn launchers(self) -> Vec<(&'static str, &'static str)> {
         let ns = ("namespaces", "warden run");
         let gv = ("gvisor", "warden run --isolation gvisor");
         match self {
