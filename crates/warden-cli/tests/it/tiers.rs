@@ -372,7 +372,10 @@ async fn a_template_session_and_a_code_node_run_on_gvisor() {
         "import platform\\nresult = {'y': input_data['x'] * 2, 'kernel': platform.release()}",
     );
     let flow = flow
-        .replace("output_mapping: {y: result}", "output_mapping: {out: result}")
+        .replace(
+            "output_mapping: {y: result}",
+            "output_mapping: {out: result}",
+        )
         .replace("output: {y: y}", "output: {out: out}");
     let (code, _, stored) = call(
         &s,
