@@ -483,7 +483,10 @@ fn finish(o: &Outcome, json: bool, egress: Option<EgressReport>) -> i32 {
             egress,
             ..to_result(o)
         };
-        println!("{}", serde_json::to_string(&result).unwrap_or_default());
+        // A reader that went away (`| head`) is not an error of the run's.
+        use std::io::Write;
+        let line = serde_json::to_string(&result).unwrap_or_default();
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
         return exit;
     }
     for (name, c) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
