@@ -382,7 +382,7 @@ fn execute(args: RunArgs) -> Result<(Outcome, bool, Option<EgressReport>), Failu
 /// A runtime with one worker thread of its own, serving the sandbox's egress
 /// listener; dropping it stops the proxy.
 fn serve_proxy(
-    listener: std::net::TcpListener,
+    listener: warden_jail::Listener,
     gate: Arc<Gate>,
 ) -> Result<tokio::runtime::Runtime, Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -390,12 +390,9 @@ fn serve_proxy(
         .enable_all()
         .build()
         .map_err(|e| invalid(format!("cannot start the egress proxy: {e}")))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| invalid(format!("cannot start the egress proxy: {e}")))?;
     let listener = {
         let _guard = rt.enter();
-        tokio::net::TcpListener::from_std(listener)
+        warden_engine::index_proxy::ProxyListener::from_jail(listener)
             .map_err(|e| invalid(format!("cannot start the egress proxy: {e}")))?
     };
     rt.spawn(warden_engine::index_proxy::serve_egress(listener, gate));

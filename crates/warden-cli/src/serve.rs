@@ -60,10 +60,19 @@ pub struct ServeArgs {
     /// Python sessions kept started and idle on the gVisor tier (needs runsc).
     #[arg(long, default_value_t = 0)]
     gvisor_pool_size: usize,
+    /// JavaScript sessions kept started and idle on the gVisor tier.
+    #[arg(long, default_value_t = 0)]
+    gvisor_js_pool_size: usize,
+    /// bash sessions kept started and idle on the gVisor tier.
+    #[arg(long, default_value_t = 0)]
+    gvisor_bash_pool_size: usize,
     /// Python sessions of a template kept started, with its preload modules imported:
     /// `NAME=SIZE` (repeat for several templates).
     #[arg(long, value_parser = parse_template_pool)]
     template_pool: Vec<(String, usize)>,
+    /// The same on the gVisor tier: `NAME=SIZE` (repeat for several templates).
+    #[arg(long, value_parser = parse_template_pool)]
+    gvisor_template_pool: Vec<(String, usize)>,
     /// For tests without the internet (needs --dev): the egress proxy sends connections
     /// for NAME to a local test server (`NAME=ADDR:PORT`, exempt from the address deny
     /// list), or answers lookups of NAME with these addresses (`NAME=ADDR[,ADDR][|ADDR]`,
@@ -239,6 +248,8 @@ pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
             javascript: args.js_pool_size,
             bash: args.bash_pool_size,
             gvisor_python: args.gvisor_pool_size,
+            gvisor_javascript: args.gvisor_js_pool_size,
+            gvisor_bash: args.gvisor_bash_pool_size,
         },
         ..EngineConfig::default()
     };
@@ -259,9 +270,18 @@ pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
         None => Policy::default(),
     };
     check_policy_tiers(&default_policy).map_err(|e| anyhow::anyhow!("--default-policy: {e}"))?;
-    if args.gvisor_pool_size > 0 {
+    let gvisor_pools = [
+        ("--gvisor-pool-size", args.gvisor_pool_size > 0),
+        ("--gvisor-js-pool-size", args.gvisor_js_pool_size > 0),
+        ("--gvisor-bash-pool-size", args.gvisor_bash_pool_size > 0),
+        (
+            "--gvisor-template-pool",
+            !args.gvisor_template_pool.is_empty(),
+        ),
+    ];
+    if let Some((flag, _)) = gvisor_pools.iter().find(|(_, asked)| *asked) {
         if let Err(why) = jail.gvisor() {
-            anyhow::bail!("--gvisor-pool-size needs the gvisor tier, which this host lacks: {why}");
+            anyhow::bail!("{flag} needs the gvisor tier, which this host lacks: {why}");
         }
     }
     let config = EngineConfig {
@@ -272,6 +292,7 @@ pub(crate) fn engine_setup(args: &ServeArgs) -> anyhow::Result<EngineSetup> {
         records_journal: Some(data_dir.join("journal")),
         template_root: Some(data_dir.join("templates")),
         template_pools: args.template_pool.clone(),
+        gvisor_template_pools: args.gvisor_template_pool.clone(),
         package_cache: Some(data_dir.join("packages")),
         tools_dir: Some(data_dir.join("tools")),
         index_url: args.index_url.clone(),

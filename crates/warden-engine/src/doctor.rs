@@ -113,7 +113,9 @@ fn egress_check(jail: &Jail) -> Check {
         cmd.listen_inside = Some(port);
         cmd.limits.timeout = Duration::from_secs(10);
         let mut sandbox = jail.spawn(cmd).map_err(|e| e.to_string())?;
-        let listener = sandbox.take_listener().ok_or("no listener was made")?;
+        let Some(warden_jail::Listener::Tcp(listener)) = sandbox.take_listener() else {
+            return Err("no listener was made".into());
+        };
         let server = std::thread::spawn(move || -> std::io::Result<()> {
             let (mut c, _) = listener.accept()?;
             c.write_all(b"proxy-reached\n")?;

@@ -29,9 +29,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::egress::{Direction, Gate, Host};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::either::Either;
 
 /// Longest request head (request line and headers) read, in bytes.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -214,6 +215,49 @@ impl Default for Limits {
     }
 }
 
+/// A proxy's listener, from a sandbox ([`warden_jail::Sandbox::take_listener`]): TCP
+/// inside a namespace-tier sandbox's network namespace, or the Unix socket a gVisor
+/// sandbox's relay connects to.
+#[derive(Debug)]
+pub enum ProxyListener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// One connection to a [`ProxyListener`].
+pub type ProxyStream = Either<TcpStream, UnixStream>;
+
+impl ProxyListener {
+    /// Registers a sandbox's listener with the current tokio runtime.
+    pub fn from_jail(listener: warden_jail::Listener) -> io::Result<Self> {
+        Ok(match listener {
+            warden_jail::Listener::Tcp(l) => {
+                l.set_nonblocking(true)?;
+                ProxyListener::Tcp(TcpListener::from_std(l)?)
+            }
+            warden_jail::Listener::Unix(l) => {
+                l.set_nonblocking(true)?;
+                ProxyListener::Unix(UnixListener::from_std(l)?)
+            }
+        })
+    }
+
+    async fn accept(&self) -> io::Result<ProxyStream> {
+        match self {
+            ProxyListener::Tcp(l) => l.accept().await.map(|(s, _)| Either::Left(s)),
+            ProxyListener::Unix(l) => l.accept().await.map(|(s, _)| Either::Right(s)),
+        }
+    }
+}
+
+/// Writes what a socket's buffer takes at once, without waiting.
+fn try_write(stream: &ProxyStream, bytes: &[u8]) {
+    let _ = match stream {
+        Either::Left(s) => s.try_write(bytes),
+        Either::Right(s) => s.try_write(bytes),
+    };
+}
+
 /// A running index proxy. Dropping it stops it: the listener and every open tunnel are
 /// aborted and the socket file is removed.
 #[derive(Debug)]
@@ -226,17 +270,16 @@ impl IndexProxy {
     /// Serves `listener` (in practice a sandbox's, from `Sandbox::take_listener`) until
     /// dropped; drop aborts the task and the tunnels with it. Must be called within a
     /// tokio runtime.
-    pub fn start(listener: std::net::TcpListener, allowed: Vec<AllowedHost>) -> io::Result<Self> {
+    pub fn start(listener: warden_jail::Listener, allowed: Vec<AllowedHost>) -> io::Result<Self> {
         Self::start_with(listener, allowed, Limits::default())
     }
 
     fn start_with(
-        listener: std::net::TcpListener,
+        listener: warden_jail::Listener,
         allowed: Vec<AllowedHost>,
         limits: Limits,
     ) -> io::Result<Self> {
-        listener.set_nonblocking(true)?;
-        let listener = TcpListener::from_std(listener)?;
+        let listener = ProxyListener::from_jail(listener)?;
         let allowed: Arc<[AllowedHost]> = allowed
             .into_iter()
             .map(|a| AllowedHost {
@@ -281,7 +324,7 @@ impl Drop for IndexProxy {
 /// Accepts connections until aborted. The tunnels live in a `JoinSet` owned by this
 /// task, so aborting it aborts them all.
 async fn serve(
-    listener: TcpListener,
+    listener: ProxyListener,
     allowed: Arc<[AllowedHost]>,
     counters: Arc<Counters>,
     limits: Limits,
@@ -296,9 +339,9 @@ async fn serve(
 /// The accept loop of both proxies: each connection is served by `handle` in a task
 /// of a `JoinSet` this future owns (dropping or aborting it ends them all); beyond
 /// `max_tunnels` at once a connection gets [`BUSY_REPLY`].
-async fn accept_loop<H, HF>(listener: &TcpListener, max_tunnels: usize, handle: H)
+async fn accept_loop<H, HF>(listener: &ProxyListener, max_tunnels: usize, handle: H)
 where
-    H: Fn(TcpStream) -> HF,
+    H: Fn(ProxyStream) -> HF,
     HF: std::future::Future<Output = ()> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(max_tunnels));
@@ -306,7 +349,7 @@ where
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => match Arc::clone(&permits).try_acquire_owned() {
+                Ok(stream) => match Arc::clone(&permits).try_acquire_owned() {
                     Ok(permit) => {
                         let served = handle(stream);
                         tunnels.spawn(async move {
@@ -316,9 +359,7 @@ where
                     }
                     // A fresh socket's buffer takes the short reply at once; if it
                     // does not, the client just sees the connection close.
-                    Err(_) => {
-                        let _ = stream.try_write(BUSY_REPLY);
-                    }
+                    Err(_) => try_write(&stream, BUSY_REPLY),
                 },
                 // Typically EMFILE: back off instead of spinning, and keep serving.
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -406,7 +447,7 @@ fn is_allowed(allowed: &[AllowedHost], host: &str, port: u16) -> bool {
 
 /// Serves one client connection: reads its head, then refuses it or opens its tunnel.
 async fn handle(
-    mut client: TcpStream,
+    mut client: ProxyStream,
     allowed: &[AllowedHost],
     counters: &Counters,
     head_timeout: Duration,
@@ -501,7 +542,7 @@ const RELAY_BUFFER: usize = 64 << 10;
 
 /// Accepts connections on a listener inside a sandbox ([`crate::egress::PROXY_PORT`])
 /// and serves each under the sandbox's [`Gate`], until aborted (tunnels included).
-pub async fn serve_egress(listener: TcpListener, gate: Arc<Gate>) {
+pub async fn serve_egress(listener: ProxyListener, gate: Arc<Gate>) {
     accept_loop(&listener, MAX_TUNNELS, |mut stream| {
         let gate = Arc::clone(&gate);
         async move { handle_egress(&mut stream, &gate, HEAD_TIMEOUT).await }
@@ -765,10 +806,10 @@ mod tests {
     }
 
     /// A listener on a free loopback port, as a sandbox's would be, and its address.
-    fn bound() -> (std::net::TcpListener, std::net::SocketAddr) {
+    fn bound() -> (warden_jail::Listener, std::net::SocketAddr) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
-        (listener, addr)
+        (warden_jail::Listener::Tcp(listener), addr)
     }
 
     fn local(port: u16) -> Vec<AllowedHost> {

@@ -76,6 +76,8 @@ pub struct EngineConfig {
     pub template_root: Option<std::path::PathBuf>,
     /// Pooled Python sessions kept ready per template, by template name.
     pub template_pools: Vec<(String, usize)>,
+    /// The same on the gVisor tier.
+    pub gvisor_template_pools: Vec<(String, usize)>,
     /// The cache of installed package sets (`DATA_DIR/packages`); none: no `packages`.
     pub package_cache: Option<std::path::PathBuf>,
     /// The package index (default PyPI); must be `https://`.
@@ -101,8 +103,10 @@ pub struct PoolSizes {
     pub python: usize,
     pub javascript: usize,
     pub bash: usize,
-    /// Python sessions kept ready on the gVisor tier.
+    /// Sessions kept ready on the gVisor tier, per language.
     pub gvisor_python: usize,
+    pub gvisor_javascript: usize,
+    pub gvisor_bash: usize,
 }
 
 impl Default for PoolSizes {
@@ -112,6 +116,8 @@ impl Default for PoolSizes {
             javascript: 1,
             bash: 1,
             gvisor_python: 0,
+            gvisor_javascript: 0,
+            gvisor_bash: 0,
         }
     }
 }
@@ -123,6 +129,20 @@ impl PoolSizes {
             Language::Javascript => self.javascript,
             Language::Bash => self.bash,
         }
+    }
+
+    /// The size of the gVisor tier's pool of `language`.
+    pub fn gvisor(&self, language: Language) -> usize {
+        match language {
+            Language::Python => self.gvisor_python,
+            Language::Javascript => self.gvisor_javascript,
+            Language::Bash => self.gvisor_bash,
+        }
+    }
+
+    /// Whether any gVisor pool is asked for.
+    pub fn any_gvisor(&self) -> bool {
+        Language::ALL.into_iter().any(|l| self.gvisor(l) > 0)
     }
 }
 
@@ -150,6 +170,7 @@ impl Default for EngineConfig {
             records_journal: None,
             template_root: None,
             template_pools: Vec::new(),
+            gvisor_template_pools: Vec::new(),
             package_cache: None,
             index_url: None,
             package_install_timeout: Duration::from_secs(300),
@@ -543,14 +564,8 @@ impl Engine {
         egress: Option<Arc<crate::egress::Gate>>,
     ) -> Result<Session, EngineError> {
         // Pooled sandboxes have no network: a session with egress gets a fresh one,
-        // listening for its proxy before the agent starts. The pools are the namespace
-        // tier's.
+        // listening for its proxy before the agent starts.
         self.check_tier(env.tier)?;
-        if egress.is_some() && env.tier == warden_protocol::Tier::Gvisor {
-            return Err(EngineError::Invalid(
-                "network egress is not available on the gvisor tier yet".into(),
-            ));
-        }
         if limits.is_none() && egress.is_none() {
             let key = pool_key(language, env);
             loop {
@@ -942,27 +957,33 @@ impl Engine {
     /// Every pool the configuration asks for, with its environment and size: one per
     /// language, and one per configured template (its current build).
     fn wanted_pools(&self) -> Vec<(Language, Environment, usize)> {
-        let mut wanted: Vec<(Language, Environment, usize)> = Language::ALL
-            .into_iter()
-            .filter_map(|l| {
-                // The bare environment of a language cannot fail.
-                let env = self.template_environment(l, None).ok()?;
-                Some((l, env, self.config.pool.get(l)))
-            })
-            .collect();
-        if self.config.pool.gvisor_python > 0 {
-            if let Ok(env) = self.template_environment(Language::Python, None) {
-                wanted.push((
-                    Language::Python,
-                    Environment {
-                        tier: warden_protocol::Tier::Gvisor,
-                        ..env
-                    },
-                    self.config.pool.gvisor_python,
-                ));
+        let gvisor = |env: Environment| Environment {
+            tier: warden_protocol::Tier::Gvisor,
+            ..env
+        };
+        let mut wanted: Vec<(Language, Environment, usize)> = Vec::new();
+        for l in Language::ALL {
+            // The bare environment of a language cannot fail.
+            let Ok(env) = self.template_environment(l, None) else {
+                continue;
+            };
+            if self.config.pool.gvisor(l) > 0 {
+                wanted.push((l, gvisor(env.clone()), self.config.pool.gvisor(l)));
             }
+            wanted.push((l, env, self.config.pool.get(l)));
         }
-        for (name, size) in &self.config.template_pools {
+        let templates = self
+            .config
+            .template_pools
+            .iter()
+            .map(|(n, size)| (n, size, false))
+            .chain(
+                self.config
+                    .gvisor_template_pools
+                    .iter()
+                    .map(|(n, size)| (n, size, true)),
+            );
+        for (name, size, on_gvisor) in templates {
             let env = self.template_environment(Language::Python, Some(name));
             // Said once while the template is missing, not on every refill round.
             let first = self
@@ -977,11 +998,14 @@ impl Engine {
                 })
                 .unwrap_or(false);
             match env {
+                Ok(env) if on_gvisor => wanted.push((Language::Python, gvisor(env), *size)),
                 Ok(env) => wanted.push((Language::Python, env, *size)),
                 Err(e) if first => eprintln!("warden: no pool for template {name} yet: {e}"),
                 Err(_) => {}
             }
         }
+        // The namespace tier's pools fill first: a gVisor sandbox takes longer to start.
+        wanted.sort_by_key(|(_, env, _)| env.tier == warden_protocol::Tier::Gvisor);
         wanted
     }
 

@@ -298,8 +298,7 @@ impl Session {
         let stderr_raw = std::fs::File::from(stderr.try_clone()?);
         let egress = match (egress, sandbox.take_listener()) {
             (Some(gate), Some(listener)) => {
-                listener.set_nonblocking(true)?;
-                let listener = tokio::net::TcpListener::from_std(listener)?;
+                let listener = crate::index_proxy::ProxyListener::from_jail(listener)?;
                 let task = tokio::spawn(crate::index_proxy::serve_egress(
                     listener,
                     Arc::clone(&gate),

@@ -126,8 +126,13 @@ impl Runsc {
         panic_log: &Path,
         [stdin, stdout, stderr]: [OwnedFd; 3],
         cgroup_procs: Vec<std::ffi::CString>,
+        egress: bool,
     ) -> io::Result<std::process::Child> {
         let mut c = self.command();
+        // The egress proxy's socket, the one host socket its mounts show.
+        if egress {
+            c.arg("--host-uds=open");
+        }
         c.arg("--panic-log")
             .arg(panic_log)
             .arg("run")
@@ -214,6 +219,7 @@ pub(crate) fn write_bundle(
     limits: &crate::Limits,
     user: (u32, u32),
     hostname: &str,
+    egress: Option<&Egress>,
 ) -> Result<(), JailError> {
     let rootfs = bundle.join("rootfs");
     let io_err = |what: &'static str, p: &Path, e: io::Error| JailError::io(what, p, e);
@@ -322,6 +328,32 @@ pub(crate) fn write_bundle(
             launcher.push_str(&format!("exec {}{arrow}{CHANNELS_INSIDE}/{name}\n", i + 3));
         }
     }
+    // Egress: the proxy's socket directory, and the relay that makes it a loopback port.
+    let mut env = env.to_vec();
+    if let Some(egress) = egress {
+        mount_point(&at(Path::new(EGRESS_INSIDE)), true)?;
+        mounts.push(
+            json!({"destination": EGRESS_INSIDE, "type": "bind", "source": egress.dir,
+                           "options": ["rbind", "rw", "nosuid", "nodev", "noexec"]}),
+        );
+        env.push((
+            "WARDEN_EGRESS_RELAY".into(),
+            format!("{EGRESS_INSIDE}/{EGRESS_SOCKET}"),
+        ));
+        env.push(("WARDEN_EGRESS_PORT".into(), egress.port.to_string()));
+        let relay = at(Path::new(PYTHON_SITE_INSIDE)).join("warden_egress_relay.py");
+        ensure_parent(&relay)?;
+        fs::write(&relay, EGRESS_RELAY).map_err(|e| io_err("cannot write", &relay, e))?;
+        // A Python program relays from a thread its sitecustomize starts; any other
+        // program gets the relay as a process, listening before the program starts.
+        if !is_python(program) {
+            launcher.push_str(&format!(
+                "exec 9< <(exec python3 -I -S {PYTHON_SITE_INSIDE}/warden_egress_relay.py)\n\
+                 read -r -u 9 _ || echo 'warden: the egress relay did not start' >&2\n\
+                 exec 9<&-\n"
+            ));
+        }
+    }
     let mut argv: Vec<String> = Vec::new();
     if !launcher.is_empty() {
         launcher.push_str("exec \"$0\" \"$@\"\n");
@@ -333,7 +365,7 @@ pub(crate) fn write_bundle(
     let site = at(Path::new(PYTHON_SITE_INSIDE)).join("sitecustomize.py");
     ensure_parent(&site)?;
     fs::write(&site, PYTHON_SITECUSTOMIZE).map_err(|e| io_err("cannot write", &site, e))?;
-    let env = python_path_first(env, PYTHON_SITE_INSIDE);
+    let env = python_path_first(&env, PYTHON_SITE_INSIDE);
     let cpu = limits.effective_cpu_time().as_secs_f64().ceil() as u64;
     let namespaces: Vec<Value> = ["pid", "network", "ipc", "uts", "mount"]
         .iter()
@@ -418,6 +450,58 @@ pub(crate) fn exists_inside(steps: &[&Step], rootfs: &Path, program: &Path) -> b
 /// Where the gVisor tier's `sitecustomize` goes inside the sandbox.
 const PYTHON_SITE_INSIDE: &str = "/run/warden/gvisor";
 const PYTHON_SITECUSTOMIZE: &str = include_str!("gvisor_sitecustomize.py");
+const EGRESS_RELAY: &str = include_str!("gvisor_egress_relay.py");
+
+/// Where the egress proxy's socket directory appears inside, and the socket's name.
+const EGRESS_INSIDE: &str = "/run/warden/egress";
+pub(crate) const EGRESS_SOCKET: &str = "proxy.sock";
+
+/// A sandbox's way out ([`crate::Command::listen_inside`] under gVisor): a host directory
+/// holding the proxy's Unix socket, and the loopback port the relay serves inside.
+#[derive(Debug)]
+pub(crate) struct Egress {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Egress {
+    /// Makes `dir` and the supervisor's listening socket in it, which the sandbox (the
+    /// Gofer, for the Sentry) may connect to.
+    pub fn listen(
+        dir: PathBuf,
+        port: u16,
+    ) -> Result<(Egress, std::os::unix::net::UnixListener), JailError> {
+        fs::create_dir_all(&dir).map_err(|e| JailError::io("cannot create", &dir, e))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))
+            .map_err(|e| JailError::io("cannot set the mode of", &dir, e))?;
+        let path = dir.join(EGRESS_SOCKET);
+        let listener =
+            bind_unix(&dir, &path).map_err(|e| JailError::io("cannot listen on", &path, e))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666))
+            .map_err(|e| JailError::io("cannot set the mode of", &path, e))?;
+        Ok((Egress { dir, port }, listener))
+    }
+}
+
+/// Binds a Unix socket at `path` (in `dir`); a path longer than a socket address holds
+/// is reached through `/proc/self/fd` of the directory.
+fn bind_unix(dir: &Path, path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::ffi::OsStrExt;
+    if path.as_os_str().as_bytes().len() < 100 {
+        return std::os::unix::net::UnixListener::bind(path);
+    }
+    let d = fs::File::open(dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{EGRESS_SOCKET}", d.as_raw_fd()));
+    std::os::unix::net::UnixListener::bind(short)
+}
+
+/// Whether a program is a Python interpreter (`python3`, `python3.11`, ...).
+fn is_python(program: &Path) -> bool {
+    program
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("python"))
+}
 
 /// `env` with `dir` first on `PYTHONPATH`.
 fn python_path_first(env: &[(String, String)], dir: &str) -> Vec<(String, String)> {

@@ -45,3 +45,13 @@ if sys.stdout is sys.__stdout__:
     sys.stdout = sys.__stdout__ = _whole(sys.stdout)
 if sys.stderr is sys.__stderr__:
     sys.stderr = sys.__stderr__ = _whole(sys.stderr)
+
+# With network egress, this process (the sandbox's first Python) relays its proxy port:
+# see warden_egress_relay.py next to this file.
+if os.environ.get("WARDEN_EGRESS_RELAY"):
+    try:
+        import warden_egress_relay
+
+        warden_egress_relay.start_thread()
+    except Exception:
+        pass

@@ -29,6 +29,6 @@ pub use config::{JailConfig, LandlockMode, Limits, Tier};
 pub use error::{CgroupError, JailError, Stage};
 pub use runtime::Runtime;
 pub use sandbox::{
-    is_run_dir_name, monotonic_ns, Bind, Captured, Command, Discard, Exit, Jail, LimitHit, Outcome,
-    OutputSink, Sandbox, Signaller, Stdin, Stream, Timings, BASE_ENV, BIND_ROOT,
+    is_run_dir_name, monotonic_ns, Bind, Captured, Command, Discard, Exit, Jail, LimitHit,
+    Listener, Outcome, OutputSink, Sandbox, Signaller, Stdin, Stream, Timings, BASE_ENV, BIND_ROOT,
 };

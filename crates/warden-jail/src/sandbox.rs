@@ -79,6 +79,17 @@ pub struct Command {
     pub tier: crate::Tier,
 }
 
+/// The supervisor's end of a sandbox's way out ([`Command::listen_inside`]): what the
+/// program reaches at `127.0.0.1:PORT` arrives here.
+#[derive(Debug)]
+pub enum Listener {
+    /// Namespace tier: a TCP socket listening inside the sandbox's network namespace.
+    Tcp(std::net::TcpListener),
+    /// gVisor tier: a Unix socket bound into the sandbox, which an in-sandbox relay
+    /// connects each of the port's connections to.
+    Unix(std::os::unix::net::UnixListener),
+}
+
 /// When each step of a sandbox's life was done: `(step, CLOCK_MONOTONIC ns)`, in time
 /// order, from the supervisor and (through a shared page) from the child.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -410,11 +421,6 @@ impl Jail {
             .gvisor()
             .map_err(|why| JailError::Invalid(format!("the gvisor tier is not available: {why}")))?
             .clone();
-        if cmd.listen_inside.is_some() {
-            return Err(JailError::Invalid(
-                "network egress is not available on the gvisor tier yet".into(),
-            ));
-        }
         let mut timings = match cmd.record_timings {
             true => {
                 let mut t = Timings::default();
@@ -465,6 +471,13 @@ impl Jail {
         let channels =
             crate::gvisor::make_channels(&res.run_dir.join("chan"), &cmd.extra_fds, user)?;
         let env = program_env(&cmd.env);
+        let (egress, listener) = match cmd.listen_inside {
+            Some(port) => {
+                let (e, l) = crate::gvisor::Egress::listen(res.run_dir.join("egress"), port)?;
+                (Some(e), Some(Listener::Unix(l)))
+            }
+            None => (None, None),
+        };
         let bundle = res.run_dir.join("bundle");
         crate::gvisor::write_bundle(
             &bundle,
@@ -479,6 +492,7 @@ impl Jail {
             &limits,
             user,
             &self.config.hostname,
+            egress.as_ref(),
         )?;
         // runsc would start and then fail to load it: say so before anything starts.
         if !crate::gvisor::exists_inside(&steps, &bundle.join("rootfs"), &cmd.program) {
@@ -500,6 +514,7 @@ impl Jail {
                 &res.run_dir.join("panic.log"),
                 [stdin_src, out_w, err_w],
                 procs,
+                egress.is_some(),
             )
             .map_err(|e| JailError::supervise("start runsc", e))?;
         let pid = child.id() as libc::pid_t;
@@ -547,7 +562,7 @@ impl Jail {
             finished: false,
             meter: Meter::default(),
             timings,
-            listener: None,
+            listener,
         })
     }
 
@@ -815,7 +830,7 @@ impl Jail {
                 let addr = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port);
                 let fd = sys::listen_in_netns(sandbox.pidfd.as_raw_fd(), addr)
                     .map_err(|e| JailError::supervise("listen inside the sandbox", e))?;
-                sandbox.listener = Some(std::net::TcpListener::from(fd));
+                sandbox.listener = Some(Listener::Tcp(std::net::TcpListener::from(fd)));
             }
             mark("spawn: id maps written, cgroups joined");
             sys::write_all(sync_w.as_raw_fd(), b"G")
@@ -1153,7 +1168,7 @@ pub struct Sandbox {
     /// The supervisor's marks and the child's stamp page, when asked for.
     timings: Option<(Timings, sys::StampPage)>,
     /// See [`Command::listen_inside`].
-    listener: Option<std::net::TcpListener>,
+    listener: Option<Listener>,
 }
 
 impl Sandbox {
@@ -1163,7 +1178,7 @@ impl Sandbox {
     }
 
     /// The listener [`Command::listen_inside`] asked for (once).
-    pub fn take_listener(&mut self) -> Option<std::net::TcpListener> {
+    pub fn take_listener(&mut self) -> Option<Listener> {
         self.listener.take()
     }
 

@@ -818,6 +818,23 @@ fn warden_run_allow_host_opens_only_those_hosts() {
     );
     assert!(v.get("egress").is_none(), "{v}");
     assert_eq!(origin.connections(), 2);
+
+    // The same on the gVisor tier (node: the relay a process beside the program).
+    crate::tiers::need_runsc();
+    for (lang, code) in [
+        ("python", "import urllib.request\nprint(urllib.request.urlopen('http://api.test/gv').read().decode())"),
+        ("javascript", "fetch('http://api.test/gv').then(r => r.text()).then(t => console.log(t))"),
+    ] {
+        let out = std::process::Command::new(warden)
+            .args(["run", "--json", "--isolation", "gvisor", "--lang", lang])
+            .args(["--allow-host", "api.test", "--egress-test-resolve", &mapping, "-c", code])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["stdout"], "hello from origin /gv\n", "{lang}: {v}");
+        assert_eq!(v["egress"]["allowed"].as_u64(), Some(1), "{v}");
+    }
+    assert_eq!(origin.connections(), 4);
 }
 
 /// Workflow `http` nodes follow the same rules: the policy's allowlist, and no loopback,
@@ -907,5 +924,89 @@ edges:
         2,
         "the allowed tool reached the origin"
     );
+    s.stop();
+}
+
+/// The gVisor tier has the same way out: its proxy's socket is bound into the sandbox and
+/// a relay inside makes it 127.0.0.1:3128 (docs/NETWORK.md). urllib (the relay a thread
+/// of the Python process), node's fetch and curl (the relay a process of its own) reach
+/// an allowed name; a name off the list is refused and reported; the host's origin is
+/// not reachable directly; a network session keeps its state across cells.
+#[tokio::test]
+async fn the_gvisor_tier_reaches_allowed_names_through_the_same_proxy() {
+    crate::tiers::need_runsc();
+    let origin = Origin::start();
+    let (mut s, _dir) = server(
+        json!({"isolation": "gvisor", "egress": {"allow": ["api.test"]}}),
+        &[
+            format!("api.test=127.0.0.1:{}", origin.port),
+            format!("other.test=127.0.0.1:{}", origin.port),
+        ],
+    );
+    let v = run(
+        &s,
+        "python",
+        &format!(
+            "import socket, urllib.request\n\
+             print(urllib.request.urlopen('http://api.test/gv', timeout=10).read().decode())\n\
+             try:\n    urllib.request.urlopen('http://other.test/', timeout=10)\n\
+             except Exception as e:\n    print('refused', getattr(e, 'code', e))\n\
+             try:\n    socket.create_connection(('127.0.0.1', {}), timeout=3); print('direct reached')\n\
+             except OSError as e:\n    print('direct', type(e).__name__)",
+            origin.port
+        ),
+    )
+    .await;
+    assert_eq!(v["tier"], "gvisor", "{v}");
+    assert_eq!(
+        v["stdout"], "hello from origin /gv\nrefused 403\ndirect ConnectionRefusedError\n",
+        "{v}"
+    );
+    assert_eq!(denied_reasons(&v).len(), 1, "{v}");
+    assert!(denied_reasons(&v)[0].starts_with("other.test:80"), "{v}");
+
+    let v = run(
+        &s,
+        "javascript",
+        "const r = await fetch('http://api.test/js'); console.log(r.status, await r.text());",
+    )
+    .await;
+    assert_eq!(v["stdout"], "200 hello from origin /js\n", "{v}");
+    let v = run(
+        &s,
+        "bash",
+        "curl -sS http://api.test/curl; echo; curl -sS --proxytunnel http://api.test/tunnel; echo",
+    )
+    .await;
+    assert_eq!(
+        v["stdout"], "hello from origin /curl\nhello from origin /tunnel\n",
+        "{v}"
+    );
+    assert_eq!(connections(&v).len(), 2, "{v}");
+
+    let r: Value = post_json(s.url("/v1/sessions"), &json!({"network": true})).await;
+    assert_eq!(
+        (r["tier"].as_str(), &r["egress"]),
+        (Some("gvisor"), &json!(["api.test"])),
+        "{r}"
+    );
+    let id = r["id"].as_str().unwrap().to_string();
+    let url = s.url(&format!("/v1/sessions/{id}/execute"));
+    let v: Value = post_json(
+        url.clone(),
+        &json!({"code": "import urllib.request\nbody = urllib.request.urlopen('http://api.test/s1', timeout=10).read().decode()"}),
+    )
+    .await;
+    assert_eq!(v["status"], "ok", "{v}");
+    let v: Value = post_json(
+        url,
+        &json!({"code": "import subprocess\nprint(body, subprocess.run(['curl', '-sS', 'http://api.test/s2'], capture_output=True, text=True).stdout)"}),
+    )
+    .await;
+    assert_eq!(
+        v["stdout"], "hello from origin /s1 hello from origin /s2\n",
+        "{v}"
+    );
+    assert_eq!(origin.connections(), 6);
     s.stop();
 }

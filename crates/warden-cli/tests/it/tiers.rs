@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::tenancy::{call, create_key, keyed_server};
 
-fn need_runsc() {
+pub(crate) fn need_runsc() {
     let present = ["/usr/bin/runsc", "/usr/local/bin/runsc", "/usr/sbin/runsc"]
         .iter()
         .any(|p| std::path::Path::new(p).exists());
@@ -399,5 +399,96 @@ async fn a_template_session_and_a_code_node_run_on_gvisor() {
     assert_eq!(run["output"]["out"]["y"], 42, "{run}");
     let kernel = run["output"]["out"]["kernel"].as_str().unwrap_or_default();
     assert!(!kernel.is_empty() && kernel != host, "{run}");
+    s.stop();
+}
+
+/// gVisor pools for JavaScript, bash and a template: each session of those comes from
+/// its pool (the pool's count drops at once; a refill takes half a second or more),
+/// runs on gVisor and keeps its state; the template's package is preloaded.
+#[tokio::test]
+async fn gvisor_pools_hand_out_javascript_bash_and_template_sessions() {
+    need_runsc();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap().to_string();
+    crate::templates::build_tiny(&dir);
+    let mut s = crate::serve::Server::start_raw(&[
+        "--dev",
+        "--data-dir",
+        &dir,
+        "--pool-size",
+        "0",
+        "--js-pool-size",
+        "0",
+        "--bash-pool-size",
+        "0",
+        "--gvisor-js-pool-size",
+        "1",
+        "--gvisor-bash-pool-size",
+        "1",
+        "--gvisor-template-pool",
+        "tiny=1",
+    ]);
+    let pooled = |language: &'static str| {
+        let s = &s;
+        async move {
+            let v: Value = crate::serve::client()
+                .get(s.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["pools"][language].as_u64().unwrap()
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    for language in ["javascript", "bash", "python"] {
+        while pooled(language).await < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gVisor {language} pool did not fill"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    for (language, body, first, second, want) in [
+        (
+            "javascript",
+            json!({"language": "javascript", "isolation": "gvisor"}),
+            "let x = 20",
+            "x + 22",
+            "42",
+        ),
+        (
+            "bash",
+            json!({"language": "bash", "isolation": "gvisor"}),
+            "X=41",
+            "echo $((X + 1))",
+            "42",
+        ),
+        (
+            "python",
+            json!({"template": "tiny", "isolation": "gvisor"}),
+            "import sys\nx = 'tabulate' in sys.modules",
+            "print(x)",
+            "True",
+        ),
+    ] {
+        let (code, _, info) = call(&s, None, Method::POST, "/v1/sessions", Some(body)).await;
+        assert_eq!(code, StatusCode::CREATED, "{info}");
+        assert_eq!(info["tier"], "gvisor", "{info}");
+        assert_eq!(pooled(language).await, 0, "{language}: not from the pool");
+        let id = info["id"].as_str().unwrap();
+        let (_, r) = crate::serve::exec(&s, id, first).await;
+        assert_eq!(r["status"], "ok", "{r}");
+        let (_, r) = crate::serve::exec(&s, id, second).await;
+        let got = r["value"]["text/plain"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| r["stdout"].as_str().unwrap_or("").trim().to_string());
+        assert_eq!(got, want, "{language}: {r}");
+        assert_eq!(r["tier"], "gvisor", "{r}");
+    }
     s.stop();
 }

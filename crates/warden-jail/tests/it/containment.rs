@@ -3090,13 +3090,56 @@ echo control
     assert_no_connection(&listener);
 }
 
+/// Answers one connection to a sandbox's proxy listener with `from-supervisor` (gVisor:
+/// a Unix socket the sandbox's relay connects to).
+fn serve_once(listener: warden_jail::Listener) -> std::thread::JoinHandle<()> {
+    use std::io::{Read, Write};
+    fn answer<S: Read + Write>(mut c: S) {
+        c.write_all(b"from-supervisor").unwrap();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+    }
+    std::thread::spawn(move || match listener {
+        warden_jail::Listener::Tcp(l) => answer(l.accept().unwrap().0),
+        warden_jail::Listener::Unix(l) => answer(l.accept().unwrap().0),
+    })
+}
+
+/// A program that is not Python reaches its proxy too (gVisor: through the relay process
+/// the launcher starts), and a second connection works after the first closed.
+#[test]
+fn a_shell_program_reaches_its_proxy_listener_twice() {
+    use std::io::{Read, Write};
+    let code = "for i in 1 2; do exec 3<>/dev/tcp/127.0.0.1/3128 && read -r -t 10 line <&3; \
+                echo \"proxy$i $line\"; exec 3<&-; done";
+    let mut cmd = Command::for_runtime(&Runtime::bash(), code);
+    cmd.limits = test_limits();
+    cmd.listen_inside = Some(3128);
+    let mut sandbox = jail().spawn(cmd).expect("sandbox started");
+    let listener = sandbox.take_listener().expect("a listener");
+    fn answer<S: Read + Write>(mut c: S) {
+        c.write_all(b"from-supervisor\n").unwrap();
+    }
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            match &listener {
+                warden_jail::Listener::Tcp(l) => answer(l.accept().unwrap().0),
+                warden_jail::Listener::Unix(l) => answer(l.accept().unwrap().0),
+            }
+        }
+    });
+    let out = ok_stdout(&sandbox.wait(&mut Discard).expect("sandbox ran"));
+    server.join().unwrap();
+    assert_eq!(field(&out, "proxy1"), "from-supervisor", "{out}");
+    assert_eq!(field(&out, "proxy2"), "from-supervisor", "{out}");
+}
+
 /// A sandbox with a listener for its egress proxy (`Command::listen_inside`) gains that
 /// one listening socket, held by the supervisor, and nothing else: the host's loopback
 /// and abstract sockets stay out of reach. Control: the sandbox's connection to the
 /// listener arrives at the supervisor's end.
 #[test]
 fn a_sandbox_listening_for_its_proxy_still_has_no_way_out() {
-    use std::io::{Read, Write};
     use std::os::linux::net::SocketAddrExt;
     use std::os::unix::net::{SocketAddr, UnixListener};
     let host_tcp = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -3121,26 +3164,8 @@ print('proxy', c.recv(100).decode())
     let mut cmd = Command::for_runtime(&Runtime::python(), code);
     cmd.limits = test_limits();
     cmd.listen_inside = Some(3128);
-    let spawned = jail().spawn(cmd);
-    if TIER == Tier::Gvisor {
-        if let Err(e) = &spawned {
-            // gVisor: the tier has no egress listener yet, and refuses the command rather
-            // than run it with some other network (the other tests check none is there).
-            assert!(
-                matches!(e, warden_jail::JailError::Invalid(m) if m.contains("egress")),
-                "{e:?}"
-            );
-            return;
-        }
-    }
-    let mut sandbox = spawned.expect("sandbox started");
-    let listener = sandbox.take_listener().expect("a listener");
-    let server = std::thread::spawn(move || {
-        let (mut c, _) = listener.accept().unwrap();
-        c.write_all(b"from-supervisor").unwrap();
-        let mut rest = Vec::new();
-        let _ = c.read_to_end(&mut rest);
-    });
+    let mut sandbox = jail().spawn(cmd).expect("sandbox started");
+    let server = serve_once(sandbox.take_listener().expect("a listener"));
     let out = ok_stdout(&sandbox.wait(&mut Discard).expect("sandbox ran"));
     server.join().unwrap();
     assert_eq!(
