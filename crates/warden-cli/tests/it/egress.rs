@@ -196,6 +196,31 @@ fn denied_reasons(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// node's `fetch` reaches `api.test` through the proxy, then curl does by plain HTTP and
+/// through a CONNECT tunnel; the curl run's result.
+async fn fetch_and_curl_reach_the_origin(s: &Server) -> Value {
+    let v = run(
+        s,
+        "javascript",
+        "const r = await fetch('http://api.test/js'); console.log(r.status, await r.text());",
+    )
+    .await;
+    assert_eq!(v["stdout"], "200 hello from origin /js\n", "{v}");
+    assert_eq!(v["stderr"], "", "{v}");
+    let v = run(
+        s,
+        "bash",
+        "curl -sS http://api.test/curl; echo; curl -sS --proxytunnel http://api.test/tunnel; echo",
+    )
+    .await;
+    assert_eq!(
+        v["stdout"], "hello from origin /curl\nhello from origin /tunnel\n",
+        "{v}"
+    );
+    assert_eq!(connections(&v).len(), 2, "{v}");
+    v
+}
+
 #[tokio::test]
 async fn allowed_names_work_from_urllib_fetch_and_curl() {
     let origin = Origin::start();
@@ -220,27 +245,7 @@ async fn allowed_names_work_from_urllib_fetch_and_curl() {
     assert!(c[0]["bytes_in"].as_u64().unwrap() > 20, "{v}");
     assert_eq!(v["egress"]["allow"], json!(["api.test"]));
 
-    let v = run(
-        &s,
-        "javascript",
-        "const r = await fetch('http://api.test/js'); console.log(r.status, await r.text());",
-    )
-    .await;
-    assert_eq!(v["stdout"], "200 hello from origin /js\n", "{v}");
-    assert_eq!(v["stderr"], "", "{v}");
-
-    // curl: plain HTTP through the proxy, then the same through a CONNECT tunnel.
-    let v = run(
-        &s,
-        "bash",
-        "curl -sS http://api.test/curl; echo; curl -sS --proxytunnel http://api.test/tunnel; echo",
-    )
-    .await;
-    assert_eq!(
-        v["stdout"], "hello from origin /curl\nhello from origin /tunnel\n",
-        "{v}"
-    );
-    assert_eq!(connections(&v).len(), 2, "{v}");
+    let v = fetch_and_curl_reach_the_origin(&s).await;
     assert_eq!(origin.connections(), 4);
     let metrics = client()
         .get(s.url("/metrics"))
@@ -965,24 +970,7 @@ async fn the_gvisor_tier_reaches_allowed_names_through_the_same_proxy() {
     assert_eq!(denied_reasons(&v).len(), 1, "{v}");
     assert!(denied_reasons(&v)[0].starts_with("other.test:80"), "{v}");
 
-    let v = run(
-        &s,
-        "javascript",
-        "const r = await fetch('http://api.test/js'); console.log(r.status, await r.text());",
-    )
-    .await;
-    assert_eq!(v["stdout"], "200 hello from origin /js\n", "{v}");
-    let v = run(
-        &s,
-        "bash",
-        "curl -sS http://api.test/curl; echo; curl -sS --proxytunnel http://api.test/tunnel; echo",
-    )
-    .await;
-    assert_eq!(
-        v["stdout"], "hello from origin /curl\nhello from origin /tunnel\n",
-        "{v}"
-    );
-    assert_eq!(connections(&v).len(), 2, "{v}");
+    fetch_and_curl_reach_the_origin(&s).await;
 
     let r: Value = post_json(s.url("/v1/sessions"), &json!({"network": true})).await;
     assert_eq!(

@@ -101,6 +101,18 @@ pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// `GET /healthz`, the JSON body.
+pub(crate) async fn healthz(s: &Server) -> Value {
+    client()
+        .get(s.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn create(s: &Server, body: Value) -> String {
     let r = client()
         .post(s.url("/v1/sessions"))
@@ -658,14 +670,7 @@ async fn pooled_one_shot_runs_each_return_their_own_output() {
     // Wait (bounded) until the pool is full.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let h: Value = client()
-            .get(s.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h = healthz(&s).await;
         if h["pools"]["python"] == 3 {
             break;
         }

@@ -217,14 +217,7 @@ results
     // The pools: python 2 (the default), tiny 1, and now tiny2 1.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let h: Value = client()
-            .get(s.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h = crate::serve::healthz(&s).await;
         if h["pools"]["python"] == 4 {
             break;
         }

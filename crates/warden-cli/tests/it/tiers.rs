@@ -271,14 +271,7 @@ async fn a_gvisor_session_comes_from_its_pool() {
     let pooled = || {
         let s = &s;
         async move {
-            let v: Value = crate::serve::client()
-                .get(s.url("/healthz"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = crate::serve::healthz(s).await;
             v["pool"].as_u64().unwrap()
         }
     };
@@ -431,14 +424,7 @@ async fn gvisor_pools_hand_out_javascript_bash_and_template_sessions() {
     let pooled = |language: &'static str| {
         let s = &s;
         async move {
-            let v: Value = crate::serve::client()
-                .get(s.url("/healthz"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = crate::serve::healthz(s).await;
             v["pools"][language].as_u64().unwrap()
         }
     };

@@ -3090,18 +3090,27 @@ echo control
     assert_no_connection(&listener);
 }
 
-/// Answers one connection to a sandbox's proxy listener with `from-supervisor` (gVisor:
-/// a Unix socket the sandbox's relay connects to).
+/// Either end of a connection to a sandbox's proxy listener.
+trait Connection: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> Connection for T {}
+
+/// Accepts one connection on a sandbox's proxy listener (gVisor: a Unix socket the
+/// sandbox's relay connects to).
+fn accept_proxy(listener: &warden_jail::Listener) -> Box<dyn Connection> {
+    match listener {
+        warden_jail::Listener::Tcp(l) => Box::new(l.accept().unwrap().0),
+        warden_jail::Listener::Unix(l) => Box::new(l.accept().unwrap().0),
+    }
+}
+
+/// Answers one connection to a sandbox's proxy listener with `from-supervisor`.
 fn serve_once(listener: warden_jail::Listener) -> std::thread::JoinHandle<()> {
     use std::io::{Read, Write};
-    fn answer<S: Read + Write>(mut c: S) {
+    std::thread::spawn(move || {
+        let mut c = accept_proxy(&listener);
         c.write_all(b"from-supervisor").unwrap();
         let mut rest = Vec::new();
         let _ = c.read_to_end(&mut rest);
-    }
-    std::thread::spawn(move || match listener {
-        warden_jail::Listener::Tcp(l) => answer(l.accept().unwrap().0),
-        warden_jail::Listener::Unix(l) => answer(l.accept().unwrap().0),
     })
 }
 
@@ -3109,7 +3118,7 @@ fn serve_once(listener: warden_jail::Listener) -> std::thread::JoinHandle<()> {
 /// the launcher starts), and a second connection works after the first closed.
 #[test]
 fn a_shell_program_reaches_its_proxy_listener_twice() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let code = "for i in 1 2; do exec 3<>/dev/tcp/127.0.0.1/3128 && read -r -t 10 line <&3; \
                 echo \"proxy$i $line\"; exec 3<&-; done";
     let mut cmd = Command::for_runtime(&Runtime::bash(), code);
@@ -3117,15 +3126,11 @@ fn a_shell_program_reaches_its_proxy_listener_twice() {
     cmd.listen_inside = Some(3128);
     let mut sandbox = jail().spawn(cmd).expect("sandbox started");
     let listener = sandbox.take_listener().expect("a listener");
-    fn answer<S: Read + Write>(mut c: S) {
-        c.write_all(b"from-supervisor\n").unwrap();
-    }
     let server = std::thread::spawn(move || {
         for _ in 0..2 {
-            match &listener {
-                warden_jail::Listener::Tcp(l) => answer(l.accept().unwrap().0),
-                warden_jail::Listener::Unix(l) => answer(l.accept().unwrap().0),
-            }
+            accept_proxy(&listener)
+                .write_all(b"from-supervisor\n")
+                .unwrap();
         }
     });
     let out = ok_stdout(&sandbox.wait(&mut Discard).expect("sandbox ran"));
