@@ -55,7 +55,7 @@ fn gvisor_check(jail: &Jail) -> Check {
             detail: format!(
                 "{} ({}), ptrace platform: policies may ask for \"isolation\": \"gvisor\"",
                 runsc.path.display(),
-                runsc.version
+                runsc.version()
             ),
             hint: None,
             required: false,

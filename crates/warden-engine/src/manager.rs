@@ -608,7 +608,7 @@ impl Engine {
                 warden_protocol::Tier::Gvisor,
                 self.jail
                     .gvisor()
-                    .map(|r| format!("{} ({}), ptrace platform", r.path.display(), r.version)),
+                    .map(|r| format!("{} ({}), ptrace platform", r.path.display(), r.version())),
             ),
         ]
     }

@@ -47,14 +47,18 @@ const CHANNELS_INSIDE: &str = "/run/warden/chan";
 #[derive(Debug, Clone)]
 pub struct Runsc {
     pub path: PathBuf,
-    pub version: String,
+    /// `runsc --version`'s first line, asked once and only when wanted: a Go binary's
+    /// start is 20 to 30 ms, which every cold `warden run` would otherwise pay.
+    version: std::sync::Arc<std::sync::OnceLock<String>>,
     /// `runsc --root`: the state of this process's containers.
     pub state_root: PathBuf,
 }
 
 impl Runsc {
     /// Finds `runsc` (`WARDEN_RUNSC`, else `/usr/bin/runsc`, `/usr/local/bin/runsc`,
-    /// `/usr/sbin/runsc`) and asks its version. The reason it is unavailable otherwise.
+    /// `/usr/sbin/runsc`), which must be an executable file. The reason it is unavailable
+    /// otherwise; a runsc that is there but does not work fails the first sandbox it
+    /// starts, with runsc's own words (and `warden doctor` runs one).
     pub fn detect(run_root: &Path) -> Result<Runsc, String> {
         let candidates: Vec<PathBuf> = match std::env::var_os("WARDEN_RUNSC") {
             Some(p) => vec![PathBuf::from(p)],
@@ -63,7 +67,10 @@ impl Runsc {
                 .map(PathBuf::from)
                 .collect(),
         };
-        let Some(path) = candidates.into_iter().find(|p| p.is_file()) else {
+        let executable = |p: &PathBuf| {
+            fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        let Some(path) = candidates.into_iter().find(executable) else {
             return Err(
                 "runsc (gVisor) is not installed (Debian: apt-get install runsc; or set WARDEN_RUNSC)"
                     .into(),
@@ -74,24 +81,6 @@ impl Runsc {
                 "the gVisor tier needs root (runsc creates the sandbox's namespaces)".into(),
             );
         }
-        let out = std::process::Command::new(&path)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} --version failed: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let version = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string();
         let state_root = run_root.join(".runsc");
         fs::create_dir_all(&state_root)
             .map_err(|e| format!("cannot create {}: {e}", state_root.display()))?;
@@ -99,9 +88,34 @@ impl Runsc {
             .map_err(|e| format!("cannot restrict {}: {e}", state_root.display()))?;
         Ok(Runsc {
             path,
-            version,
+            version: Default::default(),
             state_root,
         })
+    }
+
+    /// `runsc --version`'s first line (asked the first time), or why it could not be had.
+    pub fn version(&self) -> String {
+        self.version
+            .get_or_init(|| {
+                match std::process::Command::new(&self.path)
+                    .arg("--version")
+                    .stdin(Stdio::null())
+                    .output()
+                {
+                    Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string(),
+                    Ok(out) => format!(
+                        "--version failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                    Err(e) => format!("--version could not run: {e}"),
+                }
+            })
+            .clone()
     }
 
     /// The global flags of every `runsc` call.

@@ -108,6 +108,9 @@ pub fn monotonic_ns() -> u64 {
     sys::monotonic_ns()
 }
 
+/// The size of the run root's own tmpfs (see [`Jail::new`]).
+const RUN_ROOT_BYTES: u64 = 1 << 30;
+
 /// Where [`Command::binds`] may be placed inside the sandbox.
 pub const BIND_ROOT: &str = "/opt/warden";
 
@@ -371,13 +374,22 @@ impl Jail {
         }
         make_private_dir(&config.run_root, 0o711)?;
         reap_stale(&config.run_root, &cgroups);
-        // The run root holds only empty mount points, created and removed for every
-        // sandbox: on a tmpfs that costs microseconds, on a disk file system (some hosts'
-        // /run) tens of microseconds each. As root, give it a small tmpfs of its own.
+        // The run root holds mount points, created and removed for every sandbox (on a
+        // tmpfs that costs microseconds, on a disk file system, as some hosts' /run, tens
+        // of microseconds each), and each gVisor sandbox's bundle (about 256 KiB: the
+        // copied read-only files). As root, give it a tmpfs of its own, sized for many
+        // gVisor sandboxes at once: a tmpfs holds memory only for what is written to it.
+        // One left by an older warden with a smaller size is grown in place.
         let run_root_c = c_path(&config.run_root)?;
-        if sys::geteuid() == 0 && !sys::is_tmpfs(&run_root_c) {
-            sys::mount_tmpfs(&run_root_c, c"size=4m,nr_inodes=65536,mode=0711")
-                .map_err(|e| JailError::io("cannot mount a tmpfs on", &config.run_root, e))?;
+        if sys::geteuid() == 0 {
+            let options = c"size=1g,nr_inodes=262144,mode=0711";
+            match sys::tmpfs_size(&run_root_c) {
+                None => sys::mount_tmpfs(&run_root_c, options)
+                    .map_err(|e| JailError::io("cannot mount a tmpfs on", &config.run_root, e))?,
+                Some(size) if size < RUN_ROOT_BYTES => sys::remount_tmpfs(&run_root_c, options)
+                    .map_err(|e| JailError::io("cannot grow the tmpfs on", &config.run_root, e))?,
+                Some(_) => {}
+            }
         }
         // Every sandbox mounts its root tmpfs on this one directory, each in its own
         // mount namespace, so the static steps can be prepared once.

@@ -623,19 +623,39 @@ pub(crate) fn remount_cgroup2_favordynmods(mount_point: &std::path::Path) -> io:
     .map(drop)
 }
 
-/// Whether `path` lives on a tmpfs.
-pub(crate) fn is_tmpfs(path: &CStr) -> bool {
+/// The size of the tmpfs `path` lives on, in bytes; `None` when it is not on a tmpfs.
+pub(crate) fn tmpfs_size(path: &CStr) -> Option<u64> {
     const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
     // SAFETY: statfs fills a zeroed plain-data struct through a valid pointer.
-    unsafe {
+    let st = unsafe {
         let mut st: KernelStatfs = std::mem::zeroed();
-        libc::syscall(
+        if libc::syscall(
             libc::SYS_statfs,
             path.as_ptr(),
             &mut st as *mut KernelStatfs,
-        ) == 0
-            && st.f_type == TMPFS_MAGIC
-    }
+        ) != 0
+        {
+            return None;
+        }
+        st
+    };
+    (st.f_type == TMPFS_MAGIC).then(|| st.f_blocks.saturating_mul(st.f_bsize as u64))
+}
+
+/// Remounts the tmpfs at `target` with new options (`size=...`), keeping its contents.
+pub(crate) fn remount_tmpfs(target: &CStr, data: &CStr) -> io::Result<()> {
+    let flags = libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV;
+    // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call.
+    cvt(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            target.as_ptr(),
+            std::ptr::null(),
+            flags,
+            data.as_ptr().cast(),
+        )
+    })
+    .map(drop)
 }
 
 pub(crate) fn geteuid() -> u32 {

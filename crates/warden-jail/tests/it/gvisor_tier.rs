@@ -196,3 +196,34 @@ fn a_gvisor_program_can_be_interrupted() {
     let o = sandbox.wait(&mut Discard).unwrap();
     assert_eq!(ok_stdout(&o), "interrupted\n");
 }
+
+#[test]
+fn two_dozen_gvisor_sandboxes_are_alive_at_once() {
+    // Each gVisor sandbox keeps a bundle (about 256 KiB) in the run root while it runs:
+    // its tmpfs once held only 16 of them, and the 17th failed with ENOSPC.
+    let mut alive = Vec::new();
+    for i in 0..24 {
+        let mut cmd = Command::for_runtime(&Runtime::bash(), "sleep 60");
+        cmd.limits = test_limits();
+        cmd.tier = Tier::Gvisor;
+        match gvisor().spawn(cmd) {
+            Ok(s) => alive.push(s),
+            Err(e) => {
+                for s in &alive {
+                    s.kill();
+                }
+                panic!(
+                    "gVisor sandbox {i} did not start beside {}: {e}",
+                    alive.len()
+                );
+            }
+        }
+    }
+    for s in &alive {
+        s.kill();
+    }
+    for s in alive {
+        let o = s.wait(&mut Discard).unwrap();
+        assert_ne!(o.exit, Exit::Code(0), "killed, not ended by itself");
+    }
+}
