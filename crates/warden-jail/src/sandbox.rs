@@ -382,11 +382,12 @@ impl Jail {
         // One left by an older warden with a smaller size is grown in place.
         let run_root_c = c_path(&config.run_root)?;
         if sys::geteuid() == 0 {
-            let options = c"size=1g,nr_inodes=262144,mode=0711";
+            let options = CString::new(format!("size={RUN_ROOT_BYTES},nr_inodes=262144,mode=0711"))
+                .map_err(|_| JailError::Invalid("run root options".into()))?;
             match sys::tmpfs_size(&run_root_c) {
-                None => sys::mount_tmpfs(&run_root_c, options)
+                None => sys::mount_tmpfs(&run_root_c, &options)
                     .map_err(|e| JailError::io("cannot mount a tmpfs on", &config.run_root, e))?,
-                Some(size) if size < RUN_ROOT_BYTES => sys::remount_tmpfs(&run_root_c, options)
+                Some(size) if size < RUN_ROOT_BYTES => sys::remount_tmpfs(&run_root_c, &options)
                     .map_err(|e| JailError::io("cannot grow the tmpfs on", &config.run_root, e))?,
                 Some(_) => {}
             }
